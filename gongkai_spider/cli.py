@@ -1,0 +1,47 @@
+"""The ``gongkai`` command: a thin layer over the library.
+
+Each subcommand lives in ``gongkai_spider/commands/<name>.py`` and offers ``add_arguments(parser)`` and
+``run(args) -> int``; this module only parses arguments and dispatches, importing a command's module
+when it runs so ``gongkai extract`` does not pay for the store or the crawler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module under gongkai_spider.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "extract": ("extract", "extract one page (file or URL) and print the cleaned document as JSON"),
+    "demo": ("demo", "serve the bundled demo portal on 127.0.0.1, crawl it into the store, print a summary"),
+    "stats": ("stats", "print counts of the store: articles, quarantine, per site"),
+    "export": ("export", "export a collection as JSONL (MongoDB Extended JSON) or CSV"),
+    "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gongkai", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser.set_defaults(_module=module)
+        _command_module(module).add_arguments(command_parser)
+    return parser
+
+
+def _command_module(module: str):
+    return importlib.import_module(f"gongkai_spider.commands.{module}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_command_module(args._module).run(args) or 0)
+    except BrokenPipeError:  # `gongkai export | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The article item: the document schema of docs/SCHEMA.md, in code, in output order.
+
+The spider fills the extracted fields with raw strings; the pipelines turn them into the typed document
+(clean -> validate -> spam -> dedup) and the store adds the crawl-time fields. Keys starting with ``_page``
+are working data for the pipelines (e.g. page signals for the spam scorer) and are never stored.
+"""
+
+from __future__ import annotations
+
+import scrapy
+
+# Fields of the stored document, in the order analysts see them.
+DOCUMENT_FIELDS: tuple[str, ...] = (
+    "_id",
+    "url",
+    "site",
+    "list_url",
+    "title",
+    "publish_time",
+    "read_count",
+    "author",
+    "source",
+    "summary",
+    "keywords",
+    "body",
+    "attachments",
+    "doc_meta",
+    "spam",
+    "near_duplicate_of",
+    "content_hash",
+    "simhash",
+    "first_seen",
+    "last_seen",
+    "updated_at",
+    "version",
+    "raw",
+)
+
+# Fields the store stamps; never set by extraction or the pipelines before the store.
+STORE_FIELDS: tuple[str, ...] = ("first_seen", "last_seen", "updated_at", "version")
+
+# Working fields: filled by the spider for the pipelines, dropped before storing.
+WORKING_FIELDS: tuple[str, ...] = (
+    "_page_signals",  # dict from gongkai_spider.extract.signals: markup facts the spam scorer reads
+    "_page_host",  # host of the final response URL
+)
+
+
+class ArticleItem(scrapy.Item):
+    """One article page; see DOCUMENT_FIELDS for the stored keys."""
+
+    locals().update({name: scrapy.Field() for name in DOCUMENT_FIELDS + WORKING_FIELDS})
+
+
+def storable(doc: dict) -> dict:
+    """The document without working fields, in schema order (extra keys kept at the end)."""
+    out = {k: doc[k] for k in DOCUMENT_FIELDS if k in doc}
+    out.update({k: v for k, v in doc.items() if k not in out and not k.startswith("_page")})
+    return out

@@ -1,0 +1,111 @@
+"""Every setting of the gongkai project, in one place.
+
+Scrapy's own settings come first, then ours (prefixed ``GONGKAI_``, plus the store settings ``MONGO_*``),
+grouped by concern. Each has a comment saying what it does, its default, and the environment variable
+that overrides it where operators need one. The README's "Settings" table mirrors this file.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, str(default)))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+BOT_NAME = "gongkai_spider"
+SPIDER_MODULES = ["gongkai_spider.spiders"]
+NEWSPIDER_MODULE = "gongkai_spider.spiders"
+
+# ---------------------------------------------------------------------------------------------------------
+# Politeness and identity
+# ---------------------------------------------------------------------------------------------------------
+
+# GONGKAI_CONTACT: URL or e-mail put into the User-Agent so site operators can reach whoever runs the crawl.
+# Default: the project page. Env: GONGKAI_CONTACT.
+GONGKAI_CONTACT = os.environ.get("GONGKAI_CONTACT", "+https://github.com/gongkai-spider/gongkai-spider")
+USER_AGENT = f"gongkai-spider/0.1 ({GONGKAI_CONTACT})"
+
+# robots.txt is obeyed by default; an operator with written permission may turn it off per run
+# (`-s ROBOTSTXT_OBEY=0`).
+ROBOTSTXT_OBEY = _env_bool("GONGKAI_ROBOTSTXT_OBEY", True)
+
+# AutoThrottle adapts the delay to each site's latency; gov portals are often slow, shared hosts.
+AUTOTHROTTLE_ENABLED = _env_bool("GONGKAI_AUTOTHROTTLE", True)
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = _env_int("GONGKAI_CONCURRENT_REQUESTS_PER_DOMAIN", 4)
+DOWNLOAD_DELAY = _env_float("GONGKAI_DOWNLOAD_DELAY", 0.25)
+DOWNLOAD_TIMEOUT = 60
+# Pages above this size are not articles worth parsing (Scrapy aborts the download and logs it).
+DOWNLOAD_MAXSIZE = _env_int("GONGKAI_DOWNLOAD_MAXSIZE", 16 * 1024 * 1024)
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+REDIRECT_MAX_TIMES = 10
+RETRY_TIMES = 2
+
+# CONCURRENT_ITEMS: items processed in parallel per response. Scrapy's default of 100 costs measurable CPU
+# per page for no gain here (one item per detail page); see benchmarks/throughput.py.
+CONCURRENT_ITEMS = 10
+
+# ---------------------------------------------------------------------------------------------------------
+# Output, logging, stats
+# ---------------------------------------------------------------------------------------------------------
+
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = os.environ.get("GONGKAI_LOG_LEVEL", "INFO")
+TELNETCONSOLE_ENABLED = False
+
+# ---------------------------------------------------------------------------------------------------------
+# Crawl scope
+# ---------------------------------------------------------------------------------------------------------
+
+# GONGKAI_MAX_PAGES: listing pages followed per start URL (column). 0 = no limit.
+# Default: 0. Env: GONGKAI_MAX_PAGES. Overridden by `-a max_pages=N`.
+GONGKAI_MAX_PAGES = _env_int("GONGKAI_MAX_PAGES", 0)
+
+# GONGKAI_SITES_DIR: extra folder of site configs (*.yaml), searched before the bundled ones.
+# Default: unset (bundled configs only). Env: GONGKAI_SITES_DIR.
+GONGKAI_SITES_DIR = os.environ.get("GONGKAI_SITES_DIR", "")
+
+# ---------------------------------------------------------------------------------------------------------
+# Item pipelines: clean -> validate -> spam -> dedup -> store
+# ---------------------------------------------------------------------------------------------------------
+
+ITEM_PIPELINES = {
+    "pipelines.clean.CleanPipeline": 100,
+    "pipelines.validate.ValidatePipeline": 200,
+    "pipelines.spam.SpamPipeline": 300,
+    "pipelines.dedup.DedupPipeline": 400,
+    "pipelines.store.StorePipeline": 900,
+}
+
+# GONGKAI_SPAM_THRESHOLD: spam score at or above which an item is quarantined.
+# Default: 1.0. Env: GONGKAI_SPAM_THRESHOLD.
+GONGKAI_SPAM_THRESHOLD = _env_float("GONGKAI_SPAM_THRESHOLD", 1.0)
+
+# ---------------------------------------------------------------------------------------------------------
+# Store: MongoDB when MONGO_URI is set, else the embedded SQLite file GONGKAI_DB
+# ---------------------------------------------------------------------------------------------------------
+
+# MONGO_URI: MongoDB connection string. Default: unset (use SQLite). Env: MONGO_URI.
+MONGO_URI = os.environ.get("MONGO_URI", "")
+# MONGO_DATABASE: database name. Default: gongkai. Env: MONGO_DATABASE.
+MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "gongkai")
+# GONGKAI_DB: path of the embedded SQLite store. Default: data/gongkai.sqlite3. Env: GONGKAI_DB.
+GONGKAI_DB = os.environ.get("GONGKAI_DB", "data/gongkai.sqlite3")
+# GONGKAI_STORE_BATCH_SIZE: items buffered before one bulk upsert. Default: 200. Env: GONGKAI_STORE_BATCH_SIZE.
+GONGKAI_STORE_BATCH_SIZE = _env_int("GONGKAI_STORE_BATCH_SIZE", 200)
