@@ -1,0 +1,245 @@
+"""Markup facts for the spam scorer, read from the parsed page before the body extractor touches it.
+
+``page_signals(tree, url)`` is pure and cheap (compiled XPath, one pass per element kind) and returns a
+JSON-serialisable dict; ``pipelines/spam.py`` turns these facts into a verdict (gov-portals.md section 4,
+signal groups B, C and E). Nothing here decides anything: it only reports what the markup says.
+
+Keys (all always present):
+
+``host``                 host of ``url`` (lower case, no port)
+``html_title``           text of ``<title>`` or None
+``meta_keywords``, ``meta_description``, ``meta_site_name``, ``meta_site_domain``, ``meta_site_id_code``,
+``meta_article_title``, ``meta_content_source``, ``meta_author``, ``og_title``   meta contents or None
+``hidden_links``         [{text, href, host, how}] anchors inside hidden containers (display:none,
+                         visibility:hidden, off-screen left/top/text-indent, font-size:0, height:0 + overflow:hidden)
+                         or ``<marquee>``; the Hanweb "Produced By 大汉网络" footer link to hanweb.com is left out,
+                         and iframes (hidden visit counters) are never links. At most 100 entries.
+``hidden_blocks``        number of hidden containers holding at least one reported link
+``redirect_scripts``     [{kind: "referrer" | "user_agent" | "top_location", snippet}] inline scripts that check the
+                         search-engine referrer or a spider User-Agent and then navigate / write the page
+``obfuscated_js``        [kind] for packed ``eval(function(p,a,c,k,e,d)``, long ``\\xNN`` / ``%uNNNN`` escape runs
+``meta_refresh_url``, ``meta_refresh_host``   refresh target and its host when it points to another host, else None
+``external_script_hosts`` sorted hosts of ``<script src>`` on other registrable domains
+``external_link_hosts``  number of distinct link hosts on other registrable domains than ``host``
+
+Scripts before ``<html>`` or after ``</html>`` are not reported: libxml2 moves the former into ``<head>``
+and drops the latter, so the tree cannot tell them apart from ordinary scripts.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from lxml import etree
+
+__all__ = ["page_signals", "registrable_domain", "url_host"]
+
+# Second-level labels under which the registrable domain has three labels (example.gov.cn, a.com.cn).
+_SECOND_LEVEL = frozenset({"gov", "com", "net", "org", "edu", "ac", "mil", "co"})
+
+_HREF_HOSTS = re.compile(r"^[ \t]*(?:https?:)?//(?:[^@/?#\n]*@)?([^/:?#\s]+)", re.M)
+_HOST_RE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^@/?#]*@)?([^/:?#\s]+)")
+
+# Head first (a few microseconds); the whole-document forms only when the head has nothing.
+_X_HEAD_META = etree.XPath("/html/head/meta")
+_X_META = etree.XPath("//meta")
+_X_HEAD_TITLE = etree.XPath("string(/html/head/title)", smart_strings=False)
+_X_TITLE = etree.XPath("string((//title)[1])", smart_strings=False)
+# Style strings are cheap to read in C; elements are only materialised for the few styles that hide.
+_X_STYLES = etree.XPath("descendant::*/@style", smart_strings=False)
+_X_STYLE_ATTRS_EQ = etree.XPath("//@style[. = $style]")  # smart strings: .getparent() is the element
+_X_STYLE_ATTRS = etree.XPath("//@style")
+_X_LINKS_IN = etree.XPath("descendant-or-self::a[@href]")
+_X_HREFS = etree.XPath("//a/@href", smart_strings=False)
+
+# Ways of hiding a block seen on hijacked pages (gov-portals.md 4.2 E). Order = label precedence.
+_HIDING = (
+    ("display_none", re.compile(r"display\s*:\s*none", re.I)),
+    ("visibility_hidden", re.compile(r"visibility\s*:\s*hidden", re.I)),
+    ("offscreen", re.compile(r"(?:left|top|text-indent)\s*:\s*-\s*\d{3,}", re.I)),
+    ("font_size_0", re.compile(r"font-size\s*:\s*0(?![.\d]*[1-9])", re.I)),
+    (
+        "height_0_overflow",
+        re.compile(
+            r"height\s*:\s*0(?:px)?\s*(?:;|$).*overflow\s*:\s*hidden|overflow\s*:\s*hidden.*(?<![-\w])height\s*:\s*0(?:px)?\s*(?:;|$)",
+            re.I | re.S,
+        ),
+    ),
+)
+_NOT_LINK_CONTAINERS = frozenset({"iframe", "script", "style", "input", "img", "noscript", "link", "meta"})
+
+# JavaScript identifiers are case-sensitive, so these patterns are too (and stay fast); engine and spider
+# names are matched against the lower-cased code.
+_REFERRER = re.compile(r"document\s*\.\s*referrer")
+_SEARCH_ENGINES = re.compile(r"baidu|sogou|so\.com|sm\.cn|360|google|bing|yahoo|toutiao|youdao|soso")
+_USER_AGENT = re.compile(r"navigator\s*\.\s*userAgent")
+_SPIDERS = re.compile(r"spider|bot\b|bot[|/)'\"]|crawl|slurp|sogou|yisou")
+# Navigation = an assignment or a call, not a read (``document.location.href`` alone is harmless).
+_NAVIGATE = re.compile(
+    r"location\s*(?:\.\s*href\s*)?=(?!=)|location\s*\.\s*(?:replace|assign)\s*\(|document\s*\.\s*write(?:ln)?\s*\(|"
+    r"\.innerHTML\s*=(?!=)|window\s*\.\s*open\s*\("
+)
+# A cloaking check and its redirect sit close together; a long script that reads the referrer in one place
+# and writes the DOM somewhere else is not one.
+_WINDOW_BEFORE, _WINDOW_AFTER = 200, 600
+_TOP_LOCATION = re.compile(r"top\s*\.\s*location\s*(?:\.\s*href\s*)?=\s*['\"]https?://")
+_OBFUSCATION = (
+    ("packed", re.compile(r"eval\s*\(\s*function\s*\(\s*p\s*,\s*a\s*,\s*c\s*,\s*k\s*,\s*e\s*,\s*[dr]\s*\)")),
+    ("hex_escapes", re.compile(r"(?:\\x[0-9a-fA-F]{2}){30,}")),
+    ("unicode_escapes", re.compile(r"(?:%u[0-9a-fA-F]{4}){15,}")),
+)
+_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\";\s]+)", re.I)
+
+_META_KEYS = {
+    "keywords": "meta_keywords",
+    "description": "meta_description",
+    "sitename": "meta_site_name",
+    "sitedomain": "meta_site_domain",
+    "siteidcode": "meta_site_id_code",
+    "articletitle": "meta_article_title",
+    "contentsource": "meta_content_source",
+    "author": "meta_author",
+    "og:title": "og_title",
+}
+_MAX_LINKS = 100
+_SNIPPET = 160
+
+
+def url_host(url: str | None) -> str | None:
+    """Lower-case host of an absolute or protocol-relative URL, else None (relative links)."""
+    if not url:
+        return None
+    m = _HOST_RE.match(url)
+    return m.group(1).lower().rstrip(".") if m else None
+
+
+@lru_cache(maxsize=4096)
+def registrable_domain(host: str) -> str:
+    """Approximate registrable domain: ``www.jiande.gov.cn`` -> ``jiande.gov.cn``, ``a.b.com`` -> ``b.com``."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _is_hanweb_credit(host: str | None) -> bool:
+    return host is not None and (host == "hanweb.com" or host.endswith(".hanweb.com"))
+
+
+def _text(el: Any) -> str:
+    return " ".join("".join(el.itertext()).split())
+
+
+def _hidden_links(tree: Any, page_domain: str | None) -> tuple[list[dict], int]:
+    links: list[dict] = []
+    seen: set[Any] = set()
+    blocks = 0
+    candidates: list[tuple[Any, str]] = []
+    hiding_styles: dict[str, str] = {}
+    for style in set(_X_STYLES(tree)):
+        for how, pattern in _HIDING:
+            if pattern.search(style):
+                hiding_styles[style] = how
+                break
+    if len(hiding_styles) <= 4:  # usual case (Hanweb credit link, counter iframe): one cheap query per style
+        attrs = [a for style in hiding_styles for a in _X_STYLE_ATTRS_EQ(tree, style=style)]
+    else:
+        attrs = [a for a in _X_STYLE_ATTRS(tree) if a in hiding_styles]
+    for attr in attrs:
+        el = attr.getparent()
+        if el.tag not in _NOT_LINK_CONTAINERS:
+            candidates.append((el, hiding_styles[str(attr)]))
+    candidates.extend((el, "marquee") for el in tree.iter("marquee"))
+    for el, how in candidates:
+        found = False
+        for a in _X_LINKS_IN(el):
+            if a in seen:
+                continue
+            seen.add(a)
+            href = a.get("href", "").strip()
+            host = url_host(href)
+            if _is_hanweb_credit(host):
+                continue
+            found = True
+            if len(links) < _MAX_LINKS:
+                links.append({"text": _text(a)[:80], "href": href[:300], "host": host, "how": how})
+        blocks += found
+    return links, blocks
+
+
+def _cloaking(code: str, probe: re.Pattern, names: re.Pattern) -> bool:
+    """True when ``probe`` (referrer / UA read) has engine or spider ``names`` and a navigation near it."""
+    for m in probe.finditer(code):
+        window = code[max(0, m.start() - _WINDOW_BEFORE) : m.end() + _WINDOW_AFTER]
+        if names.search(window.lower()) and _NAVIGATE.search(window):
+            return True
+    return False
+
+
+def _scripts(tree: Any, page_domain: str | None) -> tuple[list[dict], list[str], list[str]]:
+    redirects: list[dict] = []
+    obfuscated: list[str] = []
+    external: set[str] = set()
+    for script in tree.iter("script"):  # C-level tag walk: cheaper than an XPath query here
+        src = script.get("src")
+        if src:
+            host = url_host(src)
+            if host and registrable_domain(host) != page_domain:
+                external.add(host)
+            continue
+        code = script.text
+        if not code or len(code) < 20:
+            continue
+        # Literal pre-checks keep the (slow, case-insensitive alternation) regexes off ordinary scripts.
+        kind = None
+        if "referrer" in code and _cloaking(code, _REFERRER, _SEARCH_ENGINES):
+            kind = "referrer"
+        elif "userAgent" in code and _cloaking(code, _USER_AGENT, _SPIDERS):
+            kind = "user_agent"
+        elif "top" in code and "location" in code and _TOP_LOCATION.search(code):
+            kind = "top_location"
+        if kind:
+            redirects.append({"kind": kind, "snippet": " ".join(code.split())[:_SNIPPET]})
+        if "eval" in code and "packed" not in obfuscated and _OBFUSCATION[0][1].search(code):
+            obfuscated.append("packed")
+        if code.count("\\x") >= 30 and "hex_escapes" not in obfuscated and _OBFUSCATION[1][1].search(code):
+            obfuscated.append("hex_escapes")
+        if code.count("%u") >= 15 and "unicode_escapes" not in obfuscated and _OBFUSCATION[2][1].search(code):
+            obfuscated.append("unicode_escapes")
+    return redirects, obfuscated, sorted(external)
+
+
+def page_signals(tree: Any, url: str) -> dict:
+    """Markup facts of one parsed page (an ``lxml.html`` document); see the module docstring for the keys."""
+    host = url_host(url) or ""
+    page_domain = registrable_domain(host) if host else None
+    title = _X_HEAD_TITLE(tree) or _X_TITLE(tree)
+    out: dict[str, Any] = {"host": host, "html_title": " ".join(title.split()) or None}
+    out.update(dict.fromkeys(_META_KEYS.values()))
+    refresh_url = None
+    for meta in _X_HEAD_META(tree) or _X_META(tree):
+        name = (meta.get("name") or meta.get("property") or "").strip().lower()
+        key = _META_KEYS.get(name)
+        if key is not None:
+            if out[key] is None:
+                content = " ".join((meta.get("content") or "").split())
+                out[key] = content or None
+        elif (meta.get("http-equiv") or "").strip().lower() == "refresh":
+            m = _REFRESH_URL.search(meta.get("content") or "")
+            if m:
+                refresh_url = m.group(1)
+    refresh_host = url_host(refresh_url)
+    if refresh_host is None or refresh_host == host:
+        refresh_url = refresh_host = None
+    out["meta_refresh_url"] = refresh_url
+    out["meta_refresh_host"] = refresh_host
+
+    out["hidden_links"], out["hidden_blocks"] = _hidden_links(tree, page_domain)
+    out["redirect_scripts"], out["obfuscated_js"], out["external_script_hosts"] = _scripts(tree, page_domain)
+
+    # One regex pass over all hrefs joined by newlines instead of one match per link.
+    link_hosts = set(_HREF_HOSTS.findall("\n".join(_X_HREFS(tree)).lower()))
+    out["external_link_hosts"] = sum(1 for h in link_hosts if registrable_domain(h) != page_domain)
+    return out
