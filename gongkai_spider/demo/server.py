@@ -1,0 +1,61 @@
+"""Serve a :class:`~gongkai_spider.demo.portal.Portal` over HTTP on 127.0.0.1 for crawls and tests.
+
+``with serve(portal) as base_url:`` starts a threaded HTTP/1.1 server (keep-alive, so a crawl reuses its
+connections) on a free port in a daemon thread and stops it on exit. The handler only looks pages up; it
+logs nothing, so a crawl's output stays readable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from gongkai_spider.demo.portal import Portal
+
+_NOT_FOUND = b"<html><head><title>404</title></head><body><h1>404 Not Found</h1></body></html>"
+
+
+def _handler_for(portal: Portal) -> type[BaseHTTPRequestHandler]:
+    class PortalHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "gongkai-demo"
+        sys_version = ""
+
+        def do_GET(self) -> None:
+            self._respond(send_body=True)
+
+        def do_HEAD(self) -> None:
+            self._respond(send_body=False)
+
+        def _respond(self, *, send_body: bool) -> None:
+            page = portal.lookup(self.path)
+            status, (body, content_type) = (200, page) if page else (404, (_NOT_FOUND, "text/html"))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet: one line per page adds up
+            pass
+
+    return PortalHandler
+
+
+@contextmanager
+def serve(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``portal`` until the block ends; yields the base URL, e.g. ``http://127.0.0.1:40123``."""
+    server = ThreadingHTTPServer((host, port), _handler_for(portal))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="gongkai-demo-portal", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
