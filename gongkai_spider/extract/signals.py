@@ -39,7 +39,7 @@ __all__ = ["page_signals", "registrable_domain", "url_host"]
 # Second-level labels under which the registrable domain has three labels (example.gov.cn, a.com.cn).
 _SECOND_LEVEL = frozenset({"gov", "com", "net", "org", "edu", "ac", "mil", "co"})
 
-_HREF_HOSTS = re.compile(r"^[ \t]*(?:https?:)?//(?:[^@/?#\n]*@)?([^/:?#\s]+)", re.M)
+_ABSOLUTE = ("http://", "https://", "//", "HTTP://", "HTTPS://")
 _HOST_RE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^@/?#]*@)?([^/:?#\s]+)")
 
 # Head first (a few microseconds); the whole-document forms only when the head has nothing.
@@ -49,9 +49,13 @@ _X_HEAD_TITLE = etree.XPath("string(/html/head/title)", smart_strings=False)
 _X_TITLE = etree.XPath("string((//title)[1])", smart_strings=False)
 # Style strings are cheap to read in C; elements are only materialised for the few styles that hide.
 _X_STYLES = etree.XPath("descendant::*/@style", smart_strings=False)
-_X_STYLE_ATTRS_EQ = etree.XPath("//@style[. = $style]")  # smart strings: .getparent() is the element
-_X_STYLE_ATTRS = etree.XPath("//@style")
-_X_LINKS_IN = etree.XPath("descendant-or-self::a[@href]")
+_X_HIDDEN_CONTAINERS = etree.XPath("//@style[. = $style]/parent::*[descendant-or-self::a[@href]]")
+_STYLE_SLOTS = 8
+_X_HIDDEN_CONTAINERS_8 = etree.XPath(
+    "//@style["
+    + " or ".join(f". = $s{i}" for i in range(_STYLE_SLOTS))
+    + "]/parent::*[descendant-or-self::a[@href]]"
+)
 _X_HREFS = etree.XPath("//a/@href", smart_strings=False)
 
 # Ways of hiding a block seen on hijacked pages (gov-portals.md 4.2 E). Order = label precedence.
@@ -132,40 +136,57 @@ def _text(el: Any) -> str:
     return " ".join("".join(el.itertext()).split())
 
 
-def _hidden_links(tree: Any, page_domain: str | None) -> tuple[list[dict], int]:
-    links: list[dict] = []
-    seen: set[Any] = set()
-    blocks = 0
-    candidates: list[tuple[Any, str]] = []
+def _hidden_containers(tree: Any, styles: list[str]) -> list[Any]:
+    """Elements whose style is one of ``styles`` and that hold at least one link, in document order."""
+    if len(styles) <= 2:  # the usual case (Hanweb credit link, counter iframe): one query per style
+        found = [el for style in styles for el in _X_HIDDEN_CONTAINERS(tree, style=style)]
+        return found if len(styles) == 1 else sorted(found, key=_document_position(tree))
+    found = []
+    for i in range(0, len(styles), _STYLE_SLOTS):  # one tree scan per 8 styles
+        chunk = styles[i : i + _STYLE_SLOTS]
+        found.extend(
+            _X_HIDDEN_CONTAINERS_8(
+                tree, **{f"s{j}": chunk[min(j, len(chunk) - 1)] for j in range(_STYLE_SLOTS)}
+            )
+        )
+    return found if len(styles) <= _STYLE_SLOTS else sorted(found, key=_document_position(tree))
+
+
+def _document_position(tree: Any) -> Any:
+    order = {el: i for i, el in enumerate(tree.iter())}
+    return order.__getitem__
+
+
+def _hidden_links(tree: Any) -> tuple[list[dict], int]:
     hiding_styles: dict[str, str] = {}
-    for style in set(_X_STYLES(tree)):
+    for style in dict.fromkeys(_X_STYLES(tree)):  # ordered: the output must not depend on hash seeds
         for how, pattern in _HIDING:
             if pattern.search(style):
                 hiding_styles[style] = how
                 break
-    if len(hiding_styles) <= 4:  # usual case (Hanweb credit link, counter iframe): one cheap query per style
-        attrs = [a for style in hiding_styles for a in _X_STYLE_ATTRS_EQ(tree, style=style)]
-    else:
-        attrs = [a for a in _X_STYLE_ATTRS(tree) if a in hiding_styles]
-    for attr in attrs:
-        el = attr.getparent()
-        if el.tag not in _NOT_LINK_CONTAINERS:
-            candidates.append((el, hiding_styles[str(attr)]))
-    candidates.extend((el, "marquee") for el in tree.iter("marquee"))
-    for el, how in candidates:
-        found = False
-        for a in _X_LINKS_IN(el):
-            if a in seen:
+    # Only containers that hold links are materialised; hidden drop-down menus without links cost nothing.
+    containers = [
+        (el, hiding_styles[el.get("style")]) for el in _hidden_containers(tree, list(hiding_styles))
+    ]
+    containers.extend((el, "marquee") for el in tree.iter("marquee"))
+    links: list[dict] = []
+    seen: set[Any] = set()
+    blocks = 0
+    for container, how in containers:
+        contributed = False
+        for a in container.iter("a"):
+            href = a.get("href")
+            if href is None or a in seen:
                 continue
             seen.add(a)
-            href = a.get("href", "").strip()
+            href = href.strip()
             host = url_host(href)
             if _is_hanweb_credit(host):
                 continue
-            found = True
+            contributed = True
             if len(links) < _MAX_LINKS:
                 links.append({"text": _text(a)[:80], "href": href[:300], "host": host, "how": how})
-        blocks += found
+        blocks += contributed
     return links, blocks
 
 
@@ -236,10 +257,15 @@ def page_signals(tree: Any, url: str) -> dict:
     out["meta_refresh_url"] = refresh_url
     out["meta_refresh_host"] = refresh_host
 
-    out["hidden_links"], out["hidden_blocks"] = _hidden_links(tree, page_domain)
+    out["hidden_links"], out["hidden_blocks"] = _hidden_links(tree)
     out["redirect_scripts"], out["obfuscated_js"], out["external_script_hosts"] = _scripts(tree, page_domain)
 
-    # One regex pass over all hrefs joined by newlines instead of one match per link.
-    link_hosts = set(_HREF_HOSTS.findall("\n".join(_X_HREFS(tree)).lower()))
+    link_hosts = set()
+    for href in _X_HREFS(tree):  # plain string ops: a regex per link costs several times more
+        href = href.strip()
+        if href.startswith(_ABSOLUTE):
+            host = href.split("/", 3)[2].rpartition("@")[2].partition(":")[0].lower()
+            if host:
+                link_hosts.add(host)
     out["external_link_hosts"] = sum(1 for h in link_hosts if registrable_domain(h) != page_domain)
     return out
