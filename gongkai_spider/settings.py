@@ -109,3 +109,18 @@ MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "gongkai")
 GONGKAI_DB = os.environ.get("GONGKAI_DB", "data/gongkai.sqlite3")
 # GONGKAI_STORE_BATCH_SIZE: items buffered before one bulk upsert. Default: 200. Env: GONGKAI_STORE_BATCH_SIZE.
 GONGKAI_STORE_BATCH_SIZE = _env_int("GONGKAI_STORE_BATCH_SIZE", 200)
+
+# ---------------------------------------------------------------------------------------------------------
+# Store outage safety: batches MongoDB cannot take go to a local spool, replayed later (storage/spool.py)
+# ---------------------------------------------------------------------------------------------------------
+
+# GONGKAI_SPOOL_DIR: folder of the spool (JSONL). Replayed at the next flush and when the next run opens.
+# Default: data/spool. Env: GONGKAI_SPOOL_DIR.
+GONGKAI_SPOOL_DIR = os.environ.get("GONGKAI_SPOOL_DIR", "data/spool")
+# GONGKAI_SPOOL_RETRY_SECONDS: after a failure, batches go straight to the spool for this long before the
+# store is tried again (each try can block the crawl for MONGO_SERVER_SELECTION_TIMEOUT_MS).
+# Default: 30. Env: GONGKAI_SPOOL_RETRY_SECONDS.
+GONGKAI_SPOOL_RETRY_SECONDS = _env_float("GONGKAI_SPOOL_RETRY_SECONDS", 30.0)
+# MONGO_SERVER_SELECTION_TIMEOUT_MS: how long one MongoDB operation waits for a reachable server before the
+# batch is spooled. Short, because the crawl waits meanwhile. Default: 5000. Env: MONGO_SERVER_SELECTION_TIMEOUT_MS.
+MONGO_SERVER_SELECTION_TIMEOUT_MS = _env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)

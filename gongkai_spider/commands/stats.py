@@ -1,0 +1,82 @@
+"""``gongkai stats``: what the store holds — articles and quarantine, per site, newest publish time, last crawl.
+
+Reads the same store settings as the spider (``MONGO_URI``, else ``GONGKAI_DB``); ``--db PATH`` reads that
+SQLite file instead. Also reports documents waiting in the spool (``GONGKAI_SPOOL_DIR``) after an outage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", help="read this SQLite store (default: MONGO_URI, else GONGKAI_DB)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(sep=" ", timespec="seconds") if value else "-"
+
+
+def collect(store: Any, spool_dir: str) -> dict[str, Any]:
+    """The figures ``gongkai stats`` prints, as plain data (datetimes tz-aware)."""
+    from gongkai_spider.storage import COLLECTIONS
+    from gongkai_spider.storage.spool import Spool
+
+    report: dict[str, Any] = {"store": getattr(store, "description", type(store).__name__), "collections": {}}
+    for name in COLLECTIONS:
+        sites = store.site_summary(name)
+        seen = [s["last_seen"] for s in sites.values() if s["last_seen"]]
+        published = [s["newest_publish_time"] for s in sites.values() if s["newest_publish_time"]]
+        report["collections"][name] = {
+            "count": sum(s["count"] for s in sites.values()),
+            "newest_publish_time": max(published, default=None),
+            "last_crawled": max(seen, default=None),
+            "sites": sites,
+        }
+    report["spool"] = {"dir": spool_dir, "pending": Spool(spool_dir).pending()}
+    return report
+
+
+def _table(report: dict[str, Any]) -> str:
+    lines = [f"store: {report['store']}"]
+    for name, col in report["collections"].items():
+        lines.append(f"{name}: {col['count']}  (newest publish_time {_when(col['newest_publish_time'])}, "
+                     f"last crawled {_when(col['last_crawled'])})")
+        rows = [("site", "count", "newest publish_time", "last crawled")]
+        rows += [(str(site), str(s["count"]), _when(s["newest_publish_time"]), _when(s["last_seen"]))
+                 for site, s in col["sites"].items()]
+        if len(rows) > 1:
+            widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            for r in rows:
+                lines.append("  " + "  ".join([r[0].ljust(widths[0]), r[1].rjust(widths[1]),
+                                               r[2].ljust(widths[2]), r[3]]).rstrip())
+    spool = report["spool"]
+    lines.append(f"spool: {spool['pending']} documents waiting in {spool['dir']}")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    from gongkai_spider.storage import CommandError, open_store_for_command
+
+    try:
+        store, settings = open_store_for_command(args.db)
+    except CommandError as exc:
+        print(f"gongkai stats: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = collect(store, str(settings.get("GONGKAI_SPOOL_DIR") or "data/spool"))
+    finally:
+        store.close()
+    if args.json:
+        text = json.dumps(report, ensure_ascii=False, indent=2,
+                          default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)) + "\n"
+    else:
+        text = _table(report)
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.flush()
+    return 0

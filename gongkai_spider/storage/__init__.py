@@ -1,0 +1,127 @@
+"""Where documents are kept: MongoDB when ``MONGO_URI`` is set, else the embedded SQLite file ``GONGKAI_DB``.
+
+``open_store(settings)`` picks the backend (see docs/SCHEMA.md for the documents, indexes and queries);
+``store_for_crawler(crawler)`` opens one store per crawl, shared by the dedup and store pipelines and closed
+once when the spider closes. Both backends follow the ``Store`` protocol of ``base.py`` with the same upsert
+semantics; ``spool.py`` keeps batches safe while MongoDB is away.
+
+``MONGO_URI=mongomock://<name>`` selects an in-memory mongomock-ng server (tests only; installed by the
+``test`` extra), shared by every store of the process opened with the same URI.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+from gongkai_spider.storage.base import COLLECTIONS, Store, StoreUnavailable, is_outage
+
+__all__ = ["COLLECTIONS", "CommandError", "Store", "StoreUnavailable", "is_outage", "open_store",
+           "open_store_for_command", "settings_from_env", "store_for_crawler"]
+
+# Store settings the commands take from the environment even after gongkai_spider.settings was imported.
+STORE_SETTINGS: tuple[str, ...] = ("MONGO_URI", "MONGO_DATABASE", "MONGO_SERVER_SELECTION_TIMEOUT_MS",
+                                   "GONGKAI_DB", "GONGKAI_SPOOL_DIR", "GONGKAI_STORE_BATCH_SIZE")
+
+_MOCK_SERVERS: dict[str, Any] = {}
+
+
+class SettingsLike(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def _setting(settings: SettingsLike, key: str, default: Any) -> Any:
+    value = settings.get(key, None)
+    if value is None:  # a plain dict without the key: fall back to the environment, like settings.py
+        value = os.environ.get(key, default)
+    return value
+
+
+def _mongomock_factory(uri: str):
+    import mongomock_ng
+    from mongomock_ng.store import ServerStore
+
+    server = _MOCK_SERVERS.setdefault(uri, ServerStore())
+
+    def factory(_uri: str, **_options: Any):
+        return mongomock_ng.MongoClient(_store=server)
+
+    return factory
+
+
+def open_store(settings: SettingsLike, *, client_factory=None) -> Store:
+    """MongoStore when MONGO_URI is set (setting, else environment), else SQLiteStore at GONGKAI_DB."""
+    uri = str(_setting(settings, "MONGO_URI", "") or "")
+    if uri:
+        from gongkai_spider.storage.mongo import MongoStore
+
+        if client_factory is None and uri.startswith("mongomock://"):
+            client_factory = _mongomock_factory(uri)
+        return MongoStore(uri, str(_setting(settings, "MONGO_DATABASE", "gongkai") or "gongkai"),
+                          client_factory=client_factory,
+                          server_selection_timeout_ms=int(_setting(settings, "MONGO_SERVER_SELECTION_TIMEOUT_MS",
+                                                                   5000)))
+    from gongkai_spider.storage.sqlite import SQLiteStore
+
+    return SQLiteStore(str(_setting(settings, "GONGKAI_DB", "data/gongkai.sqlite3") or "data/gongkai.sqlite3"))
+
+
+def settings_from_env() -> dict[str, Any]:
+    """The project settings as the spider sees them (gongkai_spider.settings, environment overrides)."""
+    from gongkai_spider import settings as module
+
+    values = {k: getattr(module, k) for k in dir(module) if k.isupper()}
+    values.update({k: os.environ[k] for k in STORE_SETTINGS if k in os.environ})
+    return values
+
+
+class CommandError(Exception):
+    """A store problem a command reports in one line (no traceback)."""
+
+
+def open_store_for_command(db: str | None = None) -> tuple[Store, dict[str, Any]]:
+    """(store, settings) for ``gongkai stats`` / ``export``: the spider's settings, ``--db PATH`` forcing SQLite.
+
+    Unlike a crawl, a reading command must not create an empty SQLite file nor wait silently for MongoDB:
+    both raise CommandError with the reason.
+    """
+    settings = settings_from_env()
+    if db:
+        settings.update(MONGO_URI="", GONGKAI_DB=db)
+    if not settings.get("MONGO_URI"):
+        path = settings.get("GONGKAI_DB") or "data/gongkai.sqlite3"
+        if not os.path.exists(path):
+            raise CommandError(f"no store at {path} (run a crawl first, or pass --db PATH / set MONGO_URI)")
+    store = open_store(settings)
+    try:
+        store.ensure_ready()
+    except Exception as exc:
+        store.close()
+        raise CommandError(f"cannot reach the store ({getattr(store, 'description', store)}): {exc}") from exc
+    return store, settings
+
+
+class _StoreCloser:
+    """Closes the crawler's store once, on spider_closed (after every pipeline's close_spider)."""
+
+    def __init__(self, crawler: Any, store: Store) -> None:
+        self.crawler, self.store = crawler, store
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        if getattr(self.crawler, "_gongkai_store", None) is self.store:
+            del self.crawler._gongkai_store
+        self.store.close()
+
+
+def store_for_crawler(crawler: Any) -> Store:
+    """The crawler's store, opened on first use from ``crawler.settings`` and cached on the crawler."""
+    store = getattr(crawler, "_gongkai_store", None)
+    if store is None:
+        from scrapy import signals
+
+        store = open_store(crawler.settings)
+        crawler._gongkai_store = store
+        closer = _StoreCloser(crawler, store)
+        crawler._gongkai_store_closer = closer  # signal handlers are weak references: keep it alive
+        crawler.signals.connect(closer, signal=signals.spider_closed)
+    return store

@@ -1,0 +1,213 @@
+"""The MongoDB store (pymongo): collections ``articles`` and ``quarantine`` of database ``MONGO_DATABASE``.
+
+Only the pymongo API that both a real server and mongomock-ng support: ``bulk_write`` of unordered
+``UpdateOne(..., upsert=True)`` with ``$set`` / ``$setOnInsert`` / ``$unset``, ``find``, ``aggregate``; no
+sessions, no transactions, no ``UpdateOne(sort=...)``. The server is contacted lazily: the first operation
+(or ``ensure_ready()``) creates the indexes, so opening the store never fails because the server is away.
+Datetimes go in as naive UTC (MongoDB keeps UTC milliseconds) and come back tz-aware Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from gongkai_spider.storage.base import (
+    COLLECTIONS,
+    DUPLICATE_KEY,
+    as_shanghai,
+    from_utc_naive,
+    map_datetimes,
+    plan_upserts,
+    prepare_doc,
+    schema_ordered,
+    since_datetime,
+    to_utc_naive,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1000  # ids per $in query
+
+# (keys, options) of the indexes created on every collection; docs/SCHEMA.md shows the queries they serve.
+INDEXES: tuple[tuple[list[tuple[str, int]], dict[str, Any]], ...] = (
+    ([("url", 1)], {"unique": True, "name": "url_unique"}),
+    ([("site", 1), ("publish_time", 1)], {"name": "site_publish_time"}),
+    ([("content_hash", 1)], {"name": "content_hash"}),
+    ([("simhash", 1)], {"name": "simhash"}),
+    ([("near_duplicate_of", 1)], {"name": "near_duplicate_of", "sparse": True}),
+)
+
+
+def to_mongo(doc: dict) -> dict:
+    return map_datetimes(doc, to_utc_naive)
+
+
+def from_mongo(doc: dict | None) -> dict | None:
+    return None if doc is None else schema_ordered(map_datetimes(doc, from_utc_naive))
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without its password, for logs and ``gongkai stats``."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    if not at:
+        return uri
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{hosts}"
+
+
+class MongoStore:
+    """Store protocol on MongoDB; see ``base.Store``.
+
+    ``client_factory(uri, **options)`` builds the client: ``pymongo.MongoClient`` by default,
+    ``mongomock_ng.MongoClient`` in tests.
+    """
+
+    backend = "mongo"
+
+    def __init__(self, uri: str, database: str = "gongkai", *, client_factory: Callable[..., Any] | None = None,
+                 server_selection_timeout_ms: int = 5000) -> None:
+        if client_factory is None:
+            from pymongo import MongoClient
+
+            client_factory = MongoClient
+        self.uri = uri
+        self.database_name = database
+        # connect=False: no background connection at construction; the first operation connects.
+        self._client = client_factory(uri, serverSelectionTimeoutMS=server_selection_timeout_ms,
+                                      connect=False, appname="gongkai-spider")
+        self._db = self._client[database]
+        self._ready: set[str] = set()
+
+    @property
+    def description(self) -> str:
+        return f"mongodb {redact_uri(self.uri)} database {self.database_name}"
+
+    def _col(self, collection: str):
+        col = self._db[collection]
+        if collection not in self._ready:
+            for keys, options in INDEXES:
+                col.create_index(keys, **options)
+            self._ready.add(collection)
+        return col
+
+    def ensure_ready(self) -> None:
+        """Contact the server and create the indexes; raises a pymongo error when it is unreachable."""
+        for name in COLLECTIONS:
+            self._col(name)
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def _fetch(self, col, ids: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for i in range(0, len(ids), _CHUNK):
+            for doc in col.find({"_id": {"$in": ids[i:i + _CHUNK]}}):
+                found[doc["_id"]] = from_mongo(doc)
+        return found
+
+    def upsert_many(self, docs: list[dict], collection: str = "articles", *, now: datetime | None = None,
+                    outcomes: dict[str, str] | None = None) -> dict[str, int]:
+        from pymongo import UpdateOne
+        from pymongo.errors import BulkWriteError
+
+        col = self._col(collection)
+        prepared = [prepare_doc(d) for d in docs]
+        now = as_shanghai(now) if now else utc_now()
+        existing = self._fetch(col, list(dict.fromkeys(d["_id"] for d in prepared)))
+        plan = plan_upserts(prepared, existing, now)
+        ops, op_ids = [], []
+        for _id, write in plan.writes.items():
+            doc = to_mongo(write.doc)
+            if write.kind == "touch":  # no upsert: a document deleted meanwhile must not come back as a stub
+                ops.append(UpdateOne({"_id": _id}, {"$set": {"last_seen": doc["last_seen"]}}))
+            elif write.kind == "insert":
+                stamps = {k: doc.pop(k) for k in ("first_seen", "updated_at", "version")}
+                doc.pop("_id")
+                ops.append(UpdateOne({"_id": _id}, {"$set": doc, "$setOnInsert": stamps}, upsert=True))
+            else:
+                doc.pop("_id")
+                update: dict[str, Any] = {"$set": doc}
+                if write.unset:
+                    update["$unset"] = dict.fromkeys(sorted(write.unset), "")
+                ops.append(UpdateOne({"_id": _id}, update, upsert=True))
+            op_ids.append(_id)
+        rejected: set[str] = set()
+        if ops:
+            try:
+                col.bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                details = exc.details or {}
+                errors = details.get("writeErrors", [])
+                if details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise  # an outage (base.is_outage): the caller spools the batch
+                for error in errors:  # url already stored under another _id
+                    _id = op_ids[error["index"]]
+                    logger.warning("store: %s rejected %s: %s", collection, _id, error.get("errmsg"))
+                    rejected.add(_id)
+        plan.fill(outcomes, rejected)
+        return plan.counts(rejected)
+
+    def delete(self, collection: str, _id: str) -> bool:
+        return self._col(collection).delete_one({"_id": _id}).deleted_count > 0
+
+    def move(self, _id: str, src: str, dst: str) -> bool:
+        """Move a document as stored (stamps kept). Without transactions the copy is written before the
+        original is deleted, so a failure in between leaves two copies, never none."""
+        doc = self._col(src).find_one({"_id": _id})
+        if doc is None:
+            return False
+        self._col(dst).replace_one({"_id": _id}, doc, upsert=True)
+        self._col(src).delete_one({"_id": _id})
+        return True
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def get(self, collection: str, _id: str) -> dict | None:
+        return from_mongo(self._col(collection).find_one({"_id": _id}))
+
+    def iter_docs(self, collection: str, since: datetime | date | None = None) -> Iterator[dict]:
+        """Documents ordered by _id; ``since`` keeps those published at or after it."""
+        start = since_datetime(since)
+        query = {} if start is None else {"publish_time": {"$gte": to_utc_naive(start)}}
+        for doc in self._col(collection).find(query).sort("_id", 1):
+            yield from_mongo(doc)
+
+    def count(self, collection: str) -> int:
+        return self._col(collection).count_documents({})
+
+    def count_by_site(self, collection: str) -> dict[str, int]:
+        rows = self._col(collection).aggregate([{"$group": {"_id": "$site", "n": {"$sum": 1}}}])
+        return {row["_id"]: row["n"] for row in rows}
+
+    def site_summary(self, collection: str) -> dict[str, dict]:
+        """site -> {count, newest_publish_time, last_seen} (datetimes tz-aware, None when unknown)."""
+        rows = self._col(collection).aggregate([
+            {"$group": {"_id": "$site", "count": {"$sum": 1}, "newest_publish_time": {"$max": "$publish_time"},
+                        "last_seen": {"$max": "$last_seen"}}},
+        ])
+        out = {}
+        for row in rows:
+            site = row.pop("_id")
+            out[site] = {k: (from_utc_naive(row.get(k)) if isinstance(row.get(k), datetime) else row.get(k))
+                         for k in ("count", "newest_publish_time", "last_seen")}
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] is None, kv[0] or "")))
+
+    def existing_ids(self, ids: Iterable[str], collection: str = "articles") -> set[str]:
+        col, wanted, found = self._col(collection), list(dict.fromkeys(ids)), set()
+        for i in range(0, len(wanted), _CHUNK):
+            found.update(d["_id"] for d in col.find({"_id": {"$in": wanted[i:i + _CHUNK]}}, {"_id": 1}))
+        return found
+
+    def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]:
+        for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1}):
+            if isinstance(doc.get("simhash"), int):
+                yield doc["_id"], doc["simhash"]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,211 @@
+"""Outage safety: batches the store cannot take now go to a local spool and are replayed later.
+
+When MongoDB is unreachable (at open, or a bulk write fails mid-run), ``StorePipeline`` appends the batch
+to a JSONL file under ``GONGKAI_SPOOL_DIR`` (default ``data/spool/``): one line per document,
+``{"collection", "now", "doc"}`` in MongoDB Extended JSON, so datetimes and int64 survive exactly. The
+spool is replayed at the next flush of the same run and when the next run opens the store. Replay is an
+upsert keyed by ``_id`` with the original crawl time (``now``), so a batch that was half written before the
+failure, or replayed twice, ends up stored once, with the same stamps; nothing is lost or duplicated.
+
+Files: ``spool-<time>-<pid>-<rand>.jsonl`` (pending; one per process, so workers sharing a folder never
+write the same file), ``*.claimed-<pid>`` (being replayed; given back when replay fails or its process
+died), ``rejected-*.jsonl`` (documents the store refused as bad data, with the error; never replayed:
+inspect and delete them by hand).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from gongkai_spider.normalize import SHANGHAI
+from gongkai_spider.storage.base import OUTCOMES, Store, as_shanghai, is_outage, prepare_doc
+
+logger = logging.getLogger(__name__)
+
+
+def _json_options():
+    from bson.json_util import JSONMode, JSONOptions
+
+    return JSONOptions(json_mode=JSONMode.CANONICAL, tz_aware=True, tzinfo=SHANGHAI)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def upsert_or_reject(store: Store, docs: list[dict], collection: str, now: datetime,
+                     on_reject: Callable[[dict, BaseException], None],
+                     outcomes: dict[str, str] | None = None) -> dict[str, int]:
+    """``store.upsert_many`` that isolates bad documents instead of failing the whole batch.
+
+    Outages propagate (the caller spools). Any other error retries the batch one document at a time and
+    hands each document that still fails to ``on_reject``, so one bad document never blocks the others.
+    """
+    try:
+        return store.upsert_many(docs, collection, now=now, outcomes=outcomes)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.warning("store: batch of %d for %s failed (%r); retrying one by one", len(docs), collection, exc)
+    counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
+    for doc in docs:
+        try:
+            counts.update(store.upsert_many([doc], collection, now=now, outcomes=outcomes))
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            on_reject(doc, exc)
+            counts["rejected"] += 1
+            if outcomes is not None and doc.get("_id"):
+                outcomes[doc["_id"]] = "rejected"
+    return {k: v for k, v in counts.items() if k in OUTCOMES or v}
+
+
+class Spool:
+    """Append-only JSONL spool in ``directory``; see the module docstring."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def _new_name(self, prefix: str) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        return self.directory / f"{prefix}-{stamp}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
+
+    def append(self, collection: str, docs: list[dict], now: datetime) -> int:
+        """Write ``docs`` (to be stored in ``collection`` at crawl time ``now``); flushed to disk on return."""
+        from bson import json_util
+
+        if not docs:
+            return 0
+        if self._file is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._path = self._new_name("spool")
+            self._file = self._path.open("a", encoding="utf-8")
+        options, now = _json_options(), as_shanghai(now)
+        # prepare_doc escapes `$` keys first: Extended JSON would read them as type wrappers.
+        lines = [json_util.dumps({"collection": collection, "now": now, "doc": prepare_doc(doc)},
+                                 json_options=options, ensure_ascii=False) + "\n" for doc in docs]
+        self._file.writelines(lines)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        return len(docs)
+
+    def reject(self, collection: str, doc: dict, error: BaseException) -> None:
+        """Keep a document the store refused as bad data, with the error, for a human to look at."""
+        from bson import json_util
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        record: dict[str, Any] = {"collection": collection, "error": repr(error)}
+        try:
+            record["doc"] = prepare_doc(doc)
+            line = json_util.dumps(record, json_options=_json_options(), ensure_ascii=False)
+        except Exception:  # not even serialisable: keep what we can
+            line = json_util.dumps({**record, "doc": repr(doc)}, json_options=_json_options(), ensure_ascii=False)
+        path = self.directory / f"rejected-{time.strftime('%Y%m%d')}-{os.getpid()}.jsonl"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        logger.error("store: rejected %s for %s (%r); kept in %s", doc.get("_id"), collection, error, path)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file, self._path = None, None
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def _pending_files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        files = [p for p in self.directory.glob("spool-*.jsonl") if p != self._path]
+        for claimed in self.directory.glob("spool-*.jsonl.claimed-*"):  # left by a replay that died
+            pid = claimed.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                original = claimed.with_name(claimed.name.split(".claimed-")[0])
+                os.replace(claimed, original)
+                files.append(original)
+        return sorted(files)
+
+    def pending(self) -> int:
+        """Documents waiting in the spool (all processes' files in the folder)."""
+        self.close()
+        total = 0
+        for path in self._pending_files():
+            with path.open(encoding="utf-8") as f:
+                total += sum(1 for line in f if line.strip())
+        return total
+
+    def _read(self, path: Path) -> Iterator[tuple[str, datetime, dict]]:
+        from bson import json_util
+
+        options = _json_options()
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json_util.loads(line, json_options=options)
+                except ValueError:  # a line cut short by a crash while writing
+                    logger.error("spool: unreadable line %d of %s skipped", number, path)
+                    continue
+                yield record["collection"], record["now"], record["doc"]
+
+    def replay(self, store: Store, batch_size: int = 200, outcomes: dict[str, str] | None = None,
+               sites: dict[str, Any] | None = None) -> dict[str, int]:
+        """Upsert every spooled document into ``store``; return counts (new/updated/unchanged/replayed).
+
+        ``outcomes`` and ``sites``, when given, receive _id -> outcome and _id -> site of each document.
+
+        A file is deleted only after all its documents are stored. On an outage the file is given back
+        and the error raised: the next replay starts it again (upserts, so the repeat is harmless).
+        """
+        self.close()  # our own file is replayed too
+        totals: Counter[str] = Counter(dict.fromkeys((*OUTCOMES, "replayed"), 0))
+        for path in self._pending_files():
+            claimed = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+            try:
+                os.replace(path, claimed)
+            except FileNotFoundError:  # another worker took it
+                continue
+            try:
+                for collection, now, docs in self._batches(claimed, batch_size):
+                    counts = upsert_or_reject(store, docs, collection, now,
+                                              lambda d, e, c=collection: self.reject(c, d, e), outcomes)
+                    totals.update(counts)
+                    totals["replayed"] += len(docs)
+                    if sites is not None:
+                        sites.update((d["_id"], d.get("site")) for d in docs)
+            except BaseException:
+                os.replace(claimed, path)
+                raise
+            claimed.unlink()
+            logger.info("spool: replayed %s", path.name)
+        return dict(totals)
+
+    def _batches(self, path: Path, batch_size: int) -> Iterator[tuple[str, datetime, list[dict]]]:
+        key, batch = None, []
+        for collection, now, doc in self._read(path):
+            if batch and ((collection, now) != key or len(batch) >= batch_size):
+                yield key[0], key[1], batch
+                batch = []
+            key = (collection, now)
+            batch.append(doc)
+        if batch:
+            yield key[0], key[1], batch

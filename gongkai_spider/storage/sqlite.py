@@ -1,0 +1,242 @@
+"""The embedded store: one SQLite file (stdlib ``sqlite3``), the same documents and semantics as MongoDB.
+
+One table per collection. Indexed columns serve the queries of docs/SCHEMA.md; the document itself is the
+``doc`` column, JSON with datetimes as ISO 8601 ``+08:00`` strings. ``datetime_paths`` lists where the
+datetimes are, so they come back as tz-aware datetimes (a string that merely looks like a date stays a
+string). ``publish_time`` and ``last_seen`` columns hold ISO UTC text, so text order is time order.
+WAL journal (readers never block the crawl), one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from gongkai_spider.storage.base import (
+    COLLECTIONS,
+    as_shanghai,
+    plan_upserts,
+    prepare_doc,
+    since_datetime,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CHUNK = 500  # ids per IN (...) query, far below SQLite's variable limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {t} (
+    _id TEXT PRIMARY KEY,
+    url TEXT UNIQUE,
+    site TEXT,
+    publish_time TEXT,          -- ISO 8601 UTC, e.g. 2024-05-24T01:14:00.000+00:00
+    content_hash TEXT,
+    simhash INTEGER,
+    near_duplicate_of TEXT,
+    last_seen TEXT,             -- ISO 8601 UTC
+    doc TEXT NOT NULL,          -- the document, JSON
+    datetime_paths TEXT         -- JSON list of key paths in doc holding datetimes, or NULL
+);
+CREATE INDEX IF NOT EXISTS {t}_site_publish_time ON {t} (site, publish_time);
+CREATE INDEX IF NOT EXISTS {t}_content_hash ON {t} (content_hash);
+CREATE INDEX IF NOT EXISTS {t}_simhash ON {t} (simhash);
+CREATE INDEX IF NOT EXISTS {t}_near_duplicate_of ON {t} (near_duplicate_of);
+"""
+_COLUMNS = "_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, doc, datetime_paths"
+
+
+def _utc_text(value: Any) -> str | None:
+    if not isinstance(value, datetime):
+        return None
+    return as_shanghai(value).astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def encode_doc(doc: dict) -> tuple[str, str | None]:
+    """(JSON text, JSON list of datetime paths or None)."""
+    paths: list[list] = []
+
+    def walk(value: Any, path: list) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, [*path, k]) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, [*path, i]) for i, v in enumerate(value)]
+        if isinstance(value, datetime):
+            paths.append(path)
+            return value.isoformat(timespec="milliseconds")
+        return value
+
+    text = json.dumps(walk(doc, []), ensure_ascii=False, separators=(",", ":"))
+    return text, (json.dumps(paths, ensure_ascii=False) if paths else None)
+
+
+def decode_doc(text: str, paths_text: str | None) -> dict:
+    doc = json.loads(text)
+    for path in json.loads(paths_text) if paths_text else ():
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = as_shanghai(datetime.fromisoformat(parent[path[-1]]))
+    return doc
+
+
+def _row(doc: dict) -> tuple:
+    text, paths = encode_doc(doc)
+    simhash = doc.get("simhash")
+    return (doc["_id"], doc.get("url"), doc.get("site"), _utc_text(doc.get("publish_time")),
+            doc.get("content_hash"), simhash if isinstance(simhash, int) else None,
+            doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), text, paths)
+
+
+class SQLiteStore:
+    """Store protocol on a local SQLite file; see ``base.Store``."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+        self._conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
+        self._tables: set[str] = set()
+        for name in COLLECTIONS:
+            self._table(name)
+
+    @property
+    def description(self) -> str:
+        return f"sqlite {self.path}"
+
+    def _table(self, collection: str) -> str:
+        if collection not in self._tables:
+            if not _NAME_RE.match(collection):
+                raise ValueError(f"bad collection name: {collection!r}")
+            self._conn.executescript(_SCHEMA.format(t=collection))
+            self._tables.add(collection)
+        return collection
+
+    def ensure_ready(self) -> None:
+        self._conn.execute("SELECT 1")
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def _fetch(self, table: str, ids: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for _id, text, paths in self._conn.execute(
+                    f"SELECT _id, doc, datetime_paths FROM {table} WHERE _id IN ({marks})", chunk):
+                found[_id] = decode_doc(text, paths)
+        return found
+
+    def upsert_many(self, docs: list[dict], collection: str = "articles", *, now: datetime | None = None,
+                    outcomes: dict[str, str] | None = None) -> dict[str, int]:
+        table = self._table(collection)
+        prepared = [prepare_doc(d) for d in docs]
+        now = as_shanghai(now) if now else utc_now()
+        rejected: set[str] = set()
+        self._conn.execute("BEGIN IMMEDIATE")  # reads and writes of the batch see one state
+        try:
+            existing = self._fetch(table, list(dict.fromkeys(d["_id"] for d in prepared)))
+            plan = plan_upserts(prepared, existing, now)
+            insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
+                      "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
+            for _id, write in plan.writes.items():
+                row = _row(write.doc)
+                try:
+                    if write.kind == "insert" or _id not in existing:
+                        self._conn.execute(insert, row)
+                    else:
+                        self._conn.execute(update, (*row[1:], row[0]))
+                except sqlite3.IntegrityError as exc:  # url already stored under another _id
+                    logger.warning("store: %s rejected %s (%s): %s", collection, _id, write.doc.get("url"), exc)
+                    rejected.add(_id)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        plan.fill(outcomes, rejected)
+        return plan.counts(rejected)
+
+    def delete(self, collection: str, _id: str) -> bool:
+        cursor = self._conn.execute(f"DELETE FROM {self._table(collection)} WHERE _id=?", (_id,))
+        return cursor.rowcount > 0
+
+    def move(self, _id: str, src: str, dst: str) -> bool:
+        """Move a document as stored (stamps kept) from ``src`` to ``dst``, replacing any copy in ``dst``."""
+        src_t, dst_t = self._table(src), self._table(dst)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM {src_t} WHERE _id=?", (_id,)).fetchone()
+            if row is not None:
+                self._conn.execute(f"INSERT OR REPLACE INTO {dst_t} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+                self._conn.execute(f"DELETE FROM {src_t} WHERE _id=?", (_id,))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return row is not None
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def get(self, collection: str, _id: str) -> dict | None:
+        row = self._conn.execute(f"SELECT doc, datetime_paths FROM {self._table(collection)} WHERE _id=?",
+                                 (_id,)).fetchone()
+        return decode_doc(*row) if row else None
+
+    def iter_docs(self, collection: str, since: datetime | date | None = None) -> Iterator[dict]:
+        """Documents ordered by _id; ``since`` keeps those published at or after it."""
+        table = self._table(collection)
+        start = since_datetime(since)
+        if start is None:
+            cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table} ORDER BY _id")
+        else:
+            cursor = self._conn.execute(
+                f"SELECT doc, datetime_paths FROM {table} WHERE publish_time >= ? ORDER BY _id",
+                (_utc_text(start),))
+        for text, paths in cursor:
+            yield decode_doc(text, paths)
+
+    def count(self, collection: str) -> int:
+        return self._conn.execute(f"SELECT COUNT(*) FROM {self._table(collection)}").fetchone()[0]
+
+    def count_by_site(self, collection: str) -> dict[str, int]:
+        rows = self._conn.execute(f"SELECT site, COUNT(*) FROM {self._table(collection)} GROUP BY site")
+        return {site: n for site, n in rows}
+
+    def site_summary(self, collection: str) -> dict[str, dict]:
+        """site -> {count, newest_publish_time, last_seen} (datetimes tz-aware, None when unknown)."""
+        rows = self._conn.execute(f"SELECT site, COUNT(*), MAX(publish_time), MAX(last_seen) "
+                                  f"FROM {self._table(collection)} GROUP BY site ORDER BY site")
+        return {site: {"count": n,
+                       "newest_publish_time": as_shanghai(datetime.fromisoformat(p)) if p else None,
+                       "last_seen": as_shanghai(datetime.fromisoformat(s)) if s else None}
+                for site, n, p, s in rows}
+
+    def existing_ids(self, ids: Iterable[str], collection: str = "articles") -> set[str]:
+        table, wanted, found = self._table(collection), list(dict.fromkeys(ids)), set()
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._conn.execute(f"SELECT _id FROM {table} WHERE _id IN ({marks})", chunk))
+        return found
+
+    def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]:
+        yield from self._conn.execute(
+            f"SELECT _id, simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]

@@ -1,0 +1,179 @@
+"""Store pipeline (900): buffer items, bulk upsert them, spam to ``quarantine``, the rest to ``articles``.
+
+The store is the crawler's shared one (``gongkai_spider.storage.store_for_crawler``): MongoDB when
+``MONGO_URI`` is set, else SQLite at ``GONGKAI_DB``. A flush happens every ``GONGKAI_STORE_BATCH_SIZE`` items
+and at close. A store outage never stops the crawl: the batch goes to the spool (``GONGKAI_SPOOL_DIR``),
+which is replayed at the next flush once the store answers again and when the next run opens.
+
+Stats: ``gongkai/store/{new,updated,unchanged,rejected}`` (documents written), ``gongkai/store/quarantined``
+(routed to quarantine), ``gongkai/store/spooled`` / ``gongkai/store/replayed`` (into / out of the spool),
+``gongkai/store/errors`` (failed store calls), and per site ``gongkai/site/<site>/store/<outcome>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from gongkai_spider.items import storable
+from gongkai_spider.storage.base import Store, is_outage, utc_now
+from gongkai_spider.storage.spool import Spool, upsert_or_reject
+from pipelines.common import CounterStats, Stats
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, stats: Stats | None = None, store: Store | Callable[[], Store] | None = None, *,
+                 batch_size: int = 200, spool_dir: str = "data/spool", retry_seconds: float = 30.0) -> None:
+        """``store``: a Store, or a callable opening one at ``open_spider`` (tests pass a Store directly)."""
+        self.stats = stats if stats is not None else CounterStats()
+        self._opener = store if callable(store) and not isinstance(store, Store) else None
+        self.store: Store | None = None if self._opener else store
+        self.batch_size = max(1, batch_size)
+        self.spool = Spool(spool_dir)
+        self.retry_seconds = retry_seconds
+        self._buffer: dict[str, list[dict]] = {"articles": [], "quarantine": []}
+        self._buffered = 0
+        self._down_until = 0.0  # monotonic time before which the store is not tried again
+        self._spool_pending = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        from gongkai_spider.storage import store_for_crawler
+
+        settings = crawler.settings
+        return cls(crawler.stats, lambda: store_for_crawler(crawler),
+                   batch_size=settings.getint("GONGKAI_STORE_BATCH_SIZE", 200),
+                   spool_dir=settings.get("GONGKAI_SPOOL_DIR", "data/spool"),
+                   retry_seconds=settings.getfloat("GONGKAI_SPOOL_RETRY_SECONDS", 30.0))
+
+    # -- Scrapy hooks ---------------------------------------------------------------------------------
+
+    def open_spider(self) -> None:
+        if self._opener is not None:
+            try:
+                self.store = self._opener()
+            except Exception:  # e.g. an unwritable GONGKAI_DB: keep crawling into the spool, say so loudly
+                logger.exception("store: could not open the store; items go to the spool in %s",
+                                 self.spool.directory)
+                self._mark_down()
+                return
+        try:
+            self.store.ensure_ready()  # MongoDB: contact the server and create the indexes now
+        except Exception as exc:
+            self._failed("opening the store", exc)
+        self._spool_pending = True  # left by an earlier run, perhaps
+        self._replay()
+
+    def process_item(self, item: Any) -> Any:
+        doc = storable(dict(item))
+        spam = doc.get("spam") or {}
+        collection = "quarantine" if isinstance(spam, dict) and spam.get("is_spam") else "articles"
+        if collection == "quarantine":
+            self.stats.inc_value("gongkai/store/quarantined")
+        self._buffer[collection].append(doc)
+        self._buffered += 1
+        if self._buffered >= self.batch_size:
+            self.flush()
+        return item
+
+    def close_spider(self) -> None:
+        self._down_until = 0.0  # one last try whatever the back-off says
+        self.flush()
+        if self._buffered:  # neither the store nor the spool took them
+            logger.error("store: %d documents could not be stored nor spooled and are lost", self._buffered)
+            self.stats.inc_value("gongkai/store/lost", self._buffered)
+        self.spool.close()
+        if self._spool_pending:
+            waiting = self.spool.pending()
+            if waiting:
+                logger.warning("store: %d documents wait in the spool %s; they are stored at the next run",
+                               waiting, self.spool.directory)
+
+    # -- work -----------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the buffered items (spooling them when the store is away)."""
+        now = utc_now()
+        batches, self._buffer = self._buffer, {"articles": [], "quarantine": []}
+        self._buffered = 0
+        if self._spool_pending:
+            self._replay()
+        for collection, docs in batches.items():
+            if docs:
+                self._write(collection, docs, now)
+
+    def _available(self) -> bool:
+        if self.store is None and self._opener is not None and time.monotonic() >= self._down_until:
+            try:
+                self.store = self._opener()
+            except Exception:
+                logger.exception("store: could not open the store")
+                self._mark_down()
+        return self.store is not None and time.monotonic() >= self._down_until
+
+    def _mark_down(self) -> None:
+        self._down_until = time.monotonic() + self.retry_seconds
+
+    def _replay(self) -> None:
+        if not self._available():
+            return
+        outcomes: dict[str, str] = {}
+        sites: dict[str, Any] = {}
+        try:
+            counts = self.spool.replay(self.store, self.batch_size, outcomes, sites)
+        except Exception as exc:
+            self._failed("replay of the spool", exc)
+            return
+        self._spool_pending = False
+        if counts.get("replayed"):
+            logger.info("store: replayed %d spooled documents: %s", counts["replayed"], counts)
+            self.stats.inc_value("gongkai/store/replayed", counts["replayed"])
+            self._count(counts, outcomes, sites)
+
+    def _write(self, collection: str, docs: list[dict], now: datetime) -> None:
+        if self._available():
+            outcomes: dict[str, str] = {}
+            try:
+                counts = upsert_or_reject(self.store, docs, collection, now,
+                                          lambda d, e: self.spool.reject(collection, d, e), outcomes)
+            except Exception as exc:
+                self._failed(f"bulk upsert of {len(docs)} documents into {collection}", exc)
+            else:
+                self._count(counts, outcomes, {d["_id"]: d.get("site") for d in docs if d.get("_id")})
+                return
+        self._to_spool(collection, docs, now)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.stats.inc_value("gongkai/store/errors")
+        if is_outage(exc):
+            logger.warning("store: %s failed, store unavailable (%r); spooling for %.0fs", what, exc,
+                           self.retry_seconds)
+        else:
+            logger.exception("store: %s failed; spooling", what)
+        self._mark_down()
+
+    def _to_spool(self, collection: str, docs: list[dict], now: datetime) -> None:
+        try:
+            self.spool.append(collection, docs, now)
+        except Exception:  # the disk refuses too: keep them in memory for the next flush
+            logger.exception("store: spool write failed; %d documents kept in memory", len(docs))
+            self.stats.inc_value("gongkai/store/spool_errors")
+            self._buffer[collection].extend(docs)
+            self._buffered += len(docs)
+            return
+        self._spool_pending = True
+        self.stats.inc_value("gongkai/store/spooled", len(docs))
+
+    def _count(self, counts: dict[str, int], outcomes: dict[str, str], sites: dict[str, Any]) -> None:
+        for outcome, n in counts.items():
+            if outcome != "replayed" and n:
+                self.stats.inc_value(f"gongkai/store/{outcome}", n)
+        for _id, outcome in outcomes.items():
+            site = sites.get(_id)
+            if site:
+                self.stats.inc_value(f"gongkai/site/{site}/store/{outcome}")
