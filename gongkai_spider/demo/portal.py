@@ -116,10 +116,29 @@ class Portal:
     pages: dict[str, tuple[bytes, str]]
     expected: list[dict]
     columns: dict[str, str] = field(default_factory=lambda: dict(COLUMNS))
+    hanweb_records: list[str] = field(default_factory=list)  # <record> elements in column order
 
     def lookup(self, target: str) -> tuple[bytes, str] | None:
-        """The (body, content type) served for a request target such as ``/a/b.jsp?x=1&y=2``."""
-        return self.pages.get(canonical_target(target))
+        """The (body, content type) served for a request target such as ``/a/b.jsp?x=1&y=2``.
+
+        dataproxy.jsp answers any ``startrecord``/``endrecord`` range of the Hanweb column, as the real
+        one does; ``pages`` holds the groups a crawler asks for when it steps by whole groups.
+        """
+        page = self.pages.get(canonical_target(target))
+        if page is None and urlsplit(target).path == DATAPROXY_PATH:
+            return self._dataproxy(dict(parse_qsl(urlsplit(target).query)))
+        return page
+
+    def _dataproxy(self, query: dict[str, str]) -> tuple[bytes, str] | None:
+        if query.get("columnid") != str(HANWEB_COLUMN_ID):
+            return None
+        try:
+            start, end = int(query["startrecord"]), int(query["endrecord"])
+        except (KeyError, ValueError):
+            return None
+        if start < 1 or end < start:
+            return None
+        return _dataproxy_xml(self.hanweb_records, start, end), XML_NO_CHARSET
 
     def expected_for(self, base_url: str) -> list[dict]:
         """``expected`` with absolute URLs (article and attachment) under ``base_url``."""
@@ -171,7 +190,8 @@ def build_portal(articles_per_column: int | Mapping[str, int], *, seed: int = 0,
     pages.update(_trs_pages(trs_articles))
     pages.update(_hanweb_pages(hanweb_articles))
     expected = [a.expected() for a in (*seed_articles, *trs_articles, *hanweb_articles)]
-    return Portal(pages={canonical_target(k): v for k, v in pages.items()}, expected=expected)
+    return Portal(pages={canonical_target(k): v for k, v in pages.items()}, expected=expected,
+                  hanweb_records=[_hanweb_record(a) for a in hanweb_articles])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -513,16 +533,21 @@ def _hanweb_pages(articles: list[Article]) -> dict[str, tuple[bytes, str]]:
     pages: dict[str, tuple[bytes, str]] = {
         COLUMNS["hanweb"]: (_hanweb_column(articles).encode(), HTML_UTF8),
     }
-    total = len(articles)
-    for start in range(HANWEB_GROUP_SIZE + 1, total + 1, HANWEB_GROUP_SIZE):
-        end = min(start + HANWEB_GROUP_SIZE - 1, total)
-        records = "\n".join(_hanweb_record(a) for a in articles[start - 1:end])
-        xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<datastore>\n'
-               f"<totalrecord>{total}</totalrecord>\n<recordset>\n{records}\n</recordset>\n</datastore>\n")
-        pages[dataproxy_target(start, end)] = (xml.encode(), XML_NO_CHARSET)
+    records = [_hanweb_record(a) for a in articles]
+    for start in range(HANWEB_GROUP_SIZE + 1, len(records) + 1, HANWEB_GROUP_SIZE):
+        end = min(start + HANWEB_GROUP_SIZE - 1, len(records))
+        pages[dataproxy_target(start, end)] = (_dataproxy_xml(records, start, end), XML_NO_CHARSET)
     for article in articles:
         pages[article.path] = (_hanweb_detail(article).encode(), HTML_UTF8)
     return pages
+
+
+def _dataproxy_xml(records: list[str], start: int, end: int) -> bytes:
+    """A dataproxy.jsp response: records ``start..end`` (1-based, clipped to the total) and the total."""
+    chosen = "\n".join(records[start - 1:end])
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<datastore>\n'
+            f"<totalrecord>{len(records)}</totalrecord>\n<recordset>\n{chosen}\n</recordset>\n</datastore>\n"
+            ).encode()
 
 
 def _hanweb_column(articles: list[Article]) -> str:

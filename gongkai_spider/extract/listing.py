@@ -1,0 +1,482 @@
+"""Listing pages: the article links of a column page and the URLs of its further pages.
+
+``extract_listing(body, url)`` is pure (bytes + URL in, dict out; see the team contract)::
+
+    {"links": [{"url": abs, "title": str | None, "date": str | None, "pinned": bool}, ...],  # page order
+     "next_urls": [abs, ...],
+     "kind": "listing" | "detail" | "empty", "reason": str | None}
+
+Where the links come from, first hit wins (gov-portals.md section 1):
+
+1. the site's ``listing.links`` selector (sites/*.yaml);
+2. Hanweb records: a dataproxy.jsp XML response, or the ``<datastore>`` island in a column page;
+3. the generic main list: anchors grouped by their list item (``li``/``tr``/``dd``/parent), items grouped by
+   list container, the container with the most dated, headline-length items wins. Navigation, header,
+   footer, breadcrumb, sidebar, related and friend-link blocks are never candidates.
+
+Further pages come from every mechanism present: the site's ``listing.next`` selector, plain next links
+(下一页, 下页, 后页, ``>``), TRS ``createPageHTML(count, cur, prefix, ext)`` (all pages at once; identifiers
+resolved from ``var countPage = N``), Hanweb ``<nextgroup>`` -> dataproxy.jsp groups, and for a dataproxy
+response the remaining groups up to ``<totalrecord>``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import lxml.html
+from lxml import etree
+from lxml.html import HtmlElement
+from parsel.csstranslator import css2xpath
+
+from gongkai_spider.extract.encoding import decode_html
+from gongkai_spider.normalize import DATE_RE, collapse_ws
+from gongkai_spider.sites import split_selector
+
+# ----------------------------------------------------------------------------- tunables
+# class/id tokens (split on non-alphanumerics, lower-cased) of blocks whose links are never articles.
+EXCLUDED_BLOCK_TOKENS = frozenset({
+    "nav", "navbar", "navigation", "menu", "menus", "submenu", "header", "footer", "foot", "crumb", "crumbs",
+    "breadcrumb", "breadcrumbs", "position", "location", "weizhi", "dqwz", "sidebar", "side", "aside", "related",
+    "xgxx", "xgwz", "xglj", "hot", "hots", "rank", "ranking", "friend", "friendlink", "links", "yqlj", "share",
+    "copyright", "banner", "toolbar", "login", "search", "bottom", "tags",
+})
+EXCLUDED_BLOCK_TAGS = frozenset({"nav", "header", "footer", "aside"})
+ITEM_TAGS = frozenset({"li", "tr", "dd", "dt"})
+# Links to files are attachments, not article pages.
+FILE_EXTENSIONS = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".wps", ".ofd", ".zip", ".rar", ".7z", ".jpg",
+                   ".jpeg", ".png", ".gif", ".mp4", ".txt", ".csv", ".ppt", ".pptx")
+NEXT_TEXTS = frozenset({"下一页", "下页", "后页", "后一页", "下一頁", "next", "nextpage"})
+NEXT_SYMBOLS = frozenset({">", "›", "〉", "＞"})
+PINNED_TOKENS = frozenset({"zd", "zhiding", "istop", "pinned", "sticky", "settop"})
+# Headlines shorter than this are menu entries, not articles.
+MIN_TITLE_CHARS = 4
+# Hanweb jpage: records per page when the page does not say (gov-portals.md 1.2).
+HANWEB_DEFAULT_PERPAGE = 15
+MAX_TRS_PAGES = 10000  # a sanity bound on createPageHTML's page count
+
+_TOKEN_SPLIT_RE = re.compile(r"[^a-z0-9]+")
+_XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_PINNED_TEXT_RE = re.compile(r"置顶")
+_PINNED_PREFIX_RE = re.compile(r"^\s*[\[【(（]?\s*置顶\s*[\]】)）]?\s*")
+_SHORT_DATE_RE = re.compile(r"(?<![\d-])(?:[01]?\d)[-/.月](?:[0-3]?\d)日?(?![\d-])")
+_CREATE_PAGE_RE = re.compile(r"(function\s+)?createPageHTML\s*\(([^()]*)\)")
+_JS_NUMBER_VAR_RE = r"(?:\bvar\s+|\blet\s+|\bconst\s+|[;{\s])NAME\s*=\s*['\"]?(\d+)"
+_DATASTORE_RE = re.compile(r"<datastore[^>]*>(.*?)</datastore>", re.S | re.I)
+_RECORD_RE = re.compile(r"<record[^>]*>(.*?)</record>", re.S | re.I)
+_CDATA_RE = re.compile(r"^\s*<!\[CDATA\[(.*)\]\]>\s*$", re.S)
+_NEXTGROUP_RE = re.compile(r"<nextgroup[^>]*>(.*?)</nextgroup>", re.S | re.I)
+_HREF_RE = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
+_TOTALRECORD_RE = re.compile(r"<totalrecord>\s*(\d+)\s*</totalrecord>|\btotalRecord\s*[:=]\s*['\"]?(\d+)", re.I)
+_PERPAGE_RE = re.compile(r"\bperpage\s*[:=]\s*['\"]?(\d+)", re.I)
+_ARTICLE_MARKERS = etree.XPath(
+    "//meta[translate(@name, 'ARTICLETITLE', 'articletitle')='articletitle']"
+    " | //*[contains(@class, 'TRS_Editor') or contains(@class, 'TRS_UEDITOR') or @id='UCAP-CONTENT' or @id='zoom']"
+)
+
+
+def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site: Any = None) -> dict:
+    """Article links and further listing pages of one listing page (or dataproxy.jsp response)."""
+    if not body or not body.strip():
+        return _result([], [], reason="empty_body")
+    text = decode_html(body, encoding)
+    if _is_dataproxy_response(text):
+        links, next_urls = _dataproxy_listing(text, url)
+        return _result(links, next_urls, reason="no_records")
+
+    tree = _parse(text, url)
+    if tree is None:
+        return _result([], [], reason="unparsable")
+    base = _base_url(tree, url)
+    rules = getattr(site, "listing", None)
+
+    island = _DATASTORE_RE.search(text)
+    if rules is not None and rules.links:
+        links = _override_links(tree, rules.links, base)
+    elif island:  # the column's records are all in the island; an empty one means an empty column
+        links = _record_links(island.group(1), base)
+    else:
+        links = _main_list_links(tree, base)
+
+    next_urls: list[str] = []
+    if rules is not None and rules.next:
+        next_urls += _override_urls(tree, rules.next, base)
+    next_urls += _create_page_urls(text, url, getattr(rules, "page_base", None))
+    if island:
+        next_urls += _nextgroup_urls(island.group(1), text, base, len(_RECORD_RE.findall(island.group(1))))
+    next_urls += _next_link_urls(tree, base)
+
+    if not links and not next_urls and _ARTICLE_MARKERS(tree):
+        return {"links": [], "next_urls": [], "kind": "detail", "reason": "article_page"}
+    return _result(links, _unique(next_urls, exclude=url), reason="no_links")
+
+
+def _result(links: list[dict], next_urls: list[str], *, reason: str) -> dict:
+    if links or next_urls:
+        return {"links": links, "next_urls": next_urls, "kind": "listing", "reason": None}
+    return {"links": [], "next_urls": [], "kind": "empty", "reason": reason}
+
+
+# ----------------------------------------------------------------------------- parsing helpers
+
+
+def _parse(text: str, url: str) -> HtmlElement | None:
+    text = _XML_DECL_RE.sub("", text, count=1)  # lxml refuses str input that declares an encoding
+    if not text.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(text, base_url=url)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def _base_url(tree: HtmlElement, url: str) -> str:
+    base = tree.find(".//base[@href]")
+    return urljoin(url, base.get("href").strip()) if base is not None else url
+
+
+def _absolute(base: str, href: str | None) -> str | None:
+    """Absolute http(s) URL without fragment, or None for javascript:, mailto:, anchors and files."""
+    if not href:
+        return None
+    href = href.strip()
+    if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:", "data:")):
+        return None
+    parts = urlsplit(urljoin(base, href))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if parts.path.lower().endswith(FILE_EXTENSIONS):
+        return None
+    return urlunsplit(parts._replace(fragment=""))
+
+
+def _unique(urls: list[str], exclude: str | None = None) -> list[str]:
+    seen = {exclude} if exclude else set()
+    out = []
+    for u in urls:
+        if u not in seen:
+            seen.add(u)
+            out.append(u)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _compiled(selector: str) -> etree.XPath:
+    kind, expr = split_selector(selector)
+    return etree.XPath(css2xpath(expr) if kind == "css" else expr)
+
+
+def _tokens(el: HtmlElement) -> set[str]:
+    attrs = f"{el.get('class') or ''} {el.get('id') or ''}".lower()
+    return set(_TOKEN_SPLIT_RE.split(attrs)) if attrs.strip() else set()
+
+
+def _is_hidden(el: HtmlElement) -> bool:
+    style = (el.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style or el.get("hidden") is not None
+
+
+def _in_excluded_block(anchor: HtmlElement) -> bool:
+    """True for anchors in navigation/footer/sidebar-like blocks or hidden ones (SEO link farms, Hanweb credit)."""
+    if _is_hidden(anchor):
+        return True
+    for node in anchor.iterancestors():
+        if node.tag in EXCLUDED_BLOCK_TAGS or _tokens(node) & EXCLUDED_BLOCK_TOKENS or _is_hidden(node):
+            return True
+    return False
+
+
+# ----------------------------------------------------------------------------- link items
+
+
+def _item_of(anchor: HtmlElement) -> HtmlElement:
+    """The list item holding ``anchor``: nearest li/tr/dd/dt within 4 levels, else its parent."""
+    node = anchor
+    for _ in range(4):
+        node = node.getparent()
+        if node is None:
+            break
+        if node.tag in ITEM_TAGS:
+            return node
+    return anchor.getparent() if anchor.getparent() is not None else anchor
+
+
+def _anchor_title(anchor: HtmlElement) -> str:
+    text = collapse_ws(anchor.text_content())
+    attr = collapse_ws(anchor.get("title"))
+    # The title attribute holds the full headline when the text is cut ("关于印发《某某..."), but some
+    # sites put a date or a tooltip there: take it only when it is at least as long as the text.
+    title = attr if attr and len(attr) >= len(text.rstrip(".…")) and not DATE_RE.fullmatch(attr) else text
+    return _PINNED_PREFIX_RE.sub("", title)
+
+
+def _item_date(item: HtmlElement, anchor: HtmlElement) -> str | None:
+    """Raw date text of a list item, looked for outside the headline first."""
+    item_text = collapse_ws(item.text_content())
+    rest = item_text.replace(collapse_ws(anchor.text_content()), " ", 1)
+    for candidate in (rest, anchor.get("title") or "", item_text):
+        match = DATE_RE.search(candidate)
+        if match:
+            return match.group(0).strip()
+    match = _SHORT_DATE_RE.search(rest)  # list-only "05-24": the year is left to the caller
+    return match.group(0) if match else None
+
+
+def _is_pinned(item: HtmlElement, anchor: HtmlElement) -> bool:
+    if _tokens(item) & PINNED_TOKENS or _tokens(anchor) & PINNED_TOKENS:
+        return True
+    if _PINNED_TEXT_RE.search(item.text_content()):
+        return True
+    return any(_PINNED_TEXT_RE.search(f"{img.get('alt') or ''}{img.get('title') or ''}") for img in item.iter("img"))
+
+
+def _link(item: HtmlElement, anchor: HtmlElement, url: str) -> dict:
+    return {"url": url, "title": _anchor_title(anchor) or None, "date": _item_date(item, anchor),
+            "pinned": _is_pinned(item, anchor)}
+
+
+def _best_anchor(anchors: list[tuple[HtmlElement, str]]) -> tuple[HtmlElement, str]:
+    """The headline anchor of an item: the one with the longest text (category tags are short)."""
+    return max(anchors, key=lambda pair: len(_anchor_title(pair[0])))
+
+
+def _main_list_links(tree: HtmlElement, base: str) -> list[dict]:
+    # item -> its usable anchors, in document order
+    items: dict[HtmlElement, list[tuple[HtmlElement, str]]] = {}
+    for anchor in tree.iter("a"):
+        url = _absolute(base, anchor.get("href"))
+        if url is None or _in_excluded_block(anchor):
+            continue
+        items.setdefault(_item_of(anchor), []).append((anchor, url))
+
+    # Items grouped by list container; sibling containers of one kind (lists split into blocks of five)
+    # share a key: (grandparent path, container tag, container class).
+    groups: dict[tuple[str, str, str], list[tuple[HtmlElement, HtmlElement, str]]] = {}
+    roottree = tree.getroottree()
+    for item, anchors in items.items():
+        anchor, url = _best_anchor(anchors)
+        if len(_anchor_title(anchor)) < MIN_TITLE_CHARS:
+            continue
+        container = item.getparent()
+        if container is None:
+            continue
+        outer = container.getparent()
+        key = (roottree.getpath(outer) if outer is not None else "", container.tag, container.get("class") or "")
+        groups.setdefault(key, []).append((item, anchor, url))
+    if not groups:
+        return []
+
+    def score(members: list[tuple[HtmlElement, HtmlElement, str]]) -> tuple[int, int]:
+        dated = sum(1 for item, anchor, _ in members if _item_date(item, anchor))
+        return dated * 3 + len(members), sum(len(_anchor_title(a)) for _, a, _ in members)
+
+    best = max(groups.values(), key=score)
+    links, seen = [], set()
+    for item, anchor, url in best:
+        if url not in seen:
+            seen.add(url)
+            links.append(_link(item, anchor, url))
+    return links
+
+
+def _override_links(tree: HtmlElement, selector: str, base: str) -> list[dict]:
+    """Links picked by a site selector: anchors, elements containing anchors, or href strings."""
+    links, seen = [], set()
+    for hit in _compiled(selector)(tree):
+        if isinstance(hit, str):
+            pairs = [(None, _absolute(base, hit))]
+        elif hit.tag == "a":
+            pairs = [(hit, _absolute(base, hit.get("href")))]
+        else:
+            pairs = [(a, _absolute(base, a.get("href"))) for a in hit.iter("a")]
+        for anchor, url in pairs:
+            if url is None or url in seen:
+                continue
+            seen.add(url)
+            if anchor is None:
+                links.append({"url": url, "title": None, "date": None, "pinned": False})
+            else:
+                links.append(_link(_item_of(anchor), anchor, url))
+    return links
+
+
+def _override_urls(tree: HtmlElement, selector: str, base: str) -> list[str]:
+    urls = []
+    for hit in _compiled(selector)(tree):
+        href = hit if isinstance(hit, str) else hit.get("href")
+        url = _absolute(base, href)
+        if url:
+            urls.append(url)
+    return urls
+
+
+# ----------------------------------------------------------------------------- next links
+
+
+def _next_link_urls(tree: HtmlElement, base: str) -> list[str]:
+    urls = []
+    for el in tree.iter("a", "link"):
+        rel = (el.get("rel") or "").lower().split()
+        text = collapse_ws(el.text_content() if el.tag == "a" else "").replace(" ", "")
+        label = text.rstrip(">»›〉＞").lower() or text
+        title = collapse_ws(el.get("title")).replace(" ", "")
+        if "next" in rel or label in NEXT_TEXTS or text in NEXT_SYMBOLS or title in NEXT_TEXTS:
+            url = _absolute(base, el.get("href"))
+            if url:
+                urls.append(url)
+    return urls
+
+
+# ----------------------------------------------------------------------------- TRS createPageHTML
+
+
+def _js_number(token: str, text: str) -> int | None:
+    """An integer literal, or the value of ``var NAME = N`` for an identifier."""
+    token = token.strip()
+    if token.isdigit():
+        return int(token)
+    if re.fullmatch(r"[A-Za-z_$][\w$]*", token):
+        match = re.search(_JS_NUMBER_VAR_RE.replace("NAME", re.escape(token)), text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _create_page_urls(text: str, url: str, page_base: int | None) -> list[str]:
+    """Every page of a TRS createPageHTML pager except the current one.
+
+    Page index 0 is ``prefix.ext``, index i > 0 is ``prefix_i.ext`` (TRS, 0-based). Sites whose second page is
+    ``prefix_2.ext`` (1-based) are recognised from the current URL (``index_2.html`` with current index 1)
+    or set with the site's ``listing.page_base: 1``.
+    """
+    for match in _CREATE_PAGE_RE.finditer(text):
+        if match.group(1):  # the function's own definition
+            continue
+        args = [a.strip() for a in match.group(2).split(",")]
+        strings = [a.strip("'\"") for a in args if a[:1] in "'\"" and len(a) >= 2]
+        numbers = [_js_number(a, text) for a in args if a[:1] not in "'\""]
+        if len(strings) < 2 or len(numbers) < 2 or numbers[0] is None or numbers[1] is None:
+            continue
+        count, current = numbers[0], numbers[1]
+        prefix, ext = strings[-2], strings[-1]
+        if count <= 1 or count > MAX_TRS_PAGES or not re.fullmatch(r"[\w.\-]+", prefix + ext):
+            return []
+        base = page_base if page_base is not None else _page_base(url, prefix, ext, current)
+        files = [f"{prefix}.{ext}"] + [f"{prefix}_{i + base}.{ext}" for i in range(1, count)]
+        return [urljoin(url, name) for name in files]
+    return []
+
+
+def _page_base(url: str, prefix: str, ext: str, current: int) -> int:
+    """1 when the current file shows 1-based numbering (``index_2.html`` at current index 1), else 0."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    match = re.fullmatch(rf"{re.escape(prefix)}_(\d+)\.{re.escape(ext)}", name)
+    return 1 if match and int(match.group(1)) == current + 1 else 0
+
+
+# ----------------------------------------------------------------------------- Hanweb datastore / dataproxy
+
+
+def _is_dataproxy_response(text: str) -> bool:
+    head = _XML_DECL_RE.sub("", text[:2000], count=1).lstrip().lower()
+    return head.startswith("<datastore")
+
+
+def _records(datastore: str) -> list[str]:
+    out = []
+    for raw in _RECORD_RE.findall(datastore):
+        cdata = _CDATA_RE.match(raw)
+        out.append(cdata.group(1) if cdata else raw)
+    return out
+
+
+def _record_links(datastore: str, base: str) -> list[dict]:
+    links, seen = [], set()
+    for record in _records(datastore):
+        if not record.strip():
+            continue
+        wrapper = "table" if record.lstrip().lower().startswith("<tr") else "div"
+        try:
+            fragment = lxml.html.fragment_fromstring(record, create_parent=wrapper)
+        except (etree.ParserError, ValueError):
+            continue
+        anchors = [(a, _absolute(base, a.get("href"))) for a in fragment.iter("a")]
+        anchors = [(a, u) for a, u in anchors if u]
+        if not anchors:
+            continue
+        anchor, url = _best_anchor(anchors)
+        if url in seen:
+            continue
+        seen.add(url)
+        links.append(_link(_item_of(anchor), anchor, url))
+    return links
+
+
+def _with_records(url: str, start: int, end: int, perpage: int | None) -> str:
+    """``url`` asking for records ``start..end``: startrecord/endrecord/perpage first, other params kept."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() not in ("startrecord", "endrecord", "perpage")]
+    head = [("startrecord", str(start)), ("endrecord", str(end))]
+    if perpage:
+        head.append(("perpage", str(perpage)))
+    return urlunsplit(parts._replace(query=urlencode(head + kept), fragment=""))
+
+
+def _total_records(text: str) -> int | None:
+    match = _TOTALRECORD_RE.search(text)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _nextgroup_urls(datastore: str, page_text: str, base: str, group_size: int) -> list[str]:
+    """dataproxy.jsp groups after a column page's island (all of them when the total is known)."""
+    nextgroup = _NEXTGROUP_RE.search(datastore)
+    href = _HREF_RE.search(nextgroup.group(1)) if nextgroup else None
+    proxy_url = _absolute(base, href.group(1)) if href else None
+    if not proxy_url or group_size <= 0:
+        return []
+    perpage_match = _PERPAGE_RE.search(page_text)
+    perpage = int(perpage_match.group(1)) if perpage_match else HANWEB_DEFAULT_PERPAGE
+    total = _total_records(datastore) or _total_records(page_text)
+    if total is None:  # unknown: ask for the next group; its <totalrecord> tells the rest
+        return [_with_records(proxy_url, group_size + 1, 2 * group_size, perpage)]
+    return [_with_records(proxy_url, start, min(start + group_size - 1, total), perpage)
+            for start in range(group_size + 1, total + 1, group_size)]
+
+
+def _dataproxy_listing(text: str, url: str) -> tuple[list[dict], list[str]]:
+    """Records of a dataproxy.jsp response and the URLs of the groups after it."""
+    datastore = _DATASTORE_RE.search(text)
+    body = datastore.group(1) if datastore else text
+    links = _record_links(body, url)
+    total = _total_records(body)
+    if not links or total is None:
+        return links, []
+    query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    if "startrecord" in query or "page" not in query:
+        start = _int(query.get("startrecord"), 1)
+        end = max(_int(query.get("endrecord"), start + len(links) - 1), start)
+        size = end - start + 1
+        perpage = _int(query.get("perpage"), 0) or None
+        next_urls = [_with_records(url, s, min(s + size - 1, total), perpage) for s in range(end + 1, total + 1, size)]
+        return links, next_urls
+    # Page-numbered variant (``dataproxy.jsp?page=2&...``): one page of len(links) records per request.
+    page = _int(query.get("page"), 1)
+    n_pages = -(-total // len(links))
+    return links, [_with_page(url, p) for p in range(page + 1, n_pages + 1)]
+
+
+def _with_page(url: str, page: int) -> str:
+    parts = urlsplit(url)
+    pairs = [(k, str(page) if k.lower() == "page" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(pairs), fragment=""))
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
