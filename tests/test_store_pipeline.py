@@ -1,0 +1,158 @@
+"""StorePipeline: routing, batching, stats, and a crawl that survives a MongoDB outage without losing items."""
+
+from __future__ import annotations
+
+import pytest
+from scrapy import signals
+from scrapy.utils.test import get_crawler
+from test_spool import FlakyStore
+from test_store_backends import BACKENDS, T0, doc, drop_store, make_store
+
+from gongkai_spider.items import ArticleItem
+from gongkai_spider.storage import store_for_crawler
+from gongkai_spider.storage.sqlite import SQLiteStore
+from pipelines.store import StorePipeline
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    store = make_store(request.param, tmp_path)
+    yield store
+    drop_store(store)
+
+
+def spam_doc(n: int) -> dict:
+    return doc(n, site="hijacked", spam={"is_spam": True, "score": 3.5, "reasons": ["brand_in_title"]})
+
+
+def item(d: dict) -> ArticleItem:
+    return ArticleItem(**d, _page_signals={"html_title": "x"}, _page_host="www.example.gov.cn")
+
+
+def run_pipeline(pipeline: StorePipeline, docs: list[dict]) -> None:
+    pipeline.open_spider()
+    for d in docs:
+        assert pipeline.process_item(item(d)) is not None
+    pipeline.close_spider()
+
+
+def test_routes_spam_to_quarantine_and_counts(tmp_path, store):
+    pipeline = StorePipeline(store=store, batch_size=3, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(pipeline, [doc(1), spam_doc(2), doc(3), doc(4)])
+    assert [d["_id"] for d in store.iter_docs("articles")] == ["id0001", "id0003", "id0004"]
+    assert [d["_id"] for d in store.iter_docs("quarantine")] == ["id0002"]
+    assert "_page_signals" not in store.get("articles", "id0001")
+    stats = pipeline.stats.get_stats()
+    assert stats == {
+        "gongkai/store/quarantined": 1,
+        "gongkai/store/new": 4,
+        "gongkai/site/example/store/new": 3,
+        "gongkai/site/hijacked/store/new": 1,
+    }
+    # a second run of the same pages: all unchanged
+    again = StorePipeline(store=store, batch_size=3, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(again, [doc(1), spam_doc(2), doc(3), doc(4, content_hash="edited")])
+    assert again.stats.get_value("gongkai/store/unchanged") == 3
+    assert again.stats.get_value("gongkai/store/updated") == 1
+    assert again.stats.get_value("gongkai/site/example/store/updated") == 1
+
+
+def test_flushes_every_batch_size_items(tmp_path, store):
+    pipeline = StorePipeline(store=store, batch_size=2, spool_dir=str(tmp_path / "spool"))
+    pipeline.open_spider()
+    pipeline.process_item(item(doc(1)))
+    assert store.count("articles") == 0
+    pipeline.process_item(item(doc(2)))
+    assert store.count("articles") == 2
+    pipeline.process_item(item(doc(3)))
+    pipeline.close_spider()
+    assert store.count("articles") == 3
+
+
+def test_outage_mid_run_spools_then_replays_at_next_flush(tmp_path, store):
+    flaky = FlakyStore(store, failures=1, partial=True)
+    pipeline = StorePipeline(store=flaky, batch_size=4, spool_dir=str(tmp_path / "spool"), retry_seconds=0)
+    pipeline.open_spider()
+    for n in range(1, 13):  # three flushes of four; the first fails half-written
+        pipeline.process_item(item(doc(n)))
+    pipeline.close_spider()
+    stats = pipeline.stats
+    assert stats.get_value("gongkai/store/spooled") == 4
+    assert stats.get_value("gongkai/store/replayed") == 4
+    assert stats.get_value("gongkai/store/errors") == 1
+    assert [d["_id"] for d in store.iter_docs("articles")] == [f"id{n:04d}" for n in range(1, 13)]
+    assert {d["version"] for d in store.iter_docs("articles")} == {1}
+    assert not list((tmp_path / "spool").glob("spool-*"))
+
+
+def test_store_away_for_the_whole_run_is_stored_by_the_next_run(tmp_path, store):
+    spool_dir = str(tmp_path / "spool")
+
+    class Down(FlakyStore):
+        def ensure_ready(self):
+            raise AutoReconnect("simulated: no primary")
+
+    from pymongo.errors import AutoReconnect
+
+    down = Down(store, failures=10**6)
+    first = StorePipeline(store=down, batch_size=2, spool_dir=spool_dir, retry_seconds=3600)
+    run_pipeline(first, [doc(1), doc(2), doc(3), spam_doc(4), doc(5)])
+    assert store.count("articles") == 0
+    assert first.stats.get_value("gongkai/store/spooled") == 5
+    assert down.calls == 1  # back-off: while down, batches went straight to the spool (one try at close)
+
+    second = StorePipeline(store=store, batch_size=2, spool_dir=spool_dir)
+    run_pipeline(second, [doc(5), doc(6)])
+    assert second.stats.get_value("gongkai/store/replayed") == 5
+    assert [d["_id"] for d in store.iter_docs("articles")] == ["id0001", "id0002", "id0003", "id0005", "id0006"]
+    assert [d["_id"] for d in store.iter_docs("quarantine")] == ["id0004"]
+    assert second.stats.get_value("gongkai/store/new") == 6  # five replayed + id0006
+    assert second.stats.get_value("gongkai/store/unchanged") == 1  # id0005 seen again by this run
+    assert second.stats.get_value("gongkai/site/hijacked/store/new") == 1
+
+
+def test_unexpected_store_errors_never_crash_the_crawl(tmp_path, store):
+    pipeline = StorePipeline(store=FlakyStore(store, bad_ids=("id0002",)), batch_size=10,
+                             spool_dir=str(tmp_path / "spool"))
+    run_pipeline(pipeline, [doc(1), doc(2), doc(3)])
+    assert store.count("articles") == 2
+    assert pipeline.stats.get_value("gongkai/store/rejected") == 1
+    assert len(list((tmp_path / "spool").glob("rejected-*.jsonl"))) == 1
+
+
+def test_from_crawler_shares_one_store_and_closes_it_once(tmp_path):
+    settings = {"MONGO_URI": "", "GONGKAI_DB": str(tmp_path / "g.sqlite3"), "GONGKAI_STORE_BATCH_SIZE": 2,
+                "GONGKAI_SPOOL_DIR": str(tmp_path / "spool")}
+    crawler = get_crawler(settings_dict=settings)
+    pipeline = StorePipeline.from_crawler(crawler)
+    assert pipeline.batch_size == 2
+    run_pipeline(pipeline, [doc(1), doc(2), doc(3)])
+    shared = store_for_crawler(crawler)
+    assert isinstance(shared, SQLiteStore) and pipeline.store is shared
+    assert shared.count("articles") == 3
+    assert crawler.stats.get_value("gongkai/store/new") == 3
+    crawler.signals.send_catch_log(signals.spider_closed, spider=None, reason="finished")
+    assert shared._conn is None  # closed
+    assert not hasattr(crawler, "_gongkai_store")
+
+
+def test_unopenable_store_spools_instead_of_crashing(tmp_path):
+    def broken():
+        raise OSError("simulated: read-only file system")
+
+    pipeline = StorePipeline(store=broken, batch_size=1, spool_dir=str(tmp_path / "spool"), retry_seconds=3600)
+    run_pipeline(pipeline, [doc(1), doc(2)])
+    assert pipeline.stats.get_value("gongkai/store/spooled") == 2
+    later = SQLiteStore(tmp_path / "later.sqlite3")
+    run_pipeline(StorePipeline(store=later, spool_dir=str(tmp_path / "spool")), [])
+    assert later.count("articles") == 2
+    later.close()
+
+
+def test_stored_document_matches_the_item(tmp_path):
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    run_pipeline(StorePipeline(store=store, spool_dir=str(tmp_path / "spool")), [doc(1)])
+    stored = store.get("articles", "id0001")
+    assert {k: v for k, v in stored.items() if k not in ("first_seen", "last_seen", "updated_at", "version")} == doc(1)
+    assert stored["first_seen"] > T0
+    store.close()
