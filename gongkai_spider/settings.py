@@ -124,3 +124,63 @@ GONGKAI_SPOOL_RETRY_SECONDS = _env_float("GONGKAI_SPOOL_RETRY_SECONDS", 30.0)
 # MONGO_SERVER_SELECTION_TIMEOUT_MS: how long one MongoDB operation waits for a reachable server before the
 # batch is spooled. Short, because the crawl waits meanwhile. Default: 5000. Env: MONGO_SERVER_SELECTION_TIMEOUT_MS.
 MONGO_SERVER_SELECTION_TIMEOUT_MS = _env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)
+
+# ---------------------------------------------------------------------------------------------------------
+# Scheduled runs: incremental crawling, anti-bot back-off, run monitor and exit status (issue 5)
+# ---------------------------------------------------------------------------------------------------------
+
+# `scrapy crawl` is replaced by gongkai_spider/scrapy_commands/crawl.py: same command, but it exits 3 when the
+# run monitor raised an alert (1 stays "could not start", 0 "finished, no alert").
+COMMANDS_MODULE = "gongkai_spider.scrapy_commands"
+
+SPIDER_MIDDLEWARES = {
+    # skips stored / too-old articles and stops paging caught-up columns; see middlewares/incremental.py
+    "gongkai_spider.middlewares.incremental.IncrementalMiddleware": 560,
+}
+DOWNLOADER_MIDDLEWARES = {
+    # Scrapy 2.19's robots.txt middleware lets requests through that wait on an in-flight robots.txt;
+    # see middlewares/robots.py
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "gongkai_spider.middlewares.robots.SharedRobotsTxtMiddleware": 100,
+    # below HttpCompression (590) and Cookies (700): sees decoded bodies, cookie jar already updated
+    "gongkai_spider.middlewares.blocking.BlockedMiddleware": 585,
+}
+EXTENSIONS = {
+    "gongkai_spider.extensions.monitor.RunMonitor": 500,
+}
+
+# GONGKAI_INCREMENTAL_ENABLED: skip articles already stored (articles or quarantine). `-a refresh=1` refetches
+# them for one run instead. Default: on. Env: GONGKAI_INCREMENTAL.
+GONGKAI_INCREMENTAL_ENABLED = _env_bool("GONGKAI_INCREMENTAL", True)
+# GONGKAI_STOP_AFTER_KNOWN: stop following a column's listing pages after this many consecutive known or
+# older-than-`since` items (pinned items on page 1 do not count). 0 = always page to the end.
+# Default: 10 (half a typical 20-item listing page). Env: GONGKAI_STOP_AFTER_KNOWN.
+GONGKAI_STOP_AFTER_KNOWN = _env_int("GONGKAI_STOP_AFTER_KNOWN", 10)
+
+# GONGKAI_BLOCKED_ENABLED: recognise anti-bot challenges (HTTP 412/521 scripts, wzws/jsl WAF pages), back off,
+# retry, then drop the page. Default: on.
+GONGKAI_BLOCKED_ENABLED = True
+# GONGKAI_BLOCKED_RETRY_TIMES: retries of a challenged page before giving up on it. Default: 3.
+# Env: GONGKAI_BLOCKED_RETRY_TIMES.
+GONGKAI_BLOCKED_RETRY_TIMES = _env_int("GONGKAI_BLOCKED_RETRY_TIMES", 3)
+# GONGKAI_BLOCKED_MIN_DELAY: each challenge doubles the site's download delay, starting from at least this many
+# seconds, up to AUTOTHROTTLE_MAX_DELAY. Default: 2.0.
+GONGKAI_BLOCKED_MIN_DELAY = 2.0
+
+# GONGKAI_MONITOR_ENABLED: per-site summary block at close, coverage history and alerts. Default: on.
+GONGKAI_MONITOR_ENABLED = True
+# GONGKAI_RUN_HISTORY: per-site run history (coverage of each field), `{site}` is replaced by the site id;
+# "" = keep no history (no coverage-drop alerts). Default: data/runs/{site}.json. Env: GONGKAI_RUN_HISTORY.
+GONGKAI_RUN_HISTORY = os.environ.get("GONGKAI_RUN_HISTORY", "data/runs/{site}.json")
+# GONGKAI_RUN_HISTORY_SIZE: runs kept per site. Default: 20.
+GONGKAI_RUN_HISTORY_SIZE = 20
+# Coverage-drop alert: a field's coverage below GONGKAI_COVERAGE_DROP_RATIO x its median over earlier runs,
+# judged only with >= GONGKAI_COVERAGE_MIN_ITEMS items in this run and >= GONGKAI_COVERAGE_MIN_RUNS earlier runs
+# of that size, for fields whose median is >= GONGKAI_COVERAGE_MIN_BASELINE. Defaults: 0.5, 20, 2, 0.2.
+GONGKAI_COVERAGE_DROP_RATIO = _env_float("GONGKAI_COVERAGE_DROP_RATIO", 0.5)
+GONGKAI_COVERAGE_MIN_ITEMS = _env_int("GONGKAI_COVERAGE_MIN_ITEMS", 20)
+GONGKAI_COVERAGE_MIN_RUNS = _env_int("GONGKAI_COVERAGE_MIN_RUNS", 2)
+GONGKAI_COVERAGE_MIN_BASELINE = 0.2
+# GONGKAI_STATS_FILE: write the final crawl stats (alerts included) as JSON to this file at close, for schedulers
+# and dashboards. "" = off. Default: off. Env: GONGKAI_STATS_FILE.
+GONGKAI_STATS_FILE = os.environ.get("GONGKAI_STATS_FILE", "")
