@@ -1,0 +1,363 @@
+"""Run monitor: per-site summary at close, field coverage, run history, and alerts that fail the run.
+
+``RunMonitor`` listens to ``response_received`` (pages fetched per site and request kind), ``item_scraped`` and
+``item_dropped`` (field coverage per site) and ``spider_closed``. At close it
+
+* logs one readable summary block per site and sets the figures in the crawl stats:
+  ``gongkai/site/<site>/pages[/<kind>]``, ``gongkai/site/<site>/items``, ``gongkai/site/<site>/dropped/<reason>``,
+  ``gongkai/site/<site>/coverage/<field>`` (share of extracted items with a value, 0..1); the store outcomes come
+  from the store pipeline's ``gongkai/site/<site>/store/<outcome>``;
+* appends the run to the site's history file (``GONGKAI_RUN_HISTORY``, default ``data/runs/{site}.json``; the
+  last ``GONGKAI_RUN_HISTORY_SIZE`` runs: time, finish reason, items, coverage per field);
+* raises alerts, each logged at ERROR and counted as ``gongkai/alert/<reason>`` with ``gongkai/alert`` = number
+  of alerts, which makes ``scrapy crawl`` exit with status 3 (``gongkai_spider/scrapy_commands/crawl.py``):
+
+  - ``empty_listing``: a listing page answered but yielded no article links (the spider's ``gongkai/listing/empty``);
+  - ``no_pages`` / ``no_items``: the run fetched no listing page, or listing pages led to no article at all
+    (nothing extracted, nothing skipped as known or old);
+  - ``coverage_drop``: a field's coverage fell below ``GONGKAI_COVERAGE_DROP_RATIO`` (0.5) of its median over the
+    site's previous runs — a template change. Only judged with at least ``GONGKAI_COVERAGE_MIN_ITEMS`` (20)
+    items in this run and ``GONGKAI_COVERAGE_MIN_RUNS`` (2) earlier runs of that size, and only for fields whose
+    median is at least ``GONGKAI_COVERAGE_MIN_BASELINE`` (0.2): a field a site rarely fills cannot "drop";
+  - ``blocked``: pages abandoned after anti-bot challenges (``gongkai/blocked/gave_up``);
+  - ``close_reason``: the spider closed for a reason other than finishing, a ``closespider_*`` limit or an
+    operator's shutdown (e.g. ``site_config_missing``).
+
+With ``GONGKAI_STATS_FILE`` set, the final crawl stats (alerts included) are also written there as one JSON
+object, for schedulers and dashboards that collect run metrics (and for the end-to-end tests).
+
+A run stopped by the operator (``shutdown``, e.g. to resume later from ``JOBDIR``) is neither judged for
+missing pages/items nor written to the history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
+from gongkai_spider.normalize import SHANGHAI
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from pipelines.common import Stats
+
+logger = logging.getLogger(__name__)
+
+# Document fields whose coverage is measured, in schema order.
+COVERAGE_FIELDS: tuple[str, ...] = (
+    "title", "publish_time", "read_count", "author", "source", "summary", "keywords", "body", "attachments",
+    "doc_meta",
+)
+STORE_OUTCOMES = ("new", "updated", "unchanged", "quarantined")
+# Finish reasons of a run that did its job (closespider_* limits are the operator's own choice).
+OK_REASONS = ("finished", "shutdown")
+OK_REASON_PREFIXES = ("closespider_",)
+_ERROR_LIMITS = ("closespider_errorcount",)
+
+
+def has_value(value: Any) -> bool:
+    """A field "has a value" when it is not None/blank/empty; a read count of 0 is a value."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, (list, tuple, dict, set)):
+        return bool(value)
+    return True
+
+
+def reason_ok(reason: str) -> bool:
+    return reason in OK_REASONS or (reason.startswith(OK_REASON_PREFIXES) and reason not in _ERROR_LIMITS)
+
+
+def history_file(template: str, site: str) -> Path:
+    """The history path of a site: ``{site}`` in the template is replaced; a template without it is a folder."""
+    safe = re.sub(r"[^\w.-]+", "_", site) or "_"
+    if "{site}" in template:
+        return Path(template.replace("{site}", safe))
+    return Path(template) / f"{safe}.json"
+
+
+def load_history(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        logger.warning("run history %s unreadable (%s); starting a new one", path, exc)
+        return []
+    runs = data.get("runs") if isinstance(data, dict) else None
+    return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
+
+
+def save_history(path: Path, site: str, runs: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"site": site, "runs": runs}, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a crash never leaves half a history
+
+
+def coverage_drops(
+    current: dict[str, float],
+    items: int,
+    previous: list[dict],
+    *,
+    min_items: int = 20,
+    min_runs: int = 2,
+    drop_ratio: float = 0.5,
+    min_baseline: float = 0.2,
+) -> list[tuple[str, float, float]]:
+    """Fields whose coverage fell below ``drop_ratio`` x the median of earlier comparable runs.
+
+    Returns (field, current coverage, previous median) for each; empty when the sample is too small.
+    """
+    if items < min_items:
+        return []
+    comparable = [r for r in previous if int(r.get("items") or 0) >= min_items and isinstance(r.get("coverage"), dict)]
+    if len(comparable) < min_runs:
+        return []
+    drops = []
+    for name, value in current.items():
+        past = [float(r["coverage"][name]) for r in comparable if name in r["coverage"]]
+        if len(past) < min_runs:
+            continue
+        median = statistics.median(past)
+        if median >= min_baseline and value < median * drop_ratio:
+            drops.append((name, value, median))
+    return drops
+
+
+@dataclass
+class SiteTally:
+    pages: Counter = field(default_factory=Counter)  # request kind -> responses
+    items: int = 0  # scraped + dropped: everything extracted as an article
+    scraped: int = 0
+    dropped: Counter = field(default_factory=Counter)  # reason -> count
+    filled: Counter = field(default_factory=Counter)  # field -> items with a value
+
+    def coverage(self) -> dict[str, float]:
+        return {f: (self.filled[f] / self.items if self.items else 0.0) for f in COVERAGE_FIELDS}
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+class RunMonitor:
+    """Extension: per-site stats block at close, coverage history, alerts (see the module docstring)."""
+
+    def __init__(
+        self,
+        stats: Stats,
+        history: str = "data/runs/{site}.json",
+        history_size: int = 20,
+        min_items: int = 20,
+        min_runs: int = 2,
+        drop_ratio: float = 0.5,
+        min_baseline: float = 0.2,
+        stats_file: str = "",
+    ) -> None:
+        self.stats = stats
+        self.stats_file = stats_file  # "" = do not write the stats as JSON
+        self.history = history  # "" = no history kept (no coverage-drop alerts)
+        self.history_size = history_size
+        self.min_items = min_items
+        self.min_runs = min_runs
+        self.drop_ratio = drop_ratio
+        self.min_baseline = min_baseline
+        self.sites: dict[str, SiteTally] = {}
+        self.alerts: list[tuple[str, str]] = []  # (reason, message)
+        self.default_site = ""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunMonitor:
+        s = crawler.settings
+        if not s.getbool("GONGKAI_MONITOR_ENABLED", True):
+            raise NotConfigured("GONGKAI_MONITOR_ENABLED is off")
+        ext = cls(
+            crawler.stats,
+            history=s.get("GONGKAI_RUN_HISTORY", "data/runs/{site}.json") or "",
+            history_size=s.getint("GONGKAI_RUN_HISTORY_SIZE", 20),
+            min_items=s.getint("GONGKAI_COVERAGE_MIN_ITEMS", 20),
+            min_runs=s.getint("GONGKAI_COVERAGE_MIN_RUNS", 2),
+            drop_ratio=s.getfloat("GONGKAI_COVERAGE_DROP_RATIO", 0.5),
+            min_baseline=s.getfloat("GONGKAI_COVERAGE_MIN_BASELINE", 0.2),
+            stats_file=s.get("GONGKAI_STATS_FILE", "") or "",
+        )
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    # -- signal handlers ---------------------------------------------------------------------------------
+
+    def spider_opened(self, spider: Any) -> None:
+        self.default_site = str(getattr(spider, "site_id", None) or getattr(spider, "name", "") or "")
+
+    def _tally(self, site: Any) -> SiteTally:
+        key = str(site or self.default_site or "unknown")
+        return self.sites.setdefault(key, SiteTally())
+
+    def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
+        meta = request.meta.get("gongkai") if request is not None else None
+        meta = meta if isinstance(meta, dict) else {}
+        self._tally(meta.get("site")).pages[meta.get("kind") or "other"] += 1
+
+    def _count_fields(self, tally: SiteTally, item: Any) -> None:
+        tally.items += 1
+        for name in COVERAGE_FIELDS:
+            try:
+                value = item.get(name)
+            except Exception:  # an item type without .get: treat as missing
+                value = None
+            if has_value(value):
+                tally.filled[name] += 1
+
+    def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
+        tally = self._tally(item.get("site"))
+        tally.scraped += 1
+        self._count_fields(tally, item)
+
+    def item_dropped(self, item: Any, response: Any = None, exception: Any = None, spider: Any = None) -> None:
+        tally = self._tally(item.get("site"))
+        reason = str(exception or "").split(":", 1)[0].strip() or "unspecified"
+        tally.dropped[reason] += 1
+        self._count_fields(tally, item)
+
+    def spider_closed(self, spider: Any = None, reason: str = "finished") -> None:
+        self.close(reason)
+
+    # -- close ---------------------------------------------------------------------------------------------
+
+    def _alert(self, reason: str, message: str) -> None:
+        self.alerts.append((reason, message))
+        self.stats.inc_value(f"gongkai/alert/{reason}")
+        logger.error("ALERT %s: %s", reason, message)
+
+    def _stat(self, key: str, default: int = 0) -> int:
+        return int(self.stats.get_value(key, default) or 0)
+
+    def close(self, reason: str) -> list[tuple[str, str]]:
+        """Set per-site stats, write history, raise alerts, log the summary; returns the alerts."""
+        if not self.sites and self.default_site:
+            self.sites[self.default_site] = SiteTally()
+        judged = reason != "shutdown"  # an operator's stop is a pause, not a verdict on the site
+        if not reason_ok(reason):
+            self._alert("close_reason", f"spider closed with reason {reason!r}")
+        empty = self._stat("gongkai/listing/empty")
+        if empty:
+            self._alert("empty_listing", f"{empty} listing page(s) answered but yielded no article links "
+                        "(template change or wrong start URL?)")
+        gave_up = self._stat("gongkai/blocked/gave_up")
+        if gave_up:
+            self._alert("blocked", f"{gave_up} page(s) abandoned after anti-bot challenges")
+        seen_elsewhere = self._stat("gongkai/incremental/skipped_known") + self._stat("gongkai/incremental/skipped_old")
+        for site, tally in sorted(self.sites.items()):
+            coverage = tally.coverage()
+            prefix = f"gongkai/site/{site}"
+            self.stats.set_value(f"{prefix}/pages", sum(tally.pages.values()))
+            for kind, n in tally.pages.items():
+                self.stats.set_value(f"{prefix}/pages/{kind}", n)
+            self.stats.set_value(f"{prefix}/items", tally.items)
+            for why, n in tally.dropped.items():
+                self.stats.set_value(f"{prefix}/dropped/{why}", n)
+            if tally.items:
+                for name, value in coverage.items():
+                    self.stats.set_value(f"{prefix}/coverage/{name}", round(value, 3))
+            self._judge_history(site, tally, coverage, reason)
+        listings = sum(t.pages.get("listing", 0) for t in self.sites.values())
+        if judged and reason_ok(reason):
+            if not listings:
+                self._alert("no_pages", "no listing page was fetched (site down, robots.txt or blocked?)")
+            elif not seen_elsewhere and not any(t.items for t in self.sites.values()):
+                self._alert("no_items", f"{listings} listing page(s) fetched but no article was extracted "
+                            "or already known")
+        self.stats.set_value("gongkai/alert", len(self.alerts))
+        logger.info("%s", self.summary(reason))
+        if self.stats_file:
+            self._write_stats()
+        return self.alerts
+
+    def _write_stats(self) -> None:
+        path = Path(self.stats_file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(dict(self.stats.get_stats()), default=str, ensure_ascii=False, indent=1,
+                                      sort_keys=True), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.warning("could not write stats file %s: %s", path, exc)
+
+    def _judge_history(self, site: str, tally: SiteTally, coverage: dict[str, float], reason: str) -> None:
+        if not self.history or not tally.items:
+            return
+        path = history_file(self.history, site)
+        previous = load_history(path)
+        for name, value, median in coverage_drops(
+            coverage, tally.items, previous, min_items=self.min_items, min_runs=self.min_runs,
+            drop_ratio=self.drop_ratio, min_baseline=self.min_baseline,
+        ):
+            self._alert("coverage_drop", f"site {site}: {name} coverage {_pct(value)} over {tally.items} items, "
+                        f"previous runs' median {_pct(median)} (template change?)")
+        if reason == "shutdown" or not reason_ok(reason):
+            return  # a paused or failed run is no baseline
+        run = {
+            "finished_at": datetime.now(SHANGHAI).isoformat(timespec="seconds"),
+            "reason": reason,
+            "items": tally.items,
+            "pages": sum(tally.pages.values()),
+            "coverage": {k: round(v, 4) for k, v in coverage.items()},
+        }
+        try:
+            save_history(path, site, [*previous, run][-self.history_size:])
+        except OSError as exc:
+            logger.warning("could not write run history %s: %s", path, exc)
+
+    def summary(self, reason: str) -> str:
+        """The human-readable block logged at close."""
+        lines = [f"gongkai run summary (finish reason: {reason})"]
+        for site, tally in sorted(self.sites.items()):
+            prefix = f"gongkai/site/{site}"
+            pages = ", ".join(f"{k} {n}" for k, n in sorted(tally.pages.items()))
+            store = " · ".join(f"{o} {self._stat(f'{prefix}/store/{o}')}" for o in STORE_OUTCOMES)
+            dropped = " · ".join(f"{r} {n}" for r, n in sorted(tally.dropped.items())) or "none"
+            lines += [
+                f"site {site}",
+                f"  pages fetched  {sum(tally.pages.values()):>6}  ({pages or 'none'})",
+                f"  items          {tally.items:>6}  stored: {store}",
+                f"  dropped        {sum(tally.dropped.values()):>6}  ({dropped})",
+            ]
+            if tally.items:
+                cov = tally.coverage()
+                lines.append("  coverage       " + " · ".join(f"{f} {_pct(cov[f])}" for f in COVERAGE_FIELDS))
+        inc = "gongkai/incremental"
+        lines.append(f"skipped        known {self._stat(f'{inc}/skipped_known')} · older than since "
+                     f"{self._stat(f'{inc}/skipped_old')} · columns caught up {self._stat(f'{inc}/stopped_columns')}")
+        blocked = " · ".join(f"{k} {self._stat(f'gongkai/blocked/{k}')}" for k in ("412", "521", "waf", "gave_up"))
+        lines.append(f"blocked        {blocked}")
+        drop_keys = sorted(k for k in _stats_keys(self.stats) if k.startswith(
+            ("gongkai/validate/dropped/", "item_dropped_reasons_count/", "gongkai/extract/skipped/")))
+        if drop_keys:
+            lines.append("drops/skips    " + " · ".join(f"{k} {self.stats.get_value(k)}" for k in drop_keys))
+        lines.append("alerts         " + ("; ".join(f"{r}: {m}" for r, m in self.alerts) if self.alerts else "none"))
+        return "\n".join(lines)
+
+
+def _stats_keys(stats: Any) -> list[str]:
+    getter = getattr(stats, "get_stats", None)
+    return list(getter()) if callable(getter) else []

@@ -1,0 +1,7 @@
+"""Spider and downloader middlewares of the project, one module per concern (enabled in ``settings.py``).
+
+* ``incremental.IncrementalMiddleware`` (spider middleware): skip stored / too-old articles, stop paging caught-up
+  columns.
+* ``blocking.BlockedMiddleware`` (downloader middleware): anti-bot challenge pages are counted, backed off,
+  retried and never parsed.
+"""

@@ -1,0 +1,120 @@
+"""Helpers for the scheduled-crawling tests (issue 5): a scriptable local HTTP server and a `scrapy` runner.
+
+Not a test module. The server binds 127.0.0.1 on a free port and answers each path with a handler
+``(request) -> (status, headers, body)``; every crawl runs as a real ``scrapy`` subprocess in the repository
+(project settings, the overridden ``crawl`` command) with the stats written to a JSON file we read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@dataclass
+class Seen:
+    """One request the server answered."""
+
+    path: str
+    headers: dict[str, str]
+
+
+Reply = tuple[int, list[tuple[str, str]], bytes]
+Handler = Callable[[Seen], Reply]
+
+
+@dataclass
+class Server:
+    base: str
+    seen: list[Seen] = field(default_factory=list)
+
+    def hits(self, path: str) -> int:
+        return sum(1 for s in self.seen if s.path == path)
+
+
+def html(body: str | bytes, status: int = 200, charset: str = "utf-8", extra: list | None = None) -> Reply:
+    data = body.encode(charset) if isinstance(body, str) else body
+    return status, [("Content-Type", f"text/html; charset={charset}"), *(extra or [])], data
+
+
+@contextlib.contextmanager
+def serve(routes: dict[str, Handler | Reply], default: Reply | None = None) -> Iterator[Server]:
+    """Serve ``routes`` (path -> reply or handler) on 127.0.0.1; unknown paths answer 404 (robots.txt too)."""
+    state = Server(base="")
+    missing: Reply = default or (404, [("Content-Type", "text/plain")], b"not found")
+
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
+            state.seen.append(seen)
+            route = routes.get(self.path, missing)
+            status, headers, body = route(seen) if callable(route) else route
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            if not any(name.lower() == "content-length" for name, _ in headers):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def scrapy_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a crawl subprocess: a private store, history and stats file under tmp_path."""
+    env = dict(os.environ)
+    env.update({
+        "GONGKAI_DB": str(tmp_path / "store.sqlite3"),
+        "GONGKAI_RUN_HISTORY": str(tmp_path / "runs" / "{site}.json"),
+        "GONGKAI_STATS_FILE": str(tmp_path / "stats.json"),
+        "GONGKAI_DOWNLOAD_DELAY": "0",
+        "GONGKAI_AUTOTHROTTLE": "0",
+        "PYTHONWARNINGS": "ignore",
+    })
+    env.pop("MONGO_URI", None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class CrawlResult:
+    returncode: int
+    stats: dict
+    log: str
+
+
+def run_scrapy(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = None,
+               timeout: float = 60) -> CrawlResult:
+    """Run ``scrapy <args>`` in the repository; returns exit status, final stats and the log."""
+    env = env or scrapy_env(tmp_path)
+    stats_path = Path(env["GONGKAI_STATS_FILE"])
+    stats_path.unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
+    return CrawlResult(proc.returncode, stats, proc.stdout + proc.stderr)
