@@ -184,3 +184,31 @@ GONGKAI_COVERAGE_MIN_BASELINE = 0.2
 # GONGKAI_STATS_FILE: write the final crawl stats (alerts included) as JSON to this file at close, for schedulers
 # and dashboards. "" = off. Default: off. Env: GONGKAI_STATS_FILE.
 GONGKAI_STATS_FILE = os.environ.get("GONGKAI_STATS_FILE", "")
+
+# ---------------------------------------------------------------------------------------------------------
+# Distributed crawling (scrapy-redis): N workers share one frontier in Redis; see docs/SCALING.md
+# ---------------------------------------------------------------------------------------------------------
+
+# REDIS_URL: the Redis every worker of a crawl connects to. Set -> the request queue and the duplicate filter
+# live in Redis and any number of `scrapy crawl gongkai -a site=NAME` processes, on any machines, share them
+# (needs `pip install 'gongkai-spider[redis]'`). `-s REDIS_URL=...` works too.
+# Default: unset (one process, Scrapy's own scheduler). Env: REDIS_URL.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# SCHEDULER: Scrapy's scheduler, or gongkai_spider.distributed.redis_scheduler.RedisScheduler when REDIS_URL
+# is set (decided per crawl, see gongkai_spider/distributed/__init__.py).
+SCHEDULER = "gongkai_spider.distributed.Scheduler"
+# GONGKAI_REDIS_KEY_PREFIX: prefix of one crawl's keys (<prefix>:requests, :dupefilter, :workers, :seq);
+# %(site)s is the site id, %(spider)s the spider name. Workers of one site share a frontier, sites never mix.
+# Default: gongkai:%(site)s. Env: GONGKAI_REDIS_KEY_PREFIX.
+GONGKAI_REDIS_KEY_PREFIX = os.environ.get("GONGKAI_REDIS_KEY_PREFIX", "gongkai:%(site)s")
+# GONGKAI_REDIS_IDLE_POLL: seconds between checks of the shared queue while a worker has nothing to do (it
+# stays open until the queue is empty and no worker is busy). 0 = only Scrapy's 5 s idle retry.
+# Default: 0.5. Env: GONGKAI_REDIS_IDLE_POLL.
+GONGKAI_REDIS_IDLE_POLL = _env_float("GONGKAI_REDIS_IDLE_POLL", 0.5)
+# GONGKAI_REDIS_WORKER_TTL: seconds after which a busy worker that stopped reporting (killed, frozen) no
+# longer keeps the other workers open. Busy workers report every TTL/4. Default: 60. Env: GONGKAI_REDIS_WORKER_TTL.
+GONGKAI_REDIS_WORKER_TTL = _env_float("GONGKAI_REDIS_WORKER_TTL", 60.0)
+# SCHEDULER_FLUSH_ON_START: discard whatever this site's crawl left in Redis (queue, duplicate filter) when the
+# worker starts. Only for one worker started alone: with several, a late one would wipe the others' queue.
+# Default: off (unfinished crawls resume). Env: GONGKAI_REDIS_FLUSH_ON_START.
+SCHEDULER_FLUSH_ON_START = _env_bool("GONGKAI_REDIS_FLUSH_ON_START", False)
