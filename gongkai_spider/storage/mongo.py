@@ -38,7 +38,7 @@ INDEXES: tuple[tuple[list[tuple[str, int]], dict[str, Any]], ...] = (
     ([("site", 1), ("publish_time", 1)], {"name": "site_publish_time"}),
     ([("content_hash", 1)], {"name": "content_hash"}),
     ([("simhash", 1)], {"name": "simhash"}),
-    ([("near_duplicate_of", 1)], {"name": "near_duplicate_of", "sparse": True}),
+    ([("near_duplicate_of", 1)], {"name": "near_duplicate_of"}),
 )
 
 
