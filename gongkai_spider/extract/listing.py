@@ -94,11 +94,10 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
     rules = getattr(site, "listing", None)
 
     island = _DATASTORE_RE.search(text)
-    if rules is not None and rules.links:
-        links = _override_links(tree, rules.links, base)
-    elif island:  # the column's records are all in the island; an empty one means an empty column
+    links = _override_links(tree, rules.links, base) if rules is not None and rules.links else []
+    if not links and island:  # the column's records are all in the island; empty means an empty column
         links = _record_links(island.group(1), base)
-    else:
+    elif not links:
         links = _main_list_links(tree, base)
 
     next_urls: list[str] = []

@@ -1,0 +1,327 @@
+"""The ``gongkai`` spider: one config-driven spider for every portal (style.md 2.1, 4.1).
+
+It only routes: listing pages go through :func:`gongkai_spider.extract.extract_listing`, article pages through
+:func:`gongkai_spider.extract.extract_detail`; it never picks anything out of a page itself.
+
+Arguments (``scrapy crawl gongkai -a NAME=VALUE``)::
+
+    site=NAME          a config in gongkai_spider/sites/ (or GONGKAI_SITES_DIR); unknown -> close reason
+                       site_config_missing, unreadable -> site_config_invalid
+    start_url=URL      crawl from this listing URL (several: comma-separated); with site=, replaces its start URLs
+    base_url=URL       joined to root-relative start URLs of a config (the demo portal: -a base_url=http://127.0.0.1:PORT)
+    max_pages=N        listing pages followed per column, 0 = no limit (default: the site's max_pages, else
+                       GONGKAI_MAX_PAGES)
+    since=YYYY-MM-DD   skip articles listed before this date (applied by middlewares/incremental.py)
+    refresh=1          refetch articles already stored (applied by middlewares/incremental.py)
+
+Every request carries ``meta["gongkai"]`` (kind listing/detail/continuation, site, column, list_url, page,
+pinned, list_date; see the team contract). Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
+``gongkai/detail/{pages,items,continuation_pages,continuation_failed}``, ``gongkai/extract/skipped/{reason}``,
+``gongkai/fetch/failed/{kind}/{reason}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider, IgnoreRequest
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from gongkai_spider.extract import extract_detail, extract_listing
+from gongkai_spider.items import ArticleItem
+from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, available_sites, load_site
+
+# Raw fields copied from extract_detail's result into the item.
+DETAIL_FIELDS: tuple[str, ...] = ("title", "publish_time", "read_count", "author", "source", "summary", "keywords",
+                                  "body", "attachments", "doc_meta")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class GongkaiSpider(scrapy.Spider):
+    name = "gongkai"
+
+    def __init__(self, site: str | None = None, start_url: str | None = None, base_url: str | None = None,
+                 max_pages: str | int | None = None, since: str | None = None, refresh: str | bool | None = None,
+                 *, sites_dir: str | None = None, default_max_pages: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not site and not start_url:
+            raise ValueError("the gongkai spider needs -a site=NAME or -a start_url=URL "
+                             f"(known sites: {', '.join(available_sites(sites_dir)) or 'none'})")
+        self.since: date | None = _parse_since(since)
+        self.refresh: bool = _parse_bool(refresh, "refresh")
+        max_pages_arg = _parse_max_pages(max_pages)
+        start_urls = _parse_start_urls(start_url) if start_url else None
+
+        # A missing or broken site config closes the spider from start() with a named reason (a scheduler
+        # sees it in the finish reason) instead of failing construction.
+        self.site: SiteConfig | None = None
+        self.site_problem: tuple[str, str] | None = None  # (close reason, message)
+        if site:
+            try:
+                self.site = load_site(site, sites_dir)
+            except UnknownSiteError as exc:
+                self.site_problem = ("site_config_missing", str(exc))
+            except SiteConfigError as exc:
+                self.site_problem = ("site_config_invalid", str(exc))
+        if self.site is not None:
+            config = self.site if start_urls is None else _replace_start_urls(self.site, start_urls)
+            try:
+                self.site = config.with_base_url(base_url)
+            except SiteConfigError as exc:
+                raise ValueError(str(exc)) from exc
+            start_urls = list(self.site.start_urls)
+        self.site_id: str = (self.site.name if self.site else site) or urlsplit(start_urls[0]).hostname or "unknown"
+        self.start_urls: list[str] = start_urls or []
+        if self.site is not None:
+            self.allowed_domains = list(self.site.allowed_domains)
+        else:
+            self.allowed_domains = list(dict.fromkeys(urlsplit(u).hostname for u in self.start_urls))
+        site_pages = self.site.max_pages if self.site else 0
+        self.max_pages: int = max_pages_arg if max_pages_arg is not None else (site_pages or default_max_pages)
+        self._host_re = _host_regex(self.allowed_domains)
+        self._listing_urls: dict[str, set[str]] = {}  # column -> listing URLs scheduled (page budget, dedup)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> GongkaiSpider:
+        settings = crawler.settings
+        kwargs.setdefault("sites_dir", settings.get("GONGKAI_SITES_DIR") or None)
+        kwargs.setdefault("default_max_pages", settings.getint("GONGKAI_MAX_PAGES", 0))
+        return super().from_crawler(crawler, *args, **kwargs)
+
+    # ------------------------------------------------------------------------------------------ start
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.site_problem:
+            reason, message = self.site_problem
+            self.logger.error("cannot crawl: %s", message)
+            raise CloseSpider(reason)
+        self.logger.info("crawling site %s: %d start URL(s), allowed domains %s, max_pages=%s, since=%s, refresh=%s",
+                         self.site_id, len(self.start_urls), self.allowed_domains, self.max_pages or "no limit",
+                         self.since, self.refresh)
+        for url in self.start_urls:
+            self._listing_urls.setdefault(url, {url})
+            # dont_filter: a start page is fetched every run, even with a persistent duplicate filter.
+            yield self._request(url, "listing", column=url, page=1, dont_filter=True)
+
+    # ------------------------------------------------------------------------------------------ listing
+
+    def parse_listing(self, response: Response) -> Iterator[Any]:
+        meta = response.meta.get("gongkai", {})
+        column = meta.get("column") or response.url
+        result = extract_listing(response.body, response.url, encoding=_encoding(response), site=self.site)
+        self._inc("gongkai/listing/pages")
+        if result["kind"] == "detail" and meta.get("page") == 1:
+            # A start URL that is an article: treat it as one.
+            self.logger.info("start URL %s is an article page, not a listing", response.url)
+            yield from self.parse_detail(response)
+            return
+        links = result["links"]
+        if not links:
+            self._inc("gongkai/listing/empty")
+            self.logger.warning("listing page without article links (%s): %s", result["reason"], response.url)
+        for link in links:
+            if not self._on_site(link["url"]):
+                self._inc("gongkai/listing/offsite")
+                continue
+            self._inc("gongkai/listing/links")
+            yield self._request(link["url"], "detail", column=column, list_url=response.url,
+                                pinned=bool(link.get("pinned")), list_date=link.get("date"))
+        yield from self._next_listing_requests(result["next_urls"], column)
+
+    def _next_listing_requests(self, urls: list[str], column: str) -> Iterator[scrapy.Request]:
+        scheduled = self._listing_urls.setdefault(column, {column})
+        for url in urls:
+            if url in scheduled:
+                continue
+            if not self._on_site(url):
+                self._inc("gongkai/listing/offsite")
+                continue
+            if self.max_pages and len(scheduled) >= self.max_pages:
+                self._inc("gongkai/listing/max_pages_reached")
+                self.logger.info("column %s: max_pages=%d reached, not following %s", column, self.max_pages, url)
+                return
+            scheduled.add(url)
+            yield self._request(url, "listing", column=column, page=len(scheduled))
+
+    # ------------------------------------------------------------------------------------------ detail
+
+    def parse_detail(self, response: Response) -> Iterator[Any]:
+        meta = response.meta.get("gongkai", {})
+        result = extract_detail(response.body, response.url, encoding=_encoding(response), status=response.status,
+                                site=self.site)
+        self._inc("gongkai/detail/pages")
+        if result.get("kind") != "article":
+            reason = result.get("reason") or "unknown"
+            self._inc(f"gongkai/extract/skipped/{reason}")
+            self.logger.info("not an article (%s): %s", reason, response.url)
+            return
+        remaining = [u for u in result.get("continuation_urls") or [] if u != response.url and self._on_site(u)]
+        article = {"url": response.url, "meta": meta, "result": result, "bodies": [result.get("body") or ""],
+                   "attachments": list(result.get("attachments") or []), "remaining": remaining}
+        if remaining:
+            yield self._continuation_request(article)
+        else:
+            yield self._item(article)
+
+    def parse_continuation(self, response: Response, article: dict) -> Iterator[Any]:
+        """One further page of a multi-page article: add its body, fetch the next one or emit the item."""
+        self._inc("gongkai/detail/continuation_pages")
+        part = extract_detail(response.body, response.url, encoding=_encoding(response), status=response.status,
+                              site=self.site)
+        if part.get("kind") == "article":
+            article["bodies"].append(part.get("body") or "")
+            known = {a.get("url") for a in article["attachments"]}
+            article["attachments"] += [a for a in part.get("attachments") or [] if a.get("url") not in known]
+        else:
+            self._inc(f"gongkai/extract/skipped/continuation_{part.get('reason') or 'unknown'}")
+        yield self._continuation_request(article) if article["remaining"] else self._item(article)
+
+    def continuation_failed(self, failure: Failure) -> Iterator[Any]:
+        """A continuation page failed: keep the pages we have (better than losing the article), say so."""
+        article = failure.request.cb_kwargs["article"]
+        self._inc("gongkai/detail/continuation_failed")
+        self.logger.warning("continuation page %s of %s failed (%s); storing the article without the rest",
+                            failure.request.url, article["url"], _failure_reason(failure))
+        article["remaining"] = []
+        yield self._item(article)
+
+    def _continuation_request(self, article: dict) -> scrapy.Request:
+        url = article["remaining"].pop(0)
+        meta = article["meta"]
+        # dont_filter: the article's first page decides whether it is fetched; its pages must always follow.
+        return self._request(url, "continuation", column=meta.get("column"), list_url=meta.get("list_url"),
+                             callback=self.parse_continuation, errback=self.continuation_failed,
+                             cb_kwargs={"article": article}, dont_filter=True)
+
+    def _item(self, article: dict) -> ArticleItem:
+        result = article["result"]
+        item = ArticleItem({name: result.get(name) for name in DETAIL_FIELDS})
+        item["body"] = "\n".join(b for b in article["bodies"] if b)
+        item["attachments"] = article["attachments"]
+        item["url"] = article["url"]
+        item["site"] = self.site_id
+        item["list_url"] = article["meta"].get("list_url")
+        item["_page_signals"] = result.get("signals") or {}
+        item["_page_host"] = urlsplit(article["url"]).hostname
+        self._inc("gongkai/detail/items")
+        return item
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def _request(self, url: str, kind: str, *, column: str | None, page: int | None = None,
+                 list_url: str | None = None, pinned: bool = False, list_date: str | None = None,
+                 callback: Any = None, errback: Any = None, cb_kwargs: dict | None = None,
+                 dont_filter: bool = False) -> scrapy.Request:
+        gongkai: dict[str, Any] = {"kind": kind, "site": self.site_id, "column": column}
+        if kind == "listing":
+            gongkai["page"] = page
+        else:
+            gongkai["list_url"] = list_url
+        if kind == "detail":
+            gongkai.update(pinned=pinned, list_date=list_date)
+        default_callback = self.parse_listing if kind == "listing" else self.parse_detail
+        return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
+                              cb_kwargs=cb_kwargs, meta={"gongkai": gongkai}, dont_filter=dont_filter)
+
+    def request_failed(self, failure: Failure) -> None:
+        kind = failure.request.meta.get("gongkai", {}).get("kind", "unknown")
+        reason = _failure_reason(failure)
+        self._inc(f"gongkai/fetch/failed/{kind}/{reason}")
+        log = self.logger.info if reason == "ignored" else self.logger.warning
+        log("%s page not fetched (%s): %s", kind, reason, failure.request.url)
+
+    def _on_site(self, url: str) -> bool:
+        return self._host_re is None or bool(self._host_re.match(urlsplit(url).hostname or ""))
+
+    def _inc(self, key: str, count: int = 1) -> None:
+        crawler = getattr(self, "crawler", None)  # tests may build the spider without a crawler
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(key, count)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _encoding(response: Response) -> str | None:
+    return getattr(response, "encoding", None)
+
+
+def _failure_reason(failure: Failure) -> str:
+    """A short snake_case reason for a failed request: http_404, ignored, timeout, dns, connection, ..."""
+    if failure.check(HttpError):
+        return f"http_{failure.value.response.status}"
+    if failure.check(IgnoreRequest):
+        return "ignored"
+    name = type(failure.value).__name__.lower()
+    for word in ("timeout", "timedout", "dns", "connection"):
+        if word in name:
+            return "timeout" if word == "timedout" else word
+    return name.removesuffix("error") or "error"
+
+
+def _host_regex(domains: list[str]) -> re.Pattern[str] | None:
+    """Same rule as Scrapy's OffsiteMiddleware: a listed domain or any of its subdomains."""
+    if not domains:
+        return None
+    return re.compile(rf"^(.*\.)?({'|'.join(re.escape(d) for d in domains)})$", re.I)
+
+
+def _replace_start_urls(site: SiteConfig, start_urls: list[str]) -> SiteConfig:
+    return replace(site, start_urls=tuple(start_urls))
+
+
+def _parse_start_urls(value: str) -> list[str]:
+    urls = [u.strip() for u in value.split(",") if u.strip()]
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"start_url must be an absolute http(s) URL, got {url!r}")
+    if not urls:
+        raise ValueError("start_url is empty")
+    return urls
+
+
+def _parse_since(value: str | date | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"since must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _parse_max_pages(value: str | int | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        pages = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_pages must be a whole number >= 0 (0 = no limit), got {value!r}") from None
+    if pages < 0:
+        raise ValueError(f"max_pages must be >= 0 (0 = no limit), got {pages}")
+    return pages
+
+
+def _parse_bool(value: str | bool | None, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name} must be 1 or 0, got {value!r}")
