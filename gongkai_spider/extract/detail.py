@@ -1,0 +1,813 @@
+"""Detail-page extraction: page bytes + URL -> the raw fields of one article (contracts "Extraction").
+
+Order of work (the tree is parsed once and never modified here):
+
+1. decode (``encoding.decode_html``) and parse with lxml;
+2. ``signals.page_signals(tree, url)`` -- the spam scorer's markup facts, taken before anything else;
+3. one walk over the page gives a linear text with the offset of every element (``_Page``); all label
+   searches run over that text, so the page is scanned a fixed, small number of times;
+4. fields, each a cascade where the first stage that finds a value wins (style.md 3.3):
+   site overrides -> standard ``<meta>`` tags -> 信息公开 metadata table -> labelled byline fields near the
+   headline -> labelled fields anywhere -> weaker fallbacks (URL date, ``<title>`` with the site suffix cut);
+5. ``body.find_body`` for the body text, then ``pagekind.classify_page`` for not-article pages.
+
+Values are returned raw (as found on the page, whitespace runs collapsed); typing and label stripping
+belong to the clean pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html
+from lxml import etree
+from lxml.html import HtmlElement
+
+from ..normalize import DATE_RE, parse_datetime
+from . import selectors as S
+from .body import find_body
+from .encoding import decode_html
+from .pagekind import classify_page
+from .signals import page_signals
+
+# ----------------------------------------------------------------------------- page model
+_PARSER = lxml.html.HTMLParser(encoding="utf-8")
+# Subtrees that hold no visible text.
+_SKIP_TAGS = frozenset({
+    "script", "style", "noscript", "template", "title", "head", "meta", "link", "select", "option",
+    "textarea", "button", "svg", "canvas", "object", "embed", "iframe", "frameset", "frame",
+})
+_HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_NORM_DROP_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_WS_RUN_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_CJK = r"\u3400-\u9fff\uf900-\ufaff"
+_CJK_LINE_JOIN_RE = re.compile(rf"(?<=[{_CJK}，。、；：“”《》（）])\s*\n\s*(?=[{_CJK}，。、；：“”《》（）])")
+_DATE_AT_RE = re.compile(r"[\s(（\[【]*(?:" + DATE_RE.pattern + ")")
+# A byline segment is short; a date inside a long text node is part of the prose, not a byline.
+_BYLINE_SEGMENT_MAX = 90
+# How far after the headline the byline may be (characters of page text), and before it.
+_ZONE_AFTER = 500
+_ZONE_BEFORE = 150
+
+
+# Full-width ASCII forms -> ASCII (the part of NFKC that matters when comparing titles, at C speed).
+_WIDTH_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+
+
+def norm(text: str | None) -> str:
+    """Comparison form: full-width ASCII folded to ASCII, all whitespace removed."""
+    if not text:
+        return ""
+    return _NORM_DROP_RE.sub("", text.translate(_WIDTH_TABLE))
+
+
+def tidy(text: str | None) -> str:
+    """Raw value form: lines of a multi-line element joined (no space between CJK), whitespace collapsed."""
+    if not text:
+        return ""
+    return _WS_RUN_RE.sub(" ", _CJK_LINE_JOIN_RE.sub("", text.strip())).strip()
+
+
+class _Page:
+    """A parsed page with its visible text laid out once, in document order.
+
+    ``text`` joins the non-blank text nodes with ``\\n``; ``seg_start[i]``/``seg_el[i]`` give the offset of
+    node ``i`` and the element whose ``.text`` (or, for a tail, whose parent) holds it; ``span[el]`` is the
+    ``(start, end)`` of an element's own text in ``text``.
+    """
+
+    __slots__ = (
+        "_labels",
+        "base_url",
+        "html_title",
+        "metas",
+        "scripts",
+        "seg_el",
+        "seg_start",
+        "span",
+        "text",
+        "tree",
+        "url",
+    )
+
+    def __init__(self, tree: HtmlElement, url: str) -> None:
+        self.tree = tree
+        self.url = url
+        base = tree.find(".//base[@href]")
+        self.base_url = urljoin(url, base.get("href").strip()) if base is not None else url
+        self.metas = _metas(tree)
+        title_el = tree.find(".//title")
+        self.html_title = tidy(title_el.text_content()) if title_el is not None else ""
+        self.scripts: list[str] = []
+        self.seg_start: list[int] = []
+        self.seg_el: list[HtmlElement] = []
+        self.span: dict[HtmlElement, tuple[int, int]] = {}
+        self._labels: list[tuple[int, int, str]] | None = None
+        self.text = self._walk(tree.find("body") if tree.find("body") is not None else tree)
+
+    def _walk(self, root: HtmlElement) -> str:
+        parts: list[str] = []
+        pos = 0
+        seg_start, seg_el, span, scripts = self.seg_start, self.seg_el, self.span, self.scripts
+
+        def add(text: str | None, owner: HtmlElement) -> None:
+            nonlocal pos
+            if text and not text.isspace():
+                seg_start.append(pos)
+                seg_el.append(owner)
+                parts.append(text)
+                parts.append("\n")
+                pos += len(text) + 1
+
+        stack: list[tuple[HtmlElement, int]] = []  # (element, start offset) of open elements
+        iters = [iter((root,))]
+        while iters:
+            el = next(iters[-1], None)
+            if el is None:
+                iters.pop()
+                if not stack:
+                    break
+                closing, start = stack.pop()
+                span[closing] = (start, pos)
+                if stack:
+                    add(closing.tail, stack[-1][0])
+                continue
+            tag = el.tag
+            if not isinstance(tag, str) or tag in _SKIP_TAGS:
+                if tag == "script" and el.text:
+                    scripts.append(el.text)
+                if stack:
+                    add(el.tail, stack[-1][0])
+                continue
+            style = el.get("style")
+            if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE_RE.search(style):
+                if stack:
+                    add(el.tail, stack[-1][0])
+                continue
+            stack.append((el, pos))
+            add(el.text, el)
+            iters.append(iter(el))
+        # scripts under <head> (skipped above as part of head) matter for createPageHTML too
+        for script in self.tree.iterfind(".//head/script"):
+            if script.text:
+                scripts.append(script.text)
+        return "".join(parts)
+
+    # -- helpers over the linear text
+    def seg_index(self, offset: int) -> int:
+        return bisect_right(self.seg_start, offset) - 1
+
+    def segment(self, i: int) -> str:
+        start = self.seg_start[i]
+        end = self.seg_start[i + 1] - 1 if i + 1 < len(self.seg_start) else len(self.text) - 1
+        return self.text[start:end]
+
+    def element_text(self, el: HtmlElement) -> str:
+        start, end = self.span.get(el, (0, 0))
+        return self.text[start:end]
+
+    def labels(self) -> list[tuple[int, int, str]]:
+        """Every byline label in the page text: (start, end after the colon, canonical kind)."""
+        if self._labels is None:
+            out = []
+            text, cjk = self.text, S.CJK_CHAR_RE
+            for m in S.BYLINE_LABEL_RE.finditer(text):
+                if m.start() and cjk.match(text, m.start() - 1):
+                    continue  # the tail of a longer word: 图片来源：, 当地时间：
+                kind = S.label_kind(m.group("label"))
+                if kind:
+                    out.append((m.start(), m.end(), kind))
+            self._labels = out
+        return self._labels
+
+    def in_link(self, offset: int) -> bool:
+        """Is the text at ``offset`` inside an ``<a>``?"""
+        i = self.seg_index(offset)
+        if i < 0:
+            return False
+        el = self.seg_el[i]
+        # a tail's owner is the parent, so the link test covers the text's own element and its ancestors
+        return el.tag == "a" or any(a.tag == "a" for a in el.iterancestors())
+
+
+def _metas(tree: HtmlElement) -> dict[str, str]:
+    """Lower-cased meta name/property -> first non-empty content."""
+    out: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        name = meta.get("name") or meta.get("property") or meta.get("itemprop")
+        if not name:
+            continue
+        content = (meta.get("content") or "").strip()
+        key = name.strip().lower()
+        if content and key not in out:
+            out[key] = content
+    return out
+
+
+def _meta(page: _Page, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = page.metas.get(name)
+        if value and "<" not in value:
+            return value
+    return None
+
+
+# ----------------------------------------------------------------------------- site overrides
+@lru_cache(maxsize=256)
+def _compiled(selector: str) -> etree.XPath:
+    if selector.lstrip().startswith(("/", "./", "(", "string(", "normalize-space(")):
+        return etree.XPath(selector)
+    from lxml.cssselect import CSSSelector
+
+    return CSSSelector(selector)
+
+
+def _override(tree: HtmlElement, selector: str | list | tuple | None) -> HtmlElement | str | None:
+    if not selector:
+        return None
+    for sel in [selector] if isinstance(selector, str) else selector:
+        try:
+            found = _compiled(sel)(tree)
+        except (etree.XPathError, etree.XPathEvalError, SyntaxError, ValueError):
+            continue
+        if isinstance(found, str):
+            if found.strip():
+                return found
+            continue
+        for item in found or ():
+            if isinstance(item, str):
+                if item.strip():
+                    return item
+            elif tidy(item.text_content()):
+                return item
+    return None
+
+
+def _site_detail(site: Any) -> Mapping[str, Any]:
+    detail = getattr(site, "detail", None) if site is not None else None
+    if detail is None and isinstance(site, Mapping):
+        detail = site.get("detail")
+    return detail if isinstance(detail, Mapping) else {}
+
+
+def _override_text(tree: HtmlElement, overrides: Mapping[str, Any], field: str) -> str | None:
+    found = _override(tree, overrides.get(field))
+    if found is None:
+        return None
+    value = tidy(found if isinstance(found, str) else found.text_content())
+    return value or None
+
+
+# ----------------------------------------------------------------------------- title
+def _is_heading(el: HtmlElement) -> bool:
+    if el.tag in S.HEADING_TAGS:
+        return True
+    return bool(S.TITLE_CLASS_RE.search(f"{el.get('class') or ''} {el.get('id') or ''}"))
+
+
+def _has_link(page: _Page, el: HtmlElement, text_owner: HtmlElement) -> bool:
+    if el.tag == "a" or text_owner.tag == "a":
+        return True
+    for anc in text_owner.iterancestors():
+        if anc.tag == "a":
+            return True
+        if anc is el:
+            break
+    return any(anc.tag == "a" for anc in el.iterancestors())
+
+
+def _agreeing_element(page: _Page, target: str, *, exact: bool = False) -> tuple[HtmlElement, str] | None:
+    """The page element whose whole text is the longest part of ``target`` (normally ``<title>``).
+
+    The headline usually opens ``<title>`` ("headline_栏目_站点"); an element agreeing with it is the
+    headline, and its text carries no site suffix. Link texts (navigation, "current article" entries of
+    related lists) never count. ``exact`` asks for the whole ``target``.
+    """
+    nt = norm(target)
+    if len(nt) < 2:
+        return None
+    site_names = {norm(page.metas.get(n)) for n in S.META_SITE_NAME if page.metas.get(n)}
+    best: tuple[tuple, HtmlElement, str] | None = None
+    seen: set[HtmlElement] = set()
+    min_len = len(nt) if exact else min(4, len(nt))
+    max_len = len(target) + 40
+    chars = set(nt)
+    for i, owner in enumerate(page.seg_el):
+        seg = page.segment(i).strip()
+        if len(seg) > max_len:
+            continue
+        first = seg[:1].translate(_WIDTH_TABLE)
+        if not first or first not in chars:
+            continue  # cheap reject before normalising
+        ns = norm(seg)
+        if len(ns) < 2 or ns not in nt:
+            continue
+        el = owner
+        el_norm = norm(page.element_text(el))
+        if el_norm not in nt:
+            continue  # a tail inside a longer element
+        while True:
+            parent = el.getparent()
+            if parent is None or parent.tag in ("body", "html"):
+                break
+            parent_norm = norm(page.element_text(parent))
+            if parent_norm not in nt:
+                break
+            el, el_norm = parent, parent_norm
+        if el in seen or len(el_norm) < min_len or (exact and el_norm != nt):
+            continue
+        seen.add(el)
+        if el_norm in site_names or _has_link(page, el, owner):
+            continue
+        at = nt.find(el_norm)
+        if at > 0 and (nt[at - 1] not in "_-|–—·:：｜" or at + len(el_norm) != len(nt)):
+            continue  # not the headline of a "site - headline" title: a fragment or the site name
+        key = (at == 0, len(el_norm), _is_heading(el), -i)
+        if best is None or key > best[0]:
+            best = (key, el, el_norm)
+    if best is None:
+        return None
+    return best[1], best[2]
+
+
+def _strip_site_suffix(title: str) -> str:
+    """``<title>`` without the site/column parts: the first part, unless that is too short to be one."""
+    parts = [p for p in S.TITLE_SEPARATOR_RE.split(title) if p and p.strip()]
+    if not parts:
+        return title.strip()
+    first = parts[0].strip()
+    if len(norm(first)) >= 4 or len(parts) == 1:
+        return first
+    return max(parts, key=lambda p: len(norm(p))).strip()
+
+
+def _byline_heading(page: _Page) -> HtmlElement | None:
+    """The heading right before the first labelled publication date (for pages whose ``<title>`` is
+    only the column and site name)."""
+    for start, end, kind in page.labels():
+        if kind != "publish" or not _DATE_AT_RE.match(page.text, end) or page.in_link(start):
+            continue
+        i = page.seg_index(start)
+        for j in range(i - 1, max(i - 8, -1), -1):
+            seg = page.segment(j)
+            n = norm(seg)
+            if len(n) < 5:
+                continue
+            if len(n) > 120 or S.BYLINE_LABEL_RE.search(seg):
+                return None
+            el = page.seg_el[j]
+            if norm(page.element_text(el)) != n or _has_link(page, el, el):
+                return None
+            if _is_heading(el) or el.tag in ("b", "strong", "font"):
+                return el
+            return None
+        return None
+    return None
+
+
+def _title(page: _Page, overrides: Mapping[str, Any]) -> tuple[str | None, HtmlElement | None]:
+    """The headline and the element that shows it (the anchor for byline fields), either may be None."""
+    value = _override_text(page.tree, overrides, "title")
+    if value:
+        found = _agreeing_element(page, value, exact=True)
+        return value, found[0] if found else None
+    meta_title = _meta(page, S.META_TITLE)
+    if meta_title:
+        meta_title = tidy(meta_title)
+        found = _agreeing_element(page, meta_title, exact=True)
+        return meta_title, found[0] if found else None
+    if page.html_title:
+        found = _agreeing_element(page, page.html_title)
+        if found:
+            return tidy(page.element_text(found[0])), found[0]
+    social = _meta(page, S.META_SOCIAL_TITLE)
+    if social:
+        social = _strip_site_suffix(tidy(social)) if page.html_title != social else tidy(social)
+        found = _agreeing_element(page, social)
+        return (tidy(page.element_text(found[0])), found[0]) if found else (social, None)
+    el = _byline_heading(page)
+    if el is not None:
+        return tidy(page.element_text(el)), el
+    h1s = [h for h in page.tree.iter("h1") if norm(page.element_text(h))]
+    if len(h1s) == 1:
+        return tidy(page.element_text(h1s[0])), h1s[0]
+    if page.html_title:
+        return _strip_site_suffix(page.html_title), None
+    return None, None
+
+
+# ----------------------------------------------------------------------------- labelled values
+_LABEL_LIKE_RE = re.compile(r"[^\s:：|｜,，。]{1,8}[:：](?!//)")
+_TRAILING_JUNK = " )）]】>》,，;；:：/"
+_LEADING_JUNK = " (（[【<《"
+
+
+def _value_after(page: _Page, pos: int, *, limit: int = 60, spaces: bool = False) -> str | None:
+    """The value that follows a label ending at ``pos``: up to the next label, separator or line end."""
+    text = page.text
+    n = len(text)
+    limit_ws = min(n, pos + 40)
+    while pos < limit_ws and text[pos] in " \t\r\n\xa0\u3000":
+        pos += 1
+    chunk = text[pos:pos + limit + 20]
+    if _LABEL_LIKE_RE.match(chunk):
+        return None  # an empty value followed by another label ("作者： 转载请注明：")
+    stop = S.VALUE_STOP_RE.search(chunk)
+    if stop:
+        chunk = chunk[:stop.start()]
+    if not spaces:
+        chunk = chunk.split(" ", 1)[0]
+    else:
+        # "张三 李四": keep short space-separated name tokens, stop at anything longer
+        tokens = chunk.split(" ")
+        kept = [tokens[0]]
+        for tok in tokens[1:]:
+            if not tok or len(tok) > 6:
+                break
+            kept.append(tok)
+        chunk = " ".join(kept)
+    value = chunk.strip().lstrip(_LEADING_JUNK).rstrip(_TRAILING_JUNK).strip()
+    if len(value) > limit or value.lower() in S.EMPTY_VALUES:
+        return None
+    return value
+
+
+def _plausible_name(value: str | None) -> bool:
+    """A source/author value, not a sentence or a date."""
+    if not value or len(value) > 60:
+        return False
+    if "。" in value or "，" in value:
+        return False
+    return not DATE_RE.match(value)
+
+
+def _zone(page: _Page, anchor: HtmlElement | None) -> tuple[int, int] | None:
+    if anchor is None or anchor not in page.span:
+        return None
+    start, end = page.span[anchor]
+    return max(0, start - _ZONE_BEFORE), end + _ZONE_AFTER
+
+
+def _labelled(page: _Page, kinds: tuple[str, ...], zone: tuple[int, int] | None,
+              inside: bool) -> list[tuple[int, int, str]]:
+    out = []
+    for start, end, kind in page.labels():
+        if kind not in kinds:
+            continue
+        in_zone = zone is not None and zone[0] <= start < zone[1]
+        if in_zone == inside:
+            out.append((start, end, kind))
+    if inside and zone is not None:
+        # nearest to the headline first: after it in reading order, then the part above it
+        anchor_end = zone[0] + _ZONE_BEFORE
+        out.sort(key=lambda t: (t[0] < anchor_end, t[0]))
+    return out
+
+
+def _pick_name(page: _Page, kind: str, zone: tuple[int, int] | None, *, spaces: bool) -> str | None:
+    for inside in (True, False):
+        for _start, end, _ in _labelled(page, (kind,), zone, inside):
+            value = _value_after(page, end, spaces=spaces)
+            if _plausible_name(value):
+                return value
+    return None
+
+
+# ----------------------------------------------------------------------------- dates
+def _date_at(page: _Page, pos: int) -> str | None:
+    m = _DATE_AT_RE.match(page.text, pos)
+    if not m:
+        return None
+    raw = tidy(m.group(0).lstrip(" \t\r\n(（[【"))
+    return raw if parse_datetime(raw) else None
+
+
+def _date_candidates_in_zone(page: _Page, zone: tuple[int, int]) -> list[str]:
+    """Dates shown near the headline: labelled publication dates first, then unlabelled byline dates."""
+    found = [d for _, end, _ in _labelled(page, ("publish",), zone, True) if (d := _date_at(page, end))]
+    if found:
+        return found
+    text = page.text
+    skip_labels = S.WRITTEN_LABELS + S.DECOY_DATE_LABELS
+    out = []
+    for m in DATE_RE.finditer(text, zone[0], zone[1]):
+        i = page.seg_index(m.start())
+        if i < 0 or len(page.segment(i).strip()) > _BYLINE_SEGMENT_MAX or page.in_link(m.start()):
+            continue
+        before = norm(text[max(page.seg_start[i], m.start() - 12):m.start()])
+        if any(label in before for label in skip_labels):
+            continue
+        raw = tidy(m.group(0))
+        if parse_datetime(raw):
+            out.append(raw)
+    return out
+
+
+def _url_date(url: str) -> str | None:
+    path = urlsplit(url).path
+    for rx in S.URL_DATE_RES:
+        m = rx.search(path)
+        if m:
+            raw = f"{m['y']}-{int(m['m']):02d}-{int(m['d']):02d}"
+            if parse_datetime(raw):
+                return raw
+    return None
+
+
+def _has_time(raw: str) -> bool:
+    m = DATE_RE.search(raw)
+    return bool(m and m.group("H"))
+
+
+def _publish_time(page: _Page, overrides: Mapping[str, Any], zone: tuple[int, int] | None,
+                  table: dict[str, str]) -> str | None:
+    value = _override_text(page.tree, overrides, "publish_time")
+    if value:
+        return value
+    near = _date_candidates_in_zone(page, zone) if zone else []
+    anywhere = [d for s, end, _ in _labelled(page, ("publish",), zone, False)
+                if not page.in_link(s) and (d := _date_at(page, end))]
+    chosen = _meta(page, S.META_PUBLISHED)
+    if chosen and not parse_datetime(chosen):
+        chosen = None
+    for candidate in (table.get("publish"), near[0] if near else None, anywhere[0] if anywhere else None,
+                      _url_date(page.url), table.get("written_date")):
+        if chosen:
+            break
+        chosen = candidate
+    if chosen and not _has_time(chosen):
+        # a date-only meta or table value: the byline often shows the same day with the time
+        day = parse_datetime(chosen).date()
+        for other in near + anywhere:
+            if _has_time(other) and parse_datetime(other).date() == day:
+                return other
+    return chosen
+
+
+# ----------------------------------------------------------------------------- 信息公开 metadata table
+def _doc_meta(page: _Page) -> dict[str, str]:
+    """Label -> value pairs of the metadata table (also list and inline variants); keys of
+    ``selectors.DOC_META_LABELS`` plus "publish" and "source" for the cascade."""
+    out: dict[str, str] = {}
+    if not S.TABLE_HINT_RE.search(page.text):
+        return out
+    count = len(page.seg_start)
+    for i in range(count):
+        seg = page.segment(i)
+        if len(seg) > 200:
+            continue
+        m = S.TABLE_LABEL_RE.match(seg)
+        if not m:
+            continue
+        key = S.table_kind(m.group("label"))
+        if key is None or key == "other":
+            continue
+        rest = seg[m.end():]
+        bracketed = seg.lstrip()[:1] in "[【(（"
+        if rest.strip():
+            if not (m.group("colon") or bracketed):
+                continue  # "编号为……" in prose is not a label
+            value = rest
+        else:
+            owner = page.seg_el[i]
+            if page.in_link(page.seg_start[i]) or owner.tag == "a":
+                continue
+            if i + 1 >= count or page.in_link(page.seg_start[i + 1]):
+                continue
+            value = page.segment(i + 1)
+            if S.TABLE_LABEL_RE.match(value) and S.table_kind(S.TABLE_LABEL_RE.match(value).group("label")):
+                continue  # empty cell followed by the next label
+        stop = S.NEXT_TABLE_LABEL_RE.search(value)
+        if stop:
+            value = value[:stop.start()]
+        value = tidy(value).strip(_TRAILING_JUNK + _LEADING_JUNK)
+        if value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES and key not in out:
+            out[key] = value
+    return out
+
+
+# ----------------------------------------------------------------------------- other fields
+def _read_count(page: _Page, zone: tuple[int, int] | None, date_pos: int | None) -> str | None:
+    """Inline read count as shown ("1,024", "86次"); None for an empty placeholder or no counter."""
+    areas = []
+    if zone:
+        areas.append(zone)
+    if date_pos is not None:
+        areas.append((max(0, date_pos - 150), date_pos + 200))
+    for lo, hi in areas:
+        labelled = [t for t in page.labels() if t[2] == "read" and lo <= t[0] < hi]
+        for _start, end, _ in labelled:
+            m = S.READ_NUMBER_RE.match(page.text, end)
+            return tidy(m.group("n")) if m else None  # a labelled placeholder: no number in the HTML
+        m = S.READ_COUNT_RE.search(page.text, lo, hi) or S.NTH_READ_RE.search(page.text, lo, hi)
+        if m and not page.in_link(m.start()):
+            return tidy(m.group("n"))
+    return None
+
+
+def _keywords(page: _Page) -> str | None:
+    for start, end, kind in page.labels():
+        if kind == "keywords" and not page.in_link(start):
+            value = _value_after(page, end, limit=200, spaces=True)
+            if value:
+                return value
+    value = _meta(page, S.META_KEYWORDS)
+    return tidy(value) if value and "=" not in value else None
+
+
+def _summary(page: _Page) -> str | None:
+    for start, end, kind in page.labels():
+        if kind == "summary" and not page.in_link(start):
+            i = page.seg_index(end)
+            seg_end = page.seg_start[i] + len(page.segment(i))
+            value = tidy(page.text[end:seg_end]) or (tidy(page.segment(i + 1)) if i + 1 < len(page.seg_start)
+                                                     else "")
+            if value and not S.BYLINE_LABEL_RE.match(value):
+                return value
+    value = _meta(page, S.META_DESCRIPTION)
+    return tidy(value) if value else None
+
+
+def _source(page: _Page, overrides: Mapping[str, Any], zone: tuple[int, int] | None,
+            table: dict[str, str]) -> str | None:
+    value = _override_text(page.tree, overrides, "source")
+    if value:
+        return value
+    meta = page.metas.get("contentsource")
+    if meta and _plausible_name(tidy(meta)):
+        return tidy(meta)
+    value = _pick_name(page, "source", zone, spaces=False) or table.get("source")
+    if value:
+        return value
+    meta = page.metas.get("source")
+    if meta:
+        m = S.BYLINE_LABEL_RE.match(meta)
+        meta = _value_after_text(meta[m.end():] if m else meta)
+        if _plausible_name(meta):
+            return meta
+    return None
+
+
+def _value_after_text(text: str) -> str | None:
+    stop = S.VALUE_STOP_RE.search(text)
+    value = (text[:stop.start()] if stop else text).strip().split(" ", 1)[0]
+    return value or None
+
+
+_PERSON_RE = re.compile(rf"^[{_CJK}·]{{2,4}}$")
+
+
+def _author(page: _Page, overrides: Mapping[str, Any], zone: tuple[int, int] | None) -> str | None:
+    value = _override_text(page.tree, overrides, "author") or _pick_name(page, "author", zone, spaces=True)
+    if value:
+        return value
+    meta = _meta(page, S.META_AUTHOR)
+    if meta and _PERSON_RE.match(meta.strip()):
+        meta = meta.strip()
+        site = " ".join(page.metas.get(n, "") for n in S.META_SITE_NAME)
+        if meta not in page.html_title and meta not in site:  # "某某网": the site, not a person
+            return meta
+    return None
+
+
+def _attachments(page: _Page) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    hrefs = _HREFS_XPATH(page.tree)
+    if not any(S.ATTACHMENT_EXT_RE.search(h) for h in hrefs) and not _HAS_OLDSRC_XPATH(page.tree):
+        return out
+    for a in _LINKS_XPATH(page.tree):
+        href = (a.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "mailto:", "#")):
+            continue
+        if a.get("oldsrc") is None and not S.ATTACHMENT_EXT_RE.search(href):
+            continue
+        if _in_chrome(a):
+            continue
+        url = urljoin(page.base_url, href)
+        if url in seen:
+            continue
+        seen.add(url)
+        name = tidy(a.text_content()) or tidy(a.get("title")) or urlsplit(url).path.rsplit("/", 1)[-1]
+        out.append({"name": name, "url": url})
+    return out
+
+
+# Pages carry hundreds of links: look at the href strings first and build element objects only when
+# some link may be a file.
+_HREFS_XPATH = etree.XPath("//body//a/@href", smart_strings=False)
+_HAS_OLDSRC_XPATH = etree.XPath("boolean(//body//a[@oldsrc])")
+_LINKS_XPATH = etree.XPath("//body//a[@href]")
+
+
+def _in_chrome(el: HtmlElement) -> bool:
+    for anc in el.iterancestors():
+        if anc.tag in S.CHROME_TAGS:
+            return True
+        words = f"{anc.get('class') or ''} {anc.get('id') or ''}"
+        if words.strip() and S.ATTACHMENT_CONTAINER_RE.search(words):
+            return False
+        if words.strip() and S.CHROME_WORDS_RE.search(words):
+            return True
+    return False
+
+
+def _continuation_urls(page: _Page) -> list[str]:
+    """Further pages of a TRS article: ``createPageHTML(3, 0, "t20240524_1", "html")`` -> _1, _2."""
+    if not page.scripts:
+        return []
+    path = urlsplit(page.url).path
+    stem = re.sub(r"_\d+$", "", path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    for script in page.scripts:
+        if "createPageHTML" not in script:
+            continue
+        for m in S.CREATE_PAGE_HTML_RE.finditer(script):
+            count, cur, prefix = int(m["count"]), int(m["cur"]), m["prefix"]
+            if prefix != stem and not S.TRS_DOC_STEM_RE.match(prefix):
+                continue  # a listing pager ("index"), not this article's pages
+            if cur != 0 or count < 2:
+                return []
+            return [urljoin(page.base_url, f"{prefix}_{n}.{m['ext']}") for n in range(1, min(count, 200))]
+    return []
+
+
+# ----------------------------------------------------------------------------- entry point
+def _empty(reason: str, signals: dict | None = None) -> dict:
+    return {
+        "kind": "not_article", "reason": reason, "title": None, "publish_time": None, "read_count": None,
+        "author": None, "source": None, "summary": None, "keywords": None, "body": "", "attachments": [],
+        "doc_meta": {}, "continuation_urls": [], "signals": signals or {},
+    }
+
+
+_EARLY_CLOSE_RE = re.compile(r"</(?:html|body)\s*>", re.I)
+
+
+def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | None:
+    """Decode and parse page bytes; None for an empty document."""
+    text = decode_html(body, encoding)
+    if not text.strip():
+        return None
+    closer = _EARLY_CLOSE_RE.search(text)
+    if closer and len(text) - closer.end() > 200 and "<" in text[closer.end():]:
+        # libxml2 drops everything after a premature </html> (templates that include a whole page as
+        # the header); browsers keep it, so do we
+        text = _EARLY_CLOSE_RE.sub("", text)
+    try:
+        return lxml.html.document_fromstring(text.encode("utf-8"), parser=_PARSER)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status: int = 200,
+                   site: Any = None) -> dict:
+    """Raw fields of one detail page; see the module docstring and contracts.md for the keys."""
+    tree = parse_html(body, encoding=encoding)
+    if tree is None:
+        return _empty("empty")
+    signals = page_signals(tree, url)  # before anything else looks at (or could touch) the tree
+    page = _Page(tree, url)
+    overrides = _site_detail(site)
+
+    title, anchor = _title(page, overrides)
+    zone = _zone(page, anchor)
+    table = _doc_meta(page)
+    publish_time = _publish_time(page, overrides, zone, table)
+    date_pos = page.text.find(publish_time) if publish_time else -1
+    doc_meta = {k: v for k, v in table.items() if k in S.DOC_META_LABELS}
+    result = {
+        "kind": "article",
+        "reason": None,
+        "title": title or None,
+        "publish_time": publish_time,
+        "read_count": _override_text(page.tree, overrides, "read_count")
+        or _read_count(page, zone, date_pos if date_pos >= 0 else None),
+        "author": _author(page, overrides, zone),
+        "source": _source(page, overrides, zone, table),
+        "summary": _override_text(page.tree, overrides, "summary") or _summary(page),
+        "keywords": _override_text(page.tree, overrides, "keywords") or _keywords(page),
+        "body": "",
+        "attachments": _attachments(page),
+        "doc_meta": doc_meta,
+        "continuation_urls": _continuation_urls(page),
+        "signals": signals,
+    }
+    body_override = _override(tree, overrides.get("body"))
+    if isinstance(body_override, HtmlElement):
+        from .text import walk
+
+        result["body"] = "\n".join(line.text for line in walk(body_override).lines)
+    else:
+        result["body"] = find_body(tree, url=url, title=title).text
+    reason = classify_page(tree, status=status, body_text=result["body"], url=url)
+    if reason:
+        result["kind"], result["reason"] = "not_article", reason
+    return result
+
+
+__all__ = ["extract_detail", "norm", "parse_html", "tidy"]
