@@ -12,7 +12,7 @@ from pymongo.errors import AutoReconnect, BulkWriteError, ServerSelectionTimeout
 from test_store_backends import BACKENDS, T0, T1, doc, drop_store, make_store
 
 from gongkai_spider.normalize import SHANGHAI
-from gongkai_spider.storage.base import is_outage
+from gongkai_spider.storage.base import StoreUnavailable, is_outage
 from gongkai_spider.storage.mongo import MongoStore
 from gongkai_spider.storage.spool import Spool
 
@@ -131,12 +131,22 @@ def _closed_port() -> int:
 def test_unreachable_mongodb_raises_an_outage_quickly(tmp_path):
     """Real pymongo against a closed local port: the error the pipeline spools on."""
     store = MongoStore(f"mongodb://127.0.0.1:{_closed_port()}/?directConnection=true", "gongkai",
-                       server_selection_timeout_ms=300)
+                       server_selection_timeout_ms=300, retry_seconds=60)
     started = datetime.now()
     with pytest.raises(ServerSelectionTimeoutError) as info:
         store.upsert_many([doc(1)], now=T0)
     assert is_outage(info.value)
     assert datetime.now() - started < timedelta(seconds=5)
+    # circuit breaker: while it is known to be down, other users of the store fail at once
+    started = datetime.now()
+    with pytest.raises(StoreUnavailable, match="ServerSelectionTimeoutError"):
+        store.existing_ids(["id0001"])
+    with pytest.raises(StoreUnavailable):
+        list(store.iter_fingerprints())
+    assert datetime.now() - started < timedelta(seconds=0.2)
+    store.retry_seconds, store._down_until = 0, 0.0  # breaker off: each call tries the server again
+    with pytest.raises(ServerSelectionTimeoutError):
+        store.count("articles")
     store.close()
 
 

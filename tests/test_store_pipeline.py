@@ -156,3 +156,29 @@ def test_stored_document_matches_the_item(tmp_path):
     assert {k: v for k, v in stored.items() if k not in ("first_seen", "last_seen", "updated_at", "version")} == doc(1)
     assert stored["first_seen"] > T0
     store.close()
+
+
+def test_crawl_with_mongodb_down_then_back(tmp_path):
+    """Real pymongo against a closed local port at open; the next run (server back) stores everything."""
+    import time
+
+    from test_spool import _closed_port
+
+    spool_dir = str(tmp_path / "spool")
+    down = get_crawler(settings_dict={
+        "MONGO_URI": f"mongodb://127.0.0.1:{_closed_port()}/?directConnection=true",
+        "MONGO_SERVER_SELECTION_TIMEOUT_MS": 200, "GONGKAI_STORE_BATCH_SIZE": 2, "GONGKAI_SPOOL_DIR": spool_dir})
+    started = time.monotonic()
+    first = StorePipeline.from_crawler(down)
+    run_pipeline(first, [doc(1), doc(2), spam_doc(3), doc(4), doc(5)])
+    assert time.monotonic() - started < 3  # one server-selection timeout, then straight to the spool
+    assert down.stats.get_value("gongkai/store/spooled") == 5
+    assert down.stats.get_value("gongkai/store/new") is None
+
+    back = get_crawler(settings_dict={"MONGO_URI": "mongomock://back-again", "GONGKAI_SPOOL_DIR": spool_dir})
+    second = StorePipeline.from_crawler(back)
+    run_pipeline(second, [])
+    assert back.stats.get_value("gongkai/store/replayed") == 5
+    store = store_for_crawler(back)
+    assert store.count("articles") == 4 and store.count("quarantine") == 1
+    back.signals.send_catch_log(signals.spider_closed, spider=None, reason="finished")

@@ -21,7 +21,8 @@ __all__ = ["COLLECTIONS", "CommandError", "Store", "StoreUnavailable", "is_outag
 
 # Store settings the commands take from the environment even after gongkai_spider.settings was imported.
 STORE_SETTINGS: tuple[str, ...] = ("MONGO_URI", "MONGO_DATABASE", "MONGO_SERVER_SELECTION_TIMEOUT_MS",
-                                   "GONGKAI_DB", "GONGKAI_SPOOL_DIR", "GONGKAI_STORE_BATCH_SIZE")
+                                   "GONGKAI_DB", "GONGKAI_SPOOL_DIR", "GONGKAI_SPOOL_RETRY_SECONDS",
+                                   "GONGKAI_STORE_BATCH_SIZE")
 
 _MOCK_SERVERS: dict[str, Any] = {}
 
@@ -60,7 +61,8 @@ def open_store(settings: SettingsLike, *, client_factory=None) -> Store:
         return MongoStore(uri, str(_setting(settings, "MONGO_DATABASE", "gongkai") or "gongkai"),
                           client_factory=client_factory,
                           server_selection_timeout_ms=int(_setting(settings, "MONGO_SERVER_SELECTION_TIMEOUT_MS",
-                                                                   5000)))
+                                                                   5000)),
+                          retry_seconds=float(_setting(settings, "GONGKAI_SPOOL_RETRY_SECONDS", 30.0)))
     from gongkai_spider.storage.sqlite import SQLiteStore
 
     return SQLiteStore(str(_setting(settings, "GONGKAI_DB", "data/gongkai.sqlite3") or "data/gongkai.sqlite3"))

@@ -9,7 +9,10 @@ Datetimes go in as naive UTC (MongoDB keeps UTC milliseconds) and come back tz-a
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -17,8 +20,10 @@ from typing import Any
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     DUPLICATE_KEY,
+    StoreUnavailable,
     as_shanghai,
     from_utc_naive,
+    is_outage,
     map_datetimes,
     plan_upserts,
     prepare_doc,
@@ -50,6 +55,42 @@ def from_mongo(doc: dict | None) -> dict | None:
     return None if doc is None else schema_ordered(map_datetimes(doc, from_utc_naive))
 
 
+def _guarded(method):
+    """Circuit breaker: once an operation failed because the server is away, the next ones fail at once with
+    StoreUnavailable for ``retry_seconds`` instead of each waiting ``server_selection_timeout_ms``; so the
+    crawl's other store users (incremental lookups, dedup) do not stall it while MongoDB is down."""
+
+    def check(self) -> None:
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable(f"MongoDB unreachable ({self._down_reason}); next try in "
+                                   f"{self._down_until - time.monotonic():.0f}s")
+
+    def trip(self, exc: BaseException) -> None:
+        if self.retry_seconds > 0 and not isinstance(exc, StoreUnavailable) and is_outage(exc):
+            self._down_until, self._down_reason = time.monotonic() + self.retry_seconds, type(exc).__name__
+
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(self, *args, **kwargs):
+            check(self)
+            try:
+                yield from method(self, *args, **kwargs)
+            except Exception as exc:
+                trip(self, exc)
+                raise
+        return generator
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        check(self)
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            trip(self, exc)
+            raise
+    return wrapper
+
+
 def redact_uri(uri: str) -> str:
     """The URI without its password, for logs and ``gongkai stats``."""
     scheme, sep, rest = uri.partition("://")
@@ -64,13 +105,13 @@ class MongoStore:
     """Store protocol on MongoDB; see ``base.Store``.
 
     ``client_factory(uri, **options)`` builds the client: ``pymongo.MongoClient`` by default,
-    ``mongomock_ng.MongoClient`` in tests.
+    ``mongomock_ng.MongoClient`` in tests. ``retry_seconds``: see ``_guarded`` (0 = no circuit breaker).
     """
 
     backend = "mongo"
 
     def __init__(self, uri: str, database: str = "gongkai", *, client_factory: Callable[..., Any] | None = None,
-                 server_selection_timeout_ms: int = 5000) -> None:
+                 server_selection_timeout_ms: int = 5000, retry_seconds: float = 30.0) -> None:
         if client_factory is None:
             from pymongo import MongoClient
 
@@ -82,6 +123,8 @@ class MongoStore:
                                       connect=False, appname="gongkai-spider")
         self._db = self._client[database]
         self._ready: set[str] = set()
+        self.retry_seconds = retry_seconds
+        self._down_until, self._down_reason = 0.0, ""
 
     @property
     def description(self) -> str:
@@ -95,6 +138,7 @@ class MongoStore:
             self._ready.add(collection)
         return col
 
+    @_guarded
     def ensure_ready(self) -> None:
         """Contact the server and create the indexes; raises a pymongo error when it is unreachable."""
         for name in COLLECTIONS:
@@ -109,6 +153,7 @@ class MongoStore:
                 found[doc["_id"]] = from_mongo(doc)
         return found
 
+    @_guarded
     def upsert_many(self, docs: list[dict], collection: str = "articles", *, now: datetime | None = None,
                     outcomes: dict[str, str] | None = None) -> dict[str, int]:
         from pymongo import UpdateOne
@@ -151,9 +196,11 @@ class MongoStore:
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
 
+    @_guarded
     def delete(self, collection: str, _id: str) -> bool:
         return self._col(collection).delete_one({"_id": _id}).deleted_count > 0
 
+    @_guarded
     def move(self, _id: str, src: str, dst: str) -> bool:
         """Move a document as stored (stamps kept). Without transactions the copy is written before the
         original is deleted, so a failure in between leaves two copies, never none."""
@@ -166,9 +213,11 @@ class MongoStore:
 
     # -- reads ----------------------------------------------------------------------------------------
 
+    @_guarded
     def get(self, collection: str, _id: str) -> dict | None:
         return from_mongo(self._col(collection).find_one({"_id": _id}))
 
+    @_guarded
     def iter_docs(self, collection: str, since: datetime | date | None = None) -> Iterator[dict]:
         """Documents ordered by _id; ``since`` keeps those published at or after it."""
         start = since_datetime(since)
@@ -176,13 +225,16 @@ class MongoStore:
         for doc in self._col(collection).find(query).sort("_id", 1):
             yield from_mongo(doc)
 
+    @_guarded
     def count(self, collection: str) -> int:
         return self._col(collection).count_documents({})
 
+    @_guarded
     def count_by_site(self, collection: str) -> dict[str, int]:
         rows = self._col(collection).aggregate([{"$group": {"_id": "$site", "n": {"$sum": 1}}}])
         return {row["_id"]: row["n"] for row in rows}
 
+    @_guarded
     def site_summary(self, collection: str) -> dict[str, dict]:
         """site -> {count, newest_publish_time, last_seen} (datetimes tz-aware, None when unknown)."""
         rows = self._col(collection).aggregate([
@@ -196,12 +248,14 @@ class MongoStore:
                          for k in ("count", "newest_publish_time", "last_seen")}
         return dict(sorted(out.items(), key=lambda kv: (kv[0] is None, kv[0] or "")))
 
+    @_guarded
     def existing_ids(self, ids: Iterable[str], collection: str = "articles") -> set[str]:
         col, wanted, found = self._col(collection), list(dict.fromkeys(ids)), set()
         for i in range(0, len(wanted), _CHUNK):
             found.update(d["_id"] for d in col.find({"_id": {"$in": wanted[i:i + _CHUNK]}}, {"_id": 1}))
         return found
 
+    @_guarded
     def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]:
         for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1}):
             if isinstance(doc.get("simhash"), int):
