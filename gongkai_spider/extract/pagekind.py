@@ -1,0 +1,158 @@
+"""Tell article pages from pages that only look like one (web-poet's input validation, style.md 2.4).
+
+``classify_page`` returns a not-article reason, or None for an article:
+
+- ``challenge``: anti-bot / WAF interstitials. HTTP 412/521 (gov-portals.md 1.6: nhc, customs, miit) or a
+  tiny page whose scripts set a cookie, ``eval`` packed code and reload, or WAF wording (安全验证, 云锁,
+  wzws/__jsl cookies). The spider backs off or retries; it must never store such a page.
+- ``error_page``: HTTP 4xx/5xx, or a short page saying 页面不存在 / 404 Not Found / 系统错误.
+- ``login``: a login wall: a password field on a page with little else, or 请登录后查看.
+- ``listing``: a column page reached through a detail URL: many dated links and no article body.
+- ``empty``: no meaningful text and no attachment either (an empty template).
+
+Checks are cheap (a few XPath calls on a parsed tree); the URL is never used to decide.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+from lxml.html import HtmlElement
+
+from .text import visible_len
+
+# HTTP statuses used by anti-bot challenges (412: 瑞数/WZWS, 521: 加速乐 jsl).
+CHALLENGE_STATUSES = frozenset({412, 521})
+# A page with less visible text than this is "tiny" for the script / wording checks.
+TINY_PAGE_CHARS = 200
+# Body texts shorter than this are "empty" (non-whitespace characters).
+MIN_BODY_CHARS = 10
+# An error or login wording only counts on pages whose body is shorter than this.
+SHORT_BODY_CHARS = 300
+# Listing: at least this many links with a date next to them and next to no body, or at least
+# LISTING_MANY_DATED_LINKS of them and a body of little prose, far shorter than their text (a short
+# notice beside a "latest items" sidebar must stay an article).
+LISTING_MIN_DATED_LINKS = 8
+LISTING_NO_BODY_CHARS = 50
+LISTING_MANY_DATED_LINKS = 15
+LISTING_MAX_PROSE_CHARS = 100
+
+_SCRIPTS = etree.XPath("//script")
+_PASSWORD = etree.XPath("//input[translate(@type, 'PASSWORD', 'password')='password']")
+_ATTACHMENT_LINKS = etree.XPath(
+    "//a[@href and (contains(@href, '.pdf') or contains(@href, '.doc') or contains(@href, '.xls')"
+    " or contains(@href, '.wps') or contains(@href, '.zip') or contains(@href, '.rar')"
+    " or contains(@href, '.ofd') or contains(@href, '.PDF') or contains(@href, '.DOC'))]"
+)
+_TITLE = etree.XPath("string(//title)")
+_BODY_TEXT = etree.XPath("string(//body)")
+
+# Scripts of challenge pages: set a cookie, run packed code, or carry a WAF vendor's token.
+_COOKIE_SCRIPT_RE = re.compile(
+    r"document\.cookie\s*=|\beval\s*\(|__jsl|jsluid|wzws|_waf_|acw_sc__|acw_tc|__tst_status|yunsuo|"
+    r"_0x[0-9a-f]{4,}",
+    re.I,
+)
+_WAF_TEXT_RE = re.compile(
+    r"安全验证|访问验证|人机验证|滑动验证|请完成验证|正在验证|验证您的浏览器|浏览器安全检查|请开启\s*JavaScript|"
+    r"please enable (?:javascript|cookies)|checking your browser|访问被拦截|访问已被拦截|请求已被拦截|已被网站防火墙|"
+    r"网站防火墙|云锁|安全狗|创宇盾|知道创宇|WAF|web应用防火墙|您的访问存在异常|访问频率过快|访问过于频繁",
+    re.I,
+)
+_ERROR_TEXT_RE = re.compile(
+    r"页面不存在|页面未找到|找不到(?:该|您要访问的|您访问的)?页面|(?:您|你)(?:要)?访问的页面(?:不存在|已删除|出错)|"
+    r"页面已(?:删除|失效|过期)|信息(?:已|不存在|已被)删除|文章不存在|内容不存在|该信息不存在|"
+    r"\b404\b.{0,20}(?:not found|页面|错误)|not found|page not found|\b50[0-4]\b.{0,30}(?:error|错误)|"
+    r"internal server error|service unavailable|bad gateway|系统错误|系统繁忙|服务器错误|服务器内部错误|"
+    r"网页出错|页面出错|访问出错|出错了",
+    re.I,
+)
+_LOGIN_TEXT_RE = re.compile(r"请(?:先)?登录后?(?:再)?(?:查看|访问|阅读|浏览|操作)|登录后(?:查看|阅读|可见)|您还未登录|请先登录")
+_DATE_RE = re.compile(
+    r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}|(?<!\d)[01]?\d[-/.月][0-3]?\d日?(?!\d)"
+)
+_PROSE_PUNCT_RE = re.compile(r"[，。！？；]")
+
+
+def _visible_page_chars(tree: HtmlElement) -> int:
+    """Visible characters of the whole page, scripts and styles excluded."""
+    text = _BODY_TEXT(tree)
+    scripts = sum(len(s.text or "") for s in tree.iter("script", "style"))
+    return max(0, visible_len(text) - scripts)
+
+
+def _is_challenge(tree: HtmlElement, status: int, page_chars: int, body_chars: int) -> bool:
+    scripts = " ".join(s.text or "" for s in _SCRIPTS(tree))
+    cookie_script = bool(scripts) and bool(_COOKIE_SCRIPT_RE.search(scripts))
+    if status in CHALLENGE_STATUSES:
+        return cookie_script or page_chars < TINY_PAGE_CHARS * 5
+    if page_chars >= TINY_PAGE_CHARS or body_chars >= LISTING_NO_BODY_CHARS:
+        return False
+    text = f"{_TITLE(tree)} {_BODY_TEXT(tree)}"
+    return cookie_script or bool(_WAF_TEXT_RE.search(text))
+
+
+def _is_login(tree: HtmlElement, body_chars: int, page_chars: int, page_text: str) -> bool:
+    # a password field alone is not enough: portal headers carry login boxes next to articles
+    if _PASSWORD(tree) and (body_chars < LISTING_NO_BODY_CHARS or page_chars < TINY_PAGE_CHARS * 5):
+        return True
+    return body_chars < SHORT_BODY_CHARS and bool(_LOGIN_TEXT_RE.search(page_text))
+
+
+def _dated_link_chars(tree: HtmlElement) -> tuple[int, int]:
+    """(number, total text) of links with at least 5 characters whose list item shows a date."""
+    count = chars = 0
+    for a in tree.iter("a"):
+        text = a.text_content()
+        n = visible_len(text)
+        if n < 5:
+            continue
+        item = a.getparent()
+        for _ in range(2):  # <li><a/><span>date</span></li> or <tr><td><a/></td><td>date</td></tr>
+            if item is None:
+                break
+            item_text = item.text_content()
+            if len(item_text) > n + 60:
+                break
+            if _DATE_RE.search(item_text.replace(text, " ")) or _DATE_RE.search(a.get("title") or ""):
+                count += 1
+                chars += n
+                break
+            item = item.getparent()
+    return count, chars
+
+
+def classify_page(tree: HtmlElement, *, status: int = 200, body_text: str = "", url: str = "") -> str | None:
+    """A not-article reason for the page (see the module docstring), or None for an article page.
+
+    ``body_text`` is what ``find_body`` found; ``url`` is accepted for logging and never decides.
+    """
+    body_chars = visible_len(body_text)
+    prose_chars = visible_len("".join(line for line in body_text.splitlines() if _PROSE_PUNCT_RE.search(line)))
+    if status < 400 and body_chars >= SHORT_BODY_CHARS and prose_chars >= LISTING_MAX_PROSE_CHARS:
+        return None  # an article body: none of the checks below can fire, skip their cost
+    page_chars = _visible_page_chars(tree)
+    if _is_challenge(tree, status, page_chars, body_chars):
+        return "challenge"
+    if status >= 400:
+        return "error_page"
+    title = _TITLE(tree)
+    # the wording checks read the whole page only when it is small (an error page has little else)
+    short_text = f"{title} {body_text}" if page_chars > 2000 else f"{title} {_BODY_TEXT(tree)}"
+    if _is_login(tree, body_chars, page_chars, short_text):
+        return "login"
+    if body_chars < SHORT_BODY_CHARS and _ERROR_TEXT_RE.search(short_text):
+        return "error_page"
+    if prose_chars < LISTING_MAX_PROSE_CHARS:
+        dated, dated_chars = _dated_link_chars(tree)
+        if dated >= LISTING_MIN_DATED_LINKS and (
+                body_chars < LISTING_NO_BODY_CHARS
+                or (dated >= LISTING_MANY_DATED_LINKS and body_chars * 4 < dated_chars)):
+            return "listing"
+    if body_chars < MIN_BODY_CHARS and not _ATTACHMENT_LINKS(tree):
+        return "empty"
+    return None
+
+
+__all__ = ["classify_page"]
