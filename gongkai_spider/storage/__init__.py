@@ -109,7 +109,7 @@ class _StoreCloser:
     def __init__(self, crawler: Any, store: Store) -> None:
         self.crawler, self.store = crawler, store
 
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
+    def close(self, *args: Any, **kwargs: Any) -> None:
         if getattr(self.crawler, "_gongkai_store", None) is self.store:
             del self.crawler._gongkai_store
         self.store.close()
@@ -125,5 +125,5 @@ def store_for_crawler(crawler: Any) -> Store:
         crawler._gongkai_store = store
         closer = _StoreCloser(crawler, store)
         crawler._gongkai_store_closer = closer  # signal handlers are weak references: keep it alive
-        crawler.signals.connect(closer, signal=signals.spider_closed)
+        crawler.signals.connect(closer.close, signal=signals.spider_closed)
     return store
