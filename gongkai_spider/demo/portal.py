@@ -43,6 +43,8 @@ COLUMNS: dict[str, str] = {
     "trs": "/zwgk/tzgg/index.html",
     "hanweb": "/col/col282/index.html",
 }
+# column name -> root-relative folder its article pages live in
+ARTICLE_FOLDERS: dict[str, str] = {"seed": "/xxgk/", "trs": "/zwgk/tzgg/", "hanweb": "/art/"}
 SEED_PAGE_SIZE = 20
 TRS_PAGE_SIZE = 20
 HANWEB_PER_PAGE = 15
@@ -148,6 +150,10 @@ class Portal:
             doc["attachments"] = [dict(a, url=urljoin(base_url, a["url"])) for a in article["attachments"]]
             out.append(doc)
         return out
+
+    def column_of(self, path: str) -> str | None:
+        """The column an article path (root-relative) belongs to, or None."""
+        return next((name for name, folder in ARTICLE_FOLDERS.items() if path.startswith(folder)), None)
 
     def start_urls(self, base_url: str) -> list[str]:
         return [urljoin(base_url, path) for path in self.columns.values()]
