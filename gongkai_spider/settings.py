@@ -107,8 +107,8 @@ GONGKAI_MIN_BODY_CHARS = _env_int("GONGKAI_MIN_BODY_CHARS", 0)
 # GONGKAI_DEDUP_LOAD_INDEX: load the stored articles' simhashes at start so near_duplicate_of also finds
 # copies of earlier runs' articles. Default: on. Env: GONGKAI_DEDUP_LOAD_INDEX.
 GONGKAI_DEDUP_LOAD_INDEX = _env_bool("GONGKAI_DEDUP_LOAD_INDEX", True)
-# GONGKAI_NEAR_DUP_DISTANCE: simhash bits (of 64) two articles may differ by and still be near duplicates;
-# 0..3 (the banded index guarantees no misses up to 3). Default: 3. Env: GONGKAI_NEAR_DUP_DISTANCE.
+# GONGKAI_NEAR_DUP_DISTANCE: simhash bits (of 64) two articles may differ by and still be near duplicates,
+# 0..15 (unrelated pages measured >= 18 apart; see pipelines/dedup.py). Default: 3. Env: GONGKAI_NEAR_DUP_DISTANCE.
 GONGKAI_NEAR_DUP_DISTANCE = _env_int("GONGKAI_NEAR_DUP_DISTANCE", 3)
 # GONGKAI_NEAR_DUP_MIN_CHARS: bodies shorter than this (non-space characters) are never marked near
 # duplicates: "详见附件" says nothing. Default: 100. Env: GONGKAI_NEAR_DUP_MIN_CHARS.

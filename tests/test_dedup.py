@@ -1,0 +1,268 @@
+"""The dedup pipeline: content hashes, signed simhashes, near-duplicate marking, the banded index."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import timeit
+
+import pytest
+from scrapy.utils.test import get_crawler
+
+from pipelines.common import CounterStats
+from pipelines.dedup import (
+    DedupPipeline,
+    SimhashIndex,
+    content_hash,
+    fingerprint,
+    hamming,
+    normalize_for_hash,
+    simhash,
+    simhash_unsigned,
+    to_signed64,
+)
+
+# Two unrelated bodies of our own writing (a community-building report and a flood-season notice).
+COMMUNITY = "\n".join([
+    "近日，我市东湖街道柳岸社区被确定为全省城乡社区治理示范单位，这是全市社区建设工作取得的又一项成果。",
+    "近年来，我市坚持以居民需求为导向，围绕养老托幼、环境整治、矛盾调解等群众关心的问题，持续推进社区服务体系建设。",
+    "在组织体系上，全市建立了街道党工委统筹、社区党组织牵头、驻区单位和社会组织共同参与的工作机制，"
+    "社区事务由居民议事会集体商量决定。",
+    "在服务设施上，市、镇两级财政三年来累计投入专项资金四千余万元，新建和改造社区综合服务中心三十六个，"
+    "每个中心都设有便民服务大厅、日间照料室、图书阅览室和儿童活动区。",
+    "在队伍建设上，全市现有专职社区工作者三百一十二名，其中取得社会工作职业资格证书的有一百零五名，"
+    "每年组织集中培训不少于两次。",
+    "市民政局有关负责人表示，下一步将继续完善社区治理制度，推动更多资源和服务下沉到社区，让居民在家门口办成更多事。",
+])
+FLOOD = "\n".join([
+    "各乡镇人民政府、街道办事处，市各有关单位：",
+    "根据省防汛抗旱指挥部统一部署，结合我市今年雨情水情预测，现就做好主汛期防汛防台工作通知如下。",
+    "一、压实防汛责任。各地要逐级落实行政首长负责制，对水库、山塘、堤防、地质灾害隐患点逐一明确责任人，"
+    "责任人名单于六月十日前报市防汛办备案。",
+    "二、开展隐患排查。各地各部门要立即组织力量对在建工程、下穿通道、地下车库、低洼易涝区域进行全面排查，"
+    "发现问题当场整改，一时不能整改的要落实临时防护措施。",
+    "三、加强值班值守。汛期实行二十四小时领导带班和专人值班制度，遇强降雨时各级防汛责任人必须到岗到位，"
+    "重要情况第一时间报告。",
+    "四、做好物资准备。各地要对防汛物资仓库进行清点补充，确保冲锋舟、救生衣、沙袋、发电机等物资数量充足、状态良好。",
+])
+
+SERVICE = "\n".join([
+    "为进一步提升政务服务效能，市政务服务中心自今年三月起全面推行“一窗受理、集成服务”改革，"
+    "将原来按部门设置的四十二个窗口整合为综合受理、综合出件和特殊事项三类窗口。",
+    "改革后，企业和群众办事只需在一个窗口提交一套材料，后台由各部门分类审批、限时办结，"
+    "平均办理时间由原来的八个工作日压缩到三个工作日以内。",
+    "同时，中心开设了帮办代办服务专区，为老年人、残疾人等特殊群体提供预约上门、全程陪同等服务，"
+    "并在各镇街便民服务中心设立自助服务终端一百二十台，实现社保、医保、公积金等高频事项就近可办。",
+    "据统计，改革实施以来，中心累计受理各类事项十一万余件，群众满意率达到百分之九十九以上。",
+    "下一步，市政务服务中心将继续深化数据共享，推动更多事项实现网上办、掌上办、一次办。",
+])
+# About 700 characters: long enough for a 3-bit simhash match to tolerate a few edited characters.
+LONG = COMMUNITY + "\n" + SERVICE
+
+
+def edited(text: str, *pairs: tuple[str, str]) -> str:
+    for old, new in pairs:
+        assert old in text
+        text = text.replace(old, new, 1)
+    return text
+
+
+# ------------------------------------------------------------------------------------------- content hash
+
+
+def test_content_hash_is_sha1_of_normalised_title_and_body() -> None:
+    expected = hashlib.sha1("标题,一\n第一段。第二段:完".encode()).hexdigest()
+    assert content_hash("标题，一", "第一段。\n第二段：完") == expected
+
+
+def test_content_hash_ignores_layout_but_not_words() -> None:
+    base = content_hash("关于做好防汛工作的通知", FLOOD)
+    relaid = FLOOD.replace("\n", "\n\n\u3000\u3000").replace("，", "\xa0，")
+    assert content_hash(" 关于做好防汛工作的通知\u3000", relaid) == base
+    assert content_hash("关于做好防汛工作的通知", FLOOD.replace("六月十日", "六月十五日")) != base
+    assert content_hash("关于做好防台工作的通知", FLOOD) != base
+
+
+def test_normalize_for_hash_nfkc_and_invisible() -> None:
+    assert normalize_for_hash("ＡＢＣ　１２３，中\u200b文（一）") == "ABC123,中文(一)"
+    assert normalize_for_hash(None) == ""
+
+
+# ------------------------------------------------------------------------------------------------ simhash
+
+
+def test_simhash_is_a_signed_int64() -> None:
+    rng = random.Random(7)
+    values = [simhash(normalize_for_hash("".join(rng.choice(COMMUNITY) for _ in range(300)))) for _ in range(64)]
+    assert all(-(2**63) <= v < 2**63 for v in values)
+    assert any(v < 0 for v in values) and any(v > 0 for v in values)
+    assert to_signed64(2**64 - 1) == -1
+    assert to_signed64(2**63) == -(2**63)
+    assert to_signed64(2**63 - 1) == 2**63 - 1
+
+
+def test_simhash_is_stable_across_processes() -> None:
+    # Stored in the database and compared with later runs: the value for a text must never change.
+    assert simhash_unsigned("近日，我市东湖街道柳岸社区被确定为示范单位。") == simhash_unsigned(
+        "近日，我市东湖街道柳岸社区被确定为示范单位。")
+    assert simhash("") == 0
+    assert isinstance(simhash("短"), int)
+
+
+def test_small_edits_stay_within_three_bits_unrelated_text_does_not() -> None:
+    a = normalize_for_hash(LONG)
+    b = normalize_for_hash(edited(LONG, ("三百一十二名", "三百一十五名"), ("表示", "说")))
+    assert hamming(simhash(a), simhash(b)) <= 3
+    assert hamming(simhash(a), simhash(normalize_for_hash(FLOOD))) > 10
+
+
+# ----------------------------------------------------------------------------------------------- pipeline
+
+
+def article(_id: str, body: str, title: str = "社区建设再上新台阶", spam: bool | None = None) -> dict:
+    item = {"_id": _id, "url": f"http://x.gov.cn/{_id}.html", "title": title, "body": body}
+    if spam is not None:
+        item["spam"] = {"is_spam": spam, "score": 2.0 if spam else 0.0, "reasons": []}
+    return item
+
+
+def test_near_copy_points_to_the_first_seen_article() -> None:
+    stats = CounterStats()
+    pipeline = DedupPipeline(stats)
+    first = pipeline.process_item(article("a", LONG))
+    copy = pipeline.process_item(article("b", edited(LONG, ("四千余万元", "四千多万元")) + "\n（市政府网）"))
+    other = pipeline.process_item(article("c", FLOOD, title="关于做好主汛期防汛工作的通知"))
+    assert first["near_duplicate_of"] is None
+    assert copy["near_duplicate_of"] == "a"
+    assert other["near_duplicate_of"] is None
+    assert stats.get_value("gongkai/dedup/near_duplicate") == 1
+    assert first["content_hash"] == content_hash(first["title"], LONG)
+    assert first["simhash"] == fingerprint(first["title"], LONG)[1]
+
+
+def test_same_id_again_is_not_its_own_duplicate() -> None:
+    pipeline = DedupPipeline()
+    pipeline.process_item(article("a", COMMUNITY))
+    assert pipeline.process_item(article("a", COMMUNITY))["near_duplicate_of"] is None
+
+
+def test_spam_is_looked_up_but_never_indexed() -> None:
+    pipeline = DedupPipeline()
+    spam = pipeline.process_item(article("s", COMMUNITY, spam=True))
+    clean = pipeline.process_item(article("c", COMMUNITY, spam=False))
+    assert spam["near_duplicate_of"] is None
+    assert clean["near_duplicate_of"] is None  # a hijacked copy is never the original
+    assert pipeline.process_item(article("s2", COMMUNITY, spam=True))["near_duplicate_of"] == "c"
+
+
+def test_short_bodies_are_never_marked() -> None:
+    pipeline = DedupPipeline()
+    pipeline.process_item(article("a", "详见附件。", title="关于第一批名单的公示"))
+    item = pipeline.process_item(article("b", "详见附件。", title="关于第一批名单的公示"))
+    assert item["near_duplicate_of"] is None
+    assert item["content_hash"] and item["simhash"] is not None
+
+
+def test_index_loaded_from_store_fingerprints() -> None:
+    stored = fingerprint("社区建设再上新台阶", COMMUNITY)[1]
+    stats = CounterStats()
+    pipeline = DedupPipeline(stats, fingerprints=lambda: [("old", stored), ("none", None)])
+    pipeline.open_spider()
+    assert stats.get_value("gongkai/dedup/index_loaded") == 1
+    assert pipeline.process_item(article("new", COMMUNITY))["near_duplicate_of"] == "old"
+
+
+def test_store_errors_are_logged_and_the_run_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    def broken():
+        yield ("old", fingerprint("社区建设再上新台阶", COMMUNITY)[1])
+        raise ConnectionError("store went away")
+
+    stats = CounterStats()
+    pipeline = DedupPipeline(stats, fingerprints=broken)
+    pipeline.open_spider()
+    assert stats.get_value("gongkai/dedup/index_error") == 1
+    assert "could not read stored fingerprints" in caplog.text
+    assert pipeline.process_item(article("new", COMMUNITY))["near_duplicate_of"] == "old"
+
+
+def test_from_crawler_reads_the_crawl_store(tmp_path) -> None:
+    from gongkai_spider.storage import open_store
+
+    db = str(tmp_path / "g.sqlite3")
+    store = open_store({"GONGKAI_DB": db, "MONGO_URI": ""})
+    title = "社区建设再上新台阶"
+    digest, value, _ = fingerprint(title, COMMUNITY)
+    store.upsert_many([{"_id": "stored", "url": "http://x.gov.cn/stored.html", "site": "x", "title": title,
+                        "body": COMMUNITY, "content_hash": digest, "simhash": value}])
+    store.close()
+
+    crawler = get_crawler(settings_dict={"GONGKAI_DB": db, "MONGO_URI": "", "GONGKAI_NEAR_DUP_DISTANCE": 2})
+    crawler.stats.open_spider()
+    pipeline = DedupPipeline.from_crawler(crawler)
+    assert pipeline.index.max_distance == 2
+    pipeline.open_spider()
+    assert crawler.stats.get_value("gongkai/dedup/index_loaded") == 1
+    assert pipeline.process_item(article("fresh", COMMUNITY))["near_duplicate_of"] == "stored"
+    getattr(crawler, "_gongkai_store", store).close()
+
+
+def test_loading_can_be_switched_off() -> None:
+    crawler = get_crawler(settings_dict={"GONGKAI_DEDUP_LOAD_INDEX": False})
+    pipeline = DedupPipeline.from_crawler(crawler)
+    pipeline.open_spider()  # no store touched
+    assert len(pipeline.index) == 0
+
+
+# ------------------------------------------------------------------------------------------------- index
+
+
+def test_banded_index_finds_every_hash_within_three_bits_and_stays_fast_at_100k() -> None:
+    rng = random.Random(3)
+    index = SimhashIndex(3)
+    values = [rng.getrandbits(64) for _ in range(100_000)]
+    for i, value in enumerate(values):
+        index.add(str(i), value)
+    probes = []
+    for i in range(0, 100_000, 100):  # flip 3 random bits of 1,000 stored hashes
+        flipped = values[i]
+        for bit in rng.sample(range(64), 3):
+            flipped ^= 1 << bit
+        probes.append((str(i), flipped))
+    start = time.perf_counter()
+    found = [index.nearest(value) for _, value in probes]
+    elapsed = time.perf_counter() - start
+    assert found == [i for i, _ in probes]
+    assert index.nearest(values[5] ^ 0b1111) is None  # 4 bits away: not a near duplicate
+    assert elapsed / len(probes) < 1e-3  # O(1): a few bucket reads, not a scan of 100k
+
+
+def test_wider_distance_uses_more_bands_and_still_finds_everything() -> None:
+    rng = random.Random(4)
+    index = SimhashIndex(6)
+    values = [rng.getrandbits(64) for _ in range(2_000)]
+    for i, value in enumerate(values):
+        index.add(str(i), value)
+    for i in range(0, 2_000, 50):
+        flipped = values[i]
+        for bit in rng.sample(range(64), 6):
+            flipped ^= 1 << bit
+        assert index.nearest(flipped) == str(i)
+
+
+def test_relaid_copy_is_distance_zero() -> None:
+    pipeline = DedupPipeline()
+    pipeline.process_item(article("a", COMMUNITY))
+    relaid = COMMUNITY.replace("，", ",").replace("\n", "\n\n\u3000\u3000")
+    assert pipeline.process_item(article("b", relaid))["near_duplicate_of"] == "a"
+
+
+def test_index_rejects_distances_it_cannot_guarantee() -> None:
+    with pytest.raises(ValueError, match="max_distance"):
+        SimhashIndex(16)
+
+
+def test_fingerprint_cost_per_page() -> None:
+    body = LONG + "\n" + FLOOD  # about 1,000 characters, 3 KB of UTF-8
+    per_call = min(timeit.repeat(lambda: fingerprint("关于做好主汛期防汛工作的通知", body), number=20, repeat=5)) / 20
+    assert per_call < 2e-3  # typically ~0.15 ms; generous bound for loaded CI machines
