@@ -42,7 +42,8 @@ EXCLUDED_BLOCK_TOKENS = frozenset({
     "nav", "navbar", "navigation", "menu", "menus", "submenu", "header", "footer", "foot", "crumb", "crumbs",
     "breadcrumb", "breadcrumbs", "position", "location", "weizhi", "dqwz", "sidebar", "side", "aside", "related",
     "xgxx", "xgwz", "xglj", "hot", "hots", "rank", "ranking", "friend", "friendlink", "links", "yqlj", "share",
-    "copyright", "banner", "toolbar", "login", "search", "bottom", "tags",
+    "copyright", "banner", "toolbar", "login", "search", "bottom", "tags", "prev", "previous", "next", "prevnext",
+    "prenext",
 })
 EXCLUDED_BLOCK_TAGS = frozenset({"nav", "header", "footer", "aside"})
 ITEM_TAGS = frozenset({"li", "tr", "dd", "dt"})
@@ -51,9 +52,16 @@ FILE_EXTENSIONS = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".wps", ".ofd", ".z
                    ".jpeg", ".png", ".gif", ".mp4", ".txt", ".csv", ".ppt", ".pptx")
 NEXT_TEXTS = frozenset({"下一页", "下页", "后页", "后一页", "下一頁", "next", "nextpage"})
 NEXT_SYMBOLS = frozenset({">", "›", "〉", "＞"})
+# Pager anchors (lower-cased, spaces removed) are never article links.
+PAGER_TEXTS = NEXT_TEXTS | frozenset({"上一页", "上页", "前页", "首页", "尾页", "末页", "prev", "prevpage",
+                                      "previous", "previouspage", "first", "last", "lastpage", "firstpage"})
 PINNED_TOKENS = frozenset({"zd", "zhiding", "istop", "pinned", "sticky", "settop"})
 # Headlines shorter than this are menu entries, not articles.
 MIN_TITLE_CHARS = 4
+# An article, not a listing: at least this much prose in <p> paragraphs of at least ARTICLE_PARAGRAPH_CHARS
+# characters, and more than twice the text of the links found.
+ARTICLE_MIN_PROSE_CHARS = 120
+ARTICLE_PARAGRAPH_CHARS = 40
 # Hanweb jpage: records per page when the page does not say (gov-portals.md 1.2).
 HANWEB_DEFAULT_PERPAGE = 15
 MAX_TRS_PAGES = 10000  # a sanity bound on createPageHTML's page count
@@ -72,6 +80,8 @@ _NEXTGROUP_RE = re.compile(r"<nextgroup[^>]*>(.*?)</nextgroup>", re.S | re.I)
 _HREF_RE = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
 _TOTALRECORD_RE = re.compile(r"<totalrecord>\s*(\d+)\s*</totalrecord>|\btotalRecord\s*[:=]\s*['\"]?(\d+)", re.I)
 _PERPAGE_RE = re.compile(r"\bperpage\s*[:=]\s*['\"]?(\d+)", re.I)
+# Sentences outside links and scripts: paragraphs of an article, whatever element holds them.
+_PROSE_TEXT = etree.XPath("//body//text()[contains(., '。')][not(ancestor::a or ancestor::script or ancestor::style)]")
 _ARTICLE_MARKERS = etree.XPath(
     "//meta[translate(@name, 'ARTICLETITLE', 'articletitle')='articletitle']"
     " | //*[contains(@class, 'TRS_Editor') or contains(@class, 'TRS_UEDITOR') or @id='UCAP-CONTENT' or @id='zoom']"
@@ -95,10 +105,11 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
 
     island = _DATASTORE_RE.search(text)
     links = _override_links(tree, rules.links, base) if rules is not None and rules.links else []
+    generic = False
     if not links and island:  # the column's records are all in the island; empty means an empty column
         links = _record_links(island.group(1), base)
     elif not links:
-        links = _main_list_links(tree, base)
+        links, generic = _main_list_links(tree, base), True
 
     next_urls: list[str] = []
     if rules is not None and rules.next:
@@ -108,7 +119,7 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
         next_urls += _nextgroup_urls(island.group(1), text, base, len(_RECORD_RE.findall(island.group(1))))
     next_urls += _next_link_urls(tree, base)
 
-    if not links and not next_urls and _ARTICLE_MARKERS(tree):
+    if (not links and not next_urls and _ARTICLE_MARKERS(tree)) or (generic and _is_article_page(tree, links)):
         return {"links": [], "next_urls": [], "kind": "detail", "reason": "article_page"}
     return _result(links, _unique(next_urls, exclude=url), reason="no_links")
 
@@ -257,7 +268,8 @@ def _main_list_links(tree: HtmlElement, base: str) -> list[dict]:
     roottree = tree.getroottree()
     for item, anchors in items.items():
         anchor, url = _best_anchor(anchors)
-        if len(_anchor_title(anchor)) < MIN_TITLE_CHARS:
+        title = _anchor_title(anchor)
+        if len(title) < MIN_TITLE_CHARS or title.replace(" ", "").lower() in PAGER_TEXTS:
             continue
         container = item.getparent()
         if container is None:
@@ -279,6 +291,14 @@ def _main_list_links(tree: HtmlElement, base: str) -> list[dict]:
             seen.add(url)
             links.append(_link(item, anchor, url))
     return links
+
+
+def _is_article_page(tree: HtmlElement, links: list[dict]) -> bool:
+    """An article whose related/previous/next links looked like a list: its prose outweighs the list."""
+    prose = sum(len(text) for text in (collapse_ws(t) for t in _PROSE_TEXT(tree))
+                if len(text) >= ARTICLE_PARAGRAPH_CHARS)
+    listed = sum(len(link["title"] or "") for link in links)
+    return prose >= ARTICLE_MIN_PROSE_CHARS and prose > 2 * listed
 
 
 def _override_links(tree: HtmlElement, selector: str, base: str) -> list[dict]:

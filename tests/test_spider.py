@@ -1,0 +1,233 @@
+"""The gongkai spider's callbacks on in-memory responses: arguments, requests and their meta, items, stats."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import pytest
+from scrapy import Request
+from scrapy.exceptions import CloseSpider
+from scrapy.http import HtmlResponse, Response, XmlResponse
+from scrapy.utils.test import get_crawler
+from twisted.python.failure import Failure
+
+from gongkai_spider.demo import build_portal
+from gongkai_spider.demo.portal import Portal
+from gongkai_spider.items import ArticleItem
+from gongkai_spider.spiders.gongkai import GongkaiSpider
+
+BASE = "http://127.0.0.1:8765"
+
+
+def make_spider(**args: Any) -> GongkaiSpider:
+    crawler = get_crawler(GongkaiSpider, settings_dict={"GONGKAI_MAX_PAGES": 0})
+    return GongkaiSpider.from_crawler(crawler, **args)
+
+
+def stat(spider: GongkaiSpider, key: str) -> Any:
+    return spider.crawler.stats.get_value(key)
+
+
+def response_for(portal: Portal, path: str, request: Request | None = None) -> Response:
+    body, content_type = portal.lookup(path)
+    cls = XmlResponse if content_type.startswith("text/xml") else HtmlResponse
+    return cls(BASE + path, body=body, headers={"Content-Type": content_type}, request=request)
+
+
+def start_requests(spider: GongkaiSpider) -> list[Request]:
+    async def collect() -> list[Request]:
+        return [r async for r in spider.start()]
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture(scope="module")
+def portal() -> Portal:
+    return build_portal({"seed": 25, "trs": 45, "hanweb": 50}, spam=1)
+
+
+# ----------------------------------------------------------------------------------------------- arguments
+
+
+def test_demo_site_joins_start_urls_to_base_url_and_allows_its_host() -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    assert spider.site_id == "demo"
+    assert spider.start_urls == [BASE + "/xxgk/index.html", BASE + "/zwgk/tzgg/index.html",
+                                 BASE + "/col/col282/index.html"]
+    assert spider.allowed_domains == ["127.0.0.1"]
+    requests = start_requests(spider)
+    assert [r.url for r in requests] == spider.start_urls
+    assert requests[0].meta["gongkai"] == {"kind": "listing", "site": "demo", "column": requests[0].url, "page": 1}
+
+
+def test_start_url_argument_crawls_one_column_of_its_host() -> None:
+    spider = make_spider(start_url="http://www.example.gov.cn/zwgk/tzgg/index.html", max_pages="2",
+                         since="2024-05-01", refresh="1")
+    assert (spider.site_id, spider.allowed_domains) == ("www.example.gov.cn", ["www.example.gov.cn"])
+    assert (spider.max_pages, spider.since, spider.refresh) == (2, date(2024, 5, 1), True)
+
+
+def test_unknown_site_closes_with_site_config_missing(caplog: pytest.LogCaptureFixture) -> None:
+    spider = make_spider(site="no_such_portal")
+    with pytest.raises(CloseSpider) as closed:
+        start_requests(spider)
+    assert closed.value.reason == "site_config_missing"
+    assert "no site config 'no_such_portal'" in caplog.text
+
+
+def test_broken_site_config_closes_with_site_config_invalid(tmp_path) -> None:
+    (tmp_path / "broken.yaml").write_text("start_urls: [http://x.gov.cn/\n", encoding="utf-8")
+    spider = make_spider(site="broken", sites_dir=str(tmp_path))
+    with pytest.raises(CloseSpider) as closed:
+        start_requests(spider)
+    assert closed.value.reason == "site_config_invalid"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({}, "needs -a site=NAME or -a start_url=URL"),
+    ({"site": "demo"}, "pass -a base_url="),
+    ({"start_url": "www.example.gov.cn/list"}, "absolute http(s) URL"),
+    ({"start_url": "http://a.gov.cn/", "max_pages": "ten"}, "max_pages must be a whole number"),
+    ({"start_url": "http://a.gov.cn/", "since": "24/05/2024"}, "since must be a date YYYY-MM-DD"),
+    ({"start_url": "http://a.gov.cn/", "refresh": "maybe"}, "refresh must be 1 or 0"),
+])
+def test_bad_arguments_are_clear_errors(args: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_spider(**args)
+
+
+def test_max_pages_comes_from_argument_then_site_then_setting() -> None:
+    assert make_spider(site="mof").max_pages == 5
+    assert make_spider(site="mof", max_pages="0").max_pages == 0
+    crawler = get_crawler(GongkaiSpider, settings_dict={"GONGKAI_MAX_PAGES": 7})
+    assert GongkaiSpider.from_crawler(crawler, start_url="http://a.gov.cn/").max_pages == 7
+
+
+# ----------------------------------------------------------------------------------------------- listing
+
+
+def test_listing_yields_detail_requests_then_next_pages(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    start = start_requests(spider)[1]  # the TRS column
+    out = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    kinds = [r.meta["gongkai"]["kind"] for r in out]
+    assert kinds == ["detail"] * 20 + ["listing"] * 2
+    first = out[0].meta["gongkai"]
+    assert first == {"kind": "detail", "site": "demo", "column": BASE + "/zwgk/tzgg/index.html",
+                     "list_url": BASE + "/zwgk/tzgg/index.html", "pinned": False, "list_date": "2024-06-28"}
+    assert [(r.url, r.meta["gongkai"]["page"]) for r in out[-2:]] == [
+        (BASE + "/zwgk/tzgg/index_1.html", 2), (BASE + "/zwgk/tzgg/index_2.html", 3)]
+    assert out[0].callback == spider.parse_detail and out[-1].callback == spider.parse_listing
+    assert (stat(spider, "gongkai/listing/pages"), stat(spider, "gongkai/listing/links")) == (1, 20)
+
+
+def test_listing_pages_are_scheduled_once_per_column(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    start = start_requests(spider)[1]
+    list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    page_two = Request(BASE + "/zwgk/tzgg/index_1.html", meta={"gongkai": {
+        "kind": "listing", "site": "demo", "column": start.url, "page": 2}})
+    again = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index_1.html", page_two)))
+    assert [r for r in again if r.meta["gongkai"]["kind"] == "listing"] == []
+
+
+def test_max_pages_limits_listing_pages_per_column(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE, max_pages="2")
+    start = start_requests(spider)[1]
+    out = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    assert [r.url for r in out if r.meta["gongkai"]["kind"] == "listing"] == [BASE + "/zwgk/tzgg/index_1.html"]
+    assert stat(spider, "gongkai/listing/max_pages_reached") == 1
+
+
+def test_pinned_and_off_site_links(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    start = start_requests(spider)[0]  # the seed-template column
+    out = list(spider.parse_listing(response_for(portal, "/xxgk/index.html", start)))
+    details = [r for r in out if r.meta["gongkai"]["kind"] == "detail"]
+    assert details[0].meta["gongkai"]["pinned"] is True
+    assert not any("gov.cn" in r.url for r in out)
+    assert stat(spider, "gongkai/listing/offsite") == 1
+    assert out[-1].url == BASE + "/xxgk/list_2.html"
+
+
+def test_hanweb_column_and_dataproxy_group(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    start = start_requests(spider)[2]
+    out = list(spider.parse_listing(response_for(portal, "/col/col282/index.html", start)))
+    assert len([r for r in out if r.meta["gongkai"]["kind"] == "detail"]) == 45
+    group = out[-1]
+    assert "dataproxy.jsp?startrecord=46&endrecord=90" in group.url
+    path = group.url[len(BASE):]
+    more = list(spider.parse_listing(response_for(portal, path, group)))
+    assert [r.url.rsplit("/", 1)[1] for r in more] == [f"art_282_{200046 + i}.html" for i in range(5)]
+
+
+def test_empty_listing_is_counted(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    empty = build_portal({"trs": 0})
+    out = list(spider.parse_listing(response_for(empty, "/zwgk/tzgg/index.html", start_requests(spider)[1])))
+    assert out == [] and stat(spider, "gongkai/listing/empty") == 1
+
+
+# ----------------------------------------------------------------------------------------------- detail
+
+
+def _detail_request(spider: GongkaiSpider, url: str) -> Request:
+    return spider._request(url, "detail", column=BASE + "/zwgk/tzgg/index.html",
+                           list_url=BASE + "/zwgk/tzgg/index.html", pinned=False, list_date="2024-06-28")
+
+
+def test_detail_page_becomes_one_item(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    article = next(a for a in portal.expected if a["column"] == "hanweb")
+    (item,) = spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"])))
+    assert isinstance(item, ArticleItem)
+    assert item["url"] == BASE + article["url"] and item["site"] == "demo"
+    assert item["list_url"] == BASE + "/zwgk/tzgg/index.html"
+    assert item["title"] == article["title"]
+    assert item["body"].splitlines()[0] == article["body_first"]
+    assert item["_page_host"] == "127.0.0.1" and isinstance(item["_page_signals"], dict)
+    assert stat(spider, "gongkai/detail/items") == 1
+
+
+def test_multi_page_article_fetches_continuations_in_order_and_joins_bodies(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    article = next(a for a in portal.expected if a["column"] == "trs" and a["paragraphs"] == 9)
+    (request,) = spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"])))
+    assert request.url == BASE + article["url"].replace(".html", "_1.html")
+    assert request.meta["gongkai"]["kind"] == "continuation" and request.dont_filter
+    (request2,) = spider.parse_continuation(response_for(portal, request.url[len(BASE):], request), **request.cb_kwargs)
+    assert request2.url.endswith("_2.html")
+    (item,) = spider.parse_continuation(response_for(portal, request2.url[len(BASE):], request2), **request2.cb_kwargs)
+    lines = item["body"].splitlines()
+    assert (len(lines), lines[0], lines[-1]) == (9, article["body_first"], article["body_last"])
+    assert item["url"] == BASE + article["url"]
+    assert stat(spider, "gongkai/detail/continuation_pages") == 2
+
+
+def test_failed_continuation_keeps_the_pages_fetched(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    article = next(a for a in portal.expected if a["column"] == "trs" and a["paragraphs"] == 9)
+    (request,) = spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"])))
+    failure = Failure(ConnectionRefusedError("refused"))
+    failure.request = request
+    (item,) = request.errback(failure)
+    assert len(item["body"].splitlines()) == 3
+    assert stat(spider, "gongkai/detail/continuation_failed") == 1
+
+
+def test_not_an_article_is_skipped_with_its_reason(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    listing = response_for(portal, "/zwgk/tzgg/index.html", _detail_request(spider, BASE + "/zwgk/tzgg/index.html"))
+    assert list(spider.parse_detail(listing)) == []
+    skipped = {k: v for k, v in spider.crawler.stats.get_stats().items() if k.startswith("gongkai/extract/skipped/")}
+    assert skipped == {"gongkai/extract/skipped/listing": 1}
+
+
+def test_start_url_that_is_an_article_is_extracted(portal: Portal) -> None:
+    article = next(a for a in portal.expected if a["column"] == "seed")
+    spider = make_spider(start_url=BASE + article["url"])
+    (item,) = spider.parse_listing(response_for(portal, article["url"], start_requests(spider)[0]))
+    assert item["title"] == article["title"] and item["list_url"] is None
