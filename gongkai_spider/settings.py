@@ -98,6 +98,15 @@ ITEM_PIPELINES = {
 GONGKAI_SPAM_THRESHOLD = _env_float("GONGKAI_SPAM_THRESHOLD", 1.0)
 
 # ---------------------------------------------------------------------------------------------------------
+# Spam lists (pipelines/spam.py, issue 4)
+# ---------------------------------------------------------------------------------------------------------
+
+# GONGKAI_SPAM_LISTS_DIR: folder of token lists (brands, CTA, gambling/porn terms, allow-list) used instead of
+# the bundled pipelines/spam_data/ — copy that folder, edit it, point this setting at it.
+# Default: unset (bundled lists). Env: GONGKAI_SPAM_LISTS_DIR.
+GONGKAI_SPAM_LISTS_DIR = os.environ.get("GONGKAI_SPAM_LISTS_DIR", "")
+
+# ---------------------------------------------------------------------------------------------------------
 # Validate and dedup pipelines (pipelines/validate.py, pipelines/dedup.py)
 # ---------------------------------------------------------------------------------------------------------
 

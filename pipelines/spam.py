@@ -1,0 +1,761 @@
+"""Spam pipeline (300): score each item for SEO hijacking and strip injected brand text (gov-portals.md §4).
+
+Runs after clean and validate: the item has cleaned ``title``/``author``/``source``/``summary``/``body``,
+``keywords`` as a list, ``url``, ``raw`` (the extracted strings) and the working fields ``_page_signals``
+(``gongkai_spider.extract.signals.page_signals``) and ``_page_host``. Nothing is dropped: the item gets
+``spam = {"is_spam", "score", "reasons"}`` and the store routes spam to the ``quarantine`` collection.
+
+Pure functions, usable without a crawl:
+
+- ``score_spam(item, lists, threshold=1.0) -> {"is_spam": bool, "score": float, "reasons": [str]}``
+- ``strip_brands(item, lists) -> {field: new value}`` for the fields that change (title, author, source, keywords)
+- ``check_item(item, lists=None, threshold=1.0) -> dict``: a copy of ``item`` with both applied
+
+Scoring (weights in ``WEIGHTS``; an item is spam when the sum reaches the threshold, default 1.0). Tokens
+come from the maintainer-edited lists in ``pipelines/spam_data/`` (see its README) and weigh by *where* they
+appear — title, keywords, source, author and site name count far more than the body — so that legitimate
+pages about 体育彩票 sales, 福利彩票 notices, 澳门/港澳事务, 娱乐场所 regulation or Macau's 博彩 economy stay clean:
+single gambling words never count in the body, and ambiguous brand names (金沙, 永利 ...) only count next
+to a call to action (官网, app下载 ...). A brand named in a page about a crackdown (公安, 破获, 涉赌 ... in the
+title) weighs half and is not stripped.
+
+Reasons are ``kind`` or ``kind:evidence`` strings, e.g. ``brand_in_title:尊龙凯时``,
+``source_domain_mismatch:www.changyinwater.com``, ``referrer_redirect``. Kinds:
+
+=========================== ======================================================================
+brand_in_title              brand in the headline (the extracted title)
+brand_in_html_title         brand in ``<title>``, ``ArticleTitle`` or ``og:title``
+brand_in_keywords           brand in 本文关键词 / meta Keywords
+brand_in_source             brand in the source line / ContentSource
+brand_in_author             brand in the author
+brand_in_site_name          brand in meta SiteName
+brand_in_summary            brand in the summary / meta Description
+brand_in_body               strong brand in the body (more with a CTA next to it or several brands)
+bet_term_in_title           gambling promotion term (百家乐, 首存 ...) in a title or keywords
+bet_cta_in_title            gambling word glued to a CTA (彩票app下载, 棋牌平台) in a title or keywords
+bet_terms_in_body           three or more distinct gambling promotion terms in the body
+porn_in_title               porn term in a title or keywords
+porn_terms_in_body          three or more distinct porn terms in the body
+keyword_chain_title         ``_``/``-``/``|``-joined chain of CTA segments (…手机版app下载v8.8.6)
+app_version_in_title        ``v8.8.6``-style version next to a CTA in a title
+site_domain_mismatch        meta SiteDomain on another registrable domain than the page
+source_domain_mismatch      a non-gov domain in the source line, other than the page's
+gov_path_on_foreign_host    gov CMS path (govweb/jrzg content_, Hanweb art_) on a non-gov host
+gov_identity_on_foreign_host SiteIDCode / gov SiteDomain / 人民政府 site name on a non-gov host
+impossible_url_date         date folder in the URL that cannot exist (/20230642/)
+title_body_mismatch         headline shares almost nothing with the body
+hidden_spam_links           hidden link whose text is a brand, gambling or porn term
+hidden_external_links       three or more hidden links to non-gov hosts of other domains
+hidden_link_block           off-screen / zero-size / marquee block holding external links
+referrer_redirect           script sending search-engine visitors elsewhere
+ua_cloaking                 script serving spiders something else
+top_location_redirect       script setting top.location to an absolute URL
+obfuscated_js               packed or escape-encoded script
+meta_refresh_offsite        meta refresh to another domain
+spun_text                   spun-copy tell-tale (信息公然, 政府站 ...)
+traditional_script          large share of traditional-only characters on a mainland page
+pinyin_annotations          characters followed by tone-marked pinyin: 網(wǎng)
+star_separators             ``******`` between stories
+emoji_density               emoji sprinkled through the prose
+=========================== ======================================================================
+
+Brand stripping (every item, spam or not; ``raw`` keeps the originals): an injected brand is removed with
+the calls to action and affixes glued to it, the quotes or brackets around it and the separators left
+dangling, e.g. ``我市和谐社区建设再上新台阶“尊龙凯时公司官网”`` -> ``我市和谐社区建设再上新台阶``;
+``-``/``_``/``|`` segments of the title that are nothing but calls to action go too. An author or source
+that was nothing but brand text (a leftover bare domain included) becomes None; keywords that were brand
+or bare CTA words are dropped (possibly leaving ``[]``). A title that is nothing but brand text is kept
+as it is: the item is quarantined and an empty title would hide what the page was.
+
+Stats: ``gongkai/spam/clean``, ``gongkai/spam/spam``, ``gongkai/spam/reason/<kind>`` (every item the
+signal fired on, spam or not: weak signals show up before they add up), ``gongkai/spam/brand_stripped``.
+Settings: ``GONGKAI_SPAM_THRESHOLD``, ``GONGKAI_SPAM_LISTS_DIR`` (a copy of ``spam_data/`` to use instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from itemadapter import ItemAdapter
+
+from gongkai_spider.extract.signals import registrable_domain, url_host
+from pipelines.common import CounterStats, Stats
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).with_name("spam_data")
+
+WEIGHTS: dict[str, float] = {
+    "brand_in_title": 1.0,
+    "brand_in_html_title": 1.0,
+    "brand_in_keywords": 1.0,
+    "brand_in_source": 1.0,
+    "brand_in_author": 1.0,
+    "brand_in_site_name": 1.0,
+    "brand_in_summary": 0.6,
+    "brand_in_body": 0.5,  # + BODY_BRAND_CTA with a CTA next to it, + BODY_EXTRA_BRAND per further brand
+    "bet_term_in_title": 0.4,
+    "bet_cta_in_title": 0.5,
+    "bet_terms_in_body": 0.5,
+    "porn_in_title": 0.6,
+    "porn_terms_in_body": 0.6,
+    "keyword_chain_title": 0.6,
+    "app_version_in_title": 0.3,
+    "site_domain_mismatch": 0.6,
+    "source_domain_mismatch": 0.8,
+    "gov_path_on_foreign_host": 0.4,
+    "gov_identity_on_foreign_host": 0.5,
+    "impossible_url_date": 0.4,
+    "title_body_mismatch": 0.4,
+    "hidden_spam_links": 1.0,
+    "hidden_external_links": 0.5,
+    "hidden_link_block": 0.3,
+    "referrer_redirect": 1.0,
+    "ua_cloaking": 1.0,
+    "top_location_redirect": 0.3,
+    "obfuscated_js": 0.3,
+    "meta_refresh_offsite": 0.5,
+    "spun_text": 0.35,
+    "traditional_script": 0.5,
+    "pinyin_annotations": 0.6,
+    "star_separators": 0.4,
+    "emoji_density": 0.4,
+}
+BODY_BRAND_CTA = 0.3
+BODY_EXTRA_BRAND = 0.25
+# Caps on signals that may fire several times (per distinct token).
+CAPS: dict[str, float] = {
+    "brand_in_body": 1.0,
+    "bet_term_in_title": 0.8,
+    "porn_in_title": 1.2,
+    "spun_text": 0.7,
+    "obfuscated_js": 0.5,
+}
+ENFORCEMENT_FACTOR = 0.5  # brand weights in a page about a crackdown
+
+# Fields scanned for brands, in the order reasons are reported: reason kind -> where the text comes from.
+_TITLE_SIGNALS = ("html_title", "meta_article_title", "og_title")
+_GOV_HOST_SUFFIXES = (".gov.cn", ".gov", ".gov.hk", ".gov.mo")
+_NON_MAINLAND_SUFFIXES = (".hk", ".mo", ".tw")
+_GOV_PATH = re.compile(
+    r"/govweb/|/jrzg/|/content_\d{5,}\.s?html?|/art/\d{4}/\d{1,2}/\d{1,2}/art_\d+_\d+\.html|jcms_files|"
+    r"govdir|/col/col\d+/|/t\d{8}_\d+\.s?html?",
+    re.I,
+)
+_GOV_NAME = re.compile(r"人民政府|政府门户|政府网|中央政府|人民代表大会|政协|gov\.cn", re.I)
+_URL_DATE = re.compile(r"/((?:19|20)\d{2})(\d{2})(\d{2})(?=/)")
+_DOMAIN = re.compile(
+    r"(?<![a-z0-9.@])(?:https?://)?((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+    r"(?:com|net|org|cn|cc|top|xyz|vip|info|biz|me|co|io|tv|la|ws|club|site|online|app|shop|hk|mo|tw|asia|live|"
+    r"fun|pro|win|bet|games|casino))(?![\w-])",
+    re.I,
+)
+# Each starts with a literal (a paren, a star) so the scan skips ahead fast; the character before is checked after.
+_PINYIN = re.compile(r"[(（][a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ][a-zü]*[)）]", re.I)
+_STARS = re.compile(r"\*{6,}")
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff]"
+)  # astral-plane pictographs only: ★ and ✔ are ordinary on gov pages
+_CJK_BIGRAM_SRC = re.compile(r"[\u4e00-\u9fff]{2,}")
+_VERSION = re.compile(r"v\d+(?:\.\d+){1,3}", re.I)
+_SEPARATORS = " \t·•・-_|/:：,，、.。—–~～"
+_TITLE_SPLIT = re.compile(r"(\s*[_|｜]+\s*|\s*[—–]+\s*|\s+-+\s*|\s*-+\s+|(?<!\d)-+|-+(?!\d))")
+_OPEN_CLOSE = {
+    "“": "”",
+    "‘": "’",
+    "「": "」",
+    "『": "』",
+    "【": "】",
+    "《": "》",
+    "（": "）",
+    "(": ")",
+    "[": "]",
+    "〔": "〕",
+    '"': '"',
+    "'": "'",
+    "<": ">",
+    "〈": "〉",
+}
+_EMPTY_PAIRS = re.compile(
+    r"“\s*”|‘\s*’|「\s*」|『\s*』|【\s*】|《\s*》|（\s*）|\(\s*\)|\[\s*\]|〔\s*〕|\"\s*\""
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lists
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _read_list(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if line:
+            out.append(line)
+    return out
+
+
+def _alternation(tokens: Iterable[str]) -> str:
+    """One regex for many literal tokens, longest match first, as a trie (``金沙(?:娱乐|娱场)?``).
+
+    Python's ``re`` tries the branches of a flat alternation one after the other at every position; factored
+    into a trie it tries one branch per distinct first character, which makes scanning a body several times
+    faster. An empty list gives a never-matching pattern.
+    """
+    trie: dict = {}
+    for token in {t.lower() for t in tokens if t}:
+        node = trie
+        for ch in token:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _trie_pattern(trie) if trie else r"(?!x)x"
+
+
+def _trie_pattern(node: dict) -> str:
+    branches = [re.escape(ch) + _trie_pattern(child) for ch, child in sorted(node.items()) if ch]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:  # a token ends here: the longer continuation is optional (greedy, so longest wins)
+        return f"(?:{body})?" if len(branches) == 1 else body + "?"
+    return body
+
+
+class SpamLists:
+    """The token lists of ``spam_data/`` compiled once: one alternation for every scored token."""
+
+    CATEGORIES = ("allow", "brands_strong", "brands_weak", "bet_promo", "bet_generic", "porn", "spun")
+
+    def __init__(self, lists: Mapping[str, Iterable[str]], version: str = "custom") -> None:
+        self.version = version
+        get = {
+            name: [t.strip() for t in lists.get(name, ()) if t and t.strip()]
+            for name in (*self.CATEGORIES, "cta", "affixes", "enforcement", "traditional")
+        }
+        self.category: dict[str, str] = {}
+        for name in self.CATEGORIES:  # later categories do not override earlier ones (allow first)
+            for token in get[name]:
+                self.category.setdefault(token.lower(), name)
+        self.token_re = re.compile(_alternation(self.category))
+        cta = _alternation(get["cta"])
+        affix = _alternation(get["affixes"])
+        brand = _alternation(get["brands_strong"] + get["brands_weak"])
+        sep = r"[\s·•・\-_|/:：,，、.~～]"
+        self.cta_re = re.compile(cta)
+        # A weak brand counts only with a CTA right after it (affixes may sit between) or right before it.
+        self.cta_after_re = re.compile(rf"(?:{sep}|{affix}){{0,3}}(?:{cta})")
+        self.cta_before_re = re.compile(rf"(?:{cta})(?:{sep}|{affix}){{0,2}}$")
+        # What is stripped along with a brand: CTAs, affixes, other brands, versions, a domain, separators.
+        piece = rf"{cta}|{affix}|{brand}|v\d+(?:\.\d+)+|(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{{2,6}}(?:/\S*)?"
+        self.run_right_re = re.compile(rf"(?:{sep}*(?:{piece}))+")
+        self.run_left_re = re.compile(rf"(?:(?:{cta}|{brand}){sep}*)+$")
+        self.junk_re = re.compile(rf"(?:{piece}|{sep}|[a-z0-9.()（）]+)+", re.I)
+        self.enforcement_re = re.compile(_alternation(get["enforcement"]))
+        chars = "".join(sorted({c for t in get["traditional"] for c in t if not c.isspace()}))
+        self.traditional_re = re.compile(f"[{re.escape(chars)}]" if chars else r"(?!x)x")
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> SpamLists:
+        """Lists from ``directory`` (default: the bundled ``spam_data/``), cached per directory."""
+        return _load(str(Path(directory).resolve()) if directory else str(DATA_DIR))
+
+
+@lru_cache(maxsize=8)
+def _load(directory: str) -> SpamLists:
+    path = Path(directory)
+    if not path.is_dir():
+        raise FileNotFoundError(f"spam lists folder not found: {directory}")
+    names = (*SpamLists.CATEGORIES, "cta", "affixes", "enforcement", "traditional")
+    version_file = path / "VERSION"
+    version = version_file.read_text(encoding="utf-8").strip() if version_file.exists() else "unversioned"
+    lists = SpamLists({name: _read_list(path / f"{name}.txt") for name in names}, version)
+    logger.debug("spam lists %s loaded from %s", version, directory)
+    return lists
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Matching helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _lower(text: str) -> str:
+    low = text.lower()
+    return low if len(low) == len(text) else text  # keep offsets valid (a few letters grow when lowered)
+
+
+def _tokens(text: str | None, lists: SpamLists) -> list[tuple[str, str, int, int]]:
+    """(token, category, start, end) of every listed token in ``text``; allow-list phrases are skipped."""
+    if not text:
+        return []
+    low = _lower(text)
+    out = []
+    for m in lists.token_re.finditer(low):
+        token = m.group()
+        category = lists.category.get(token.lower())
+        if category and category != "allow":
+            out.append((token, category, m.start(), m.end()))
+    return out
+
+
+def _brand_hits(text: str, low: str, hits: list[tuple[str, str, int, int]], lists: SpamLists) -> list[tuple]:
+    """Brand matches that count: strong ones always, weak ones only with a CTA next to them."""
+    out = []
+    for token, category, start, end in hits:
+        if category == "brands_strong" or (
+            category == "brands_weak" and _cta_adjacent(low, start, end, lists)
+        ):
+            out.append((token, category, start, end))
+    return out
+
+
+def _cta_adjacent(low: str, start: int, end: int, lists: SpamLists) -> bool:
+    return bool(
+        lists.cta_after_re.match(low, end) or lists.cta_before_re.search(low[max(0, start - 12) : start])
+    )
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable):
+        return "，".join(str(v) for v in value if v)
+    return str(value)
+
+
+def _brands_in(text: str, lists: SpamLists) -> list[str]:
+    if not text:
+        return []
+    low = _lower(text)
+    return [t for t, *_ in _brand_hits(text, low, _tokens(text, lists), lists)]
+
+
+def _is_gov_host(host: str) -> bool:
+    return host.endswith(_GOV_HOST_SUFFIXES) or host in ("gov.cn",)
+
+
+def _host_of(item: Mapping[str, Any], signals: Mapping[str, Any]) -> str:
+    host = item.get("_page_host") or signals.get("host") or url_host(item.get("url") or "") or ""
+    return str(host).lower().split(":")[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Verdict:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.scores: dict[str, float] = {}
+
+    def add(self, kind: str, evidence: Any = None, weight: float | None = None) -> None:
+        """Record a reason; a kind adds up over distinct evidence to its cap (CAPS, else its weight)."""
+        reason = kind if evidence in (None, "") else f"{kind}:{evidence}"
+        if reason in self.reasons:
+            return
+        self.reasons.append(reason)
+        w = WEIGHTS[kind] if weight is None else weight
+        self.scores[kind] = min(self.scores.get(kind, 0.0) + w, CAPS.get(kind, WEIGHTS[kind]))
+
+    def set_max(self, kind: str, evidence: Any, weight: float) -> None:
+        reason = f"{kind}:{evidence}" if evidence not in (None, "") else kind
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        self.scores[kind] = max(self.scores.get(kind, 0.0), weight)
+
+    @property
+    def score(self) -> float:
+        return round(sum(self.scores.values()), 2)
+
+
+def _field_values(item: Mapping[str, Any], name: str) -> str:
+    """Cleaned value plus the raw one when it differs (a re-run after stripping still sees the brand)."""
+    value = _field_text(item.get(name))
+    raw = item.get("raw")
+    if isinstance(raw, Mapping) and raw.get(name):
+        raw_value = _field_text(raw.get(name))
+        if raw_value and raw_value not in value:
+            value = f"{value}\n{raw_value}" if value else raw_value
+    return value
+
+
+def score_spam(item: Mapping[str, Any], lists: SpamLists | None = None, threshold: float = 1.0) -> dict:
+    """The spam verdict of one cleaned item: ``{"is_spam", "score", "reasons"}`` (see the module docstring)."""
+    lists = lists or SpamLists.load()
+    signals = item.get("_page_signals") or {}
+    if not isinstance(signals, Mapping):
+        signals = {}
+    host = _host_of(item, signals)
+    page_domain = registrable_domain(host) if host else ""
+    v = _Verdict()
+
+    title = _field_values(item, "title")
+    html_titles = "\n".join(str(signals[k]) for k in _TITLE_SIGNALS if signals.get(k))
+    keywords = "\n".join(filter(None, (_field_values(item, "keywords"), signals.get("meta_keywords") or "")))
+    source = "\n".join(
+        filter(None, (_field_values(item, "source"), signals.get("meta_content_source") or ""))
+    )
+    fields = {
+        "brand_in_title": title,
+        "brand_in_html_title": html_titles,
+        "brand_in_keywords": keywords,
+        "brand_in_source": source,
+        "brand_in_author": _field_values(item, "author"),
+        "brand_in_site_name": signals.get("meta_site_name") or "",
+        "brand_in_summary": "\n".join(
+            filter(None, (item.get("summary") or "", signals.get("meta_description") or ""))
+        ),
+    }
+    enforcement = bool(title and lists.enforcement_re.search(_lower(title)))
+    factor = ENFORCEMENT_FACTOR if enforcement else 1.0
+
+    for kind, text in fields.items():
+        if not text:
+            continue
+        low = _lower(text)
+        hits = _tokens(text, lists)
+        for i, brand in enumerate(dict.fromkeys(t for t, *_ in _brand_hits(text, low, hits, lists))):
+            v.add(kind, brand, WEIGHTS[kind] * factor if i == 0 else 0.0)  # a field counts once
+        if kind in ("brand_in_title", "brand_in_html_title", "brand_in_keywords"):
+            _score_title_terms(v, text, low, hits, lists)
+
+    body = item.get("body") or ""
+    if not isinstance(body, str):
+        body = _field_text(body)
+    _score_body(v, body, lists, factor, host)
+    _score_identity(v, item, signals, host, page_domain, source)
+    _score_markup(v, signals, page_domain, lists)
+    _score_title_body(v, item.get("title") or "", body, lists)
+
+    score = v.score
+    return {"is_spam": score >= threshold, "score": score, "reasons": v.reasons}
+
+
+def _score_title_terms(v: _Verdict, text: str, low: str, hits: list[tuple], lists: SpamLists) -> None:
+    for token, category, start, end in hits:
+        if category == "bet_promo":
+            v.add("bet_term_in_title", token)
+        elif category == "porn":
+            v.add("porn_in_title", token)
+        elif category == "bet_generic" and _cta_adjacent(low, start, end, lists):
+            m = lists.cta_after_re.match(low, end)
+            v.add("bet_cta_in_title", text[start : m.end()] if m else token)
+    for line in text.splitlines():
+        segments = [s for s in _TITLE_SPLIT.split(line)[::2] if s.strip()]
+        cta_segments = sum(1 for s in segments if lists.cta_re.search(_lower(s)) or _VERSION.search(s))
+        if len(segments) >= 3 and cta_segments >= 2:
+            v.add("keyword_chain_title")
+        version = _VERSION.search(line)
+        if version and lists.cta_re.search(_lower(line)):
+            v.add("app_version_in_title", version.group())
+
+
+def _score_body(v: _Verdict, body: str, lists: SpamLists, factor: float, host: str) -> None:
+    if not body:
+        return
+    low = _lower(body)
+    hits = _tokens(body, lists)
+    brands = _brand_hits(body, low, hits, lists)
+    if brands:
+        names = list(dict.fromkeys(t for t, *_ in brands))
+        weight = WEIGHTS["brand_in_body"] if any(c == "brands_strong" for _, c, *_ in brands) else 0.0
+        if any(_cta_adjacent(low, s, e, lists) for _, _, s, e in brands):
+            weight += BODY_BRAND_CTA
+        weight += BODY_EXTRA_BRAND * (len(names) - 1)
+        v.set_max("brand_in_body", names[0], min(weight * factor, CAPS["brand_in_body"]))
+        for name in names[1:3]:
+            if f"brand_in_body:{name}" not in v.reasons:
+                v.reasons.append(f"brand_in_body:{name}")
+    promo = {t for t, c, *_ in hits if c == "bet_promo"}
+    if len(promo) >= 3:
+        v.add("bet_terms_in_body", len(promo))
+    porn = {t for t, c, *_ in hits if c == "porn"}
+    if len(porn) >= 3:
+        v.add("porn_terms_in_body", len(porn))
+    for token in dict.fromkeys(t for t, c, *_ in hits if c == "spun"):
+        v.add("spun_text", token)
+
+    cjk = len(body) - len(body.encode("ascii", "ignore"))  # non-ASCII characters: CJK and its punctuation
+    if cjk >= 50 and not host.endswith(_NON_MAINLAND_SUFFIXES):
+        traditional = len(lists.traditional_re.findall(body))
+        if traditional / cjk >= 0.08:
+            v.add("traditional_script", f"{round(100 * traditional / cjk)}%")
+    if "(" in body or "（" in body:
+        pinyin = sum(
+            1 for m in _PINYIN.finditer(body) if m.start() and "\u4e00" <= body[m.start() - 1] <= "\u9fff"
+        )
+        if pinyin >= 3:
+            v.add("pinyin_annotations", pinyin)
+        elif pinyin:
+            v.add("pinyin_annotations", pinyin, 0.2)
+    if "******" in body:
+        stars = sum(1 for m in _STARS.finditer(body) if _separator_stars(body, m.start(), m.end()))
+        if stars:
+            v.add("star_separators", stars)
+    if len(body.encode("utf-16-le")) > 2 * len(body):  # some astral-plane character at all
+        emoji = len(_EMOJI.findall(body))
+        if emoji >= 3 and emoji * 200 >= cjk:
+            v.add("emoji_density", emoji)
+
+
+def _separator_stars(body: str, start: int, end: int) -> bool:
+    """A run of stars between stories, not a masked ID (``3301**********1234``) or a name (``张**``)."""
+    before = body[start - 1] if start else " "
+    after = body[end] if end < len(body) else " "
+    return not (before.isalnum() and before.isascii()) and not (after.isalnum() and after.isascii())
+
+
+def _score_identity(
+    v: _Verdict, item: Mapping[str, Any], signals: Mapping[str, Any], host: str, page_domain: str, source: str
+) -> None:
+    if not host:
+        return
+    gov_host = _is_gov_host(host)
+    site_domain = signals.get("meta_site_domain")
+    site_domain_host = (
+        url_host(site_domain if "//" in str(site_domain) else f"//{site_domain}") if site_domain else None
+    )
+    if site_domain_host and "." in site_domain_host and registrable_domain(site_domain_host) != page_domain:
+        v.add("site_domain_mismatch", site_domain_host)
+    for m in _DOMAIN.finditer(source or ""):
+        domain = m.group(1).lower()
+        if registrable_domain(domain) != page_domain and not _is_gov_host(domain):
+            v.add("source_domain_mismatch", domain)
+            break
+    if not gov_host:
+        path = urlsplit(item.get("url") or "").path
+        if _GOV_PATH.search(path):
+            v.add("gov_path_on_foreign_host", host)
+        claims = (
+            signals.get("meta_site_id_code")
+            or (site_domain_host and _is_gov_host(site_domain_host))
+            or _GOV_NAME.search(str(signals.get("meta_site_name") or ""))
+            or _GOV_NAME.search(str(signals.get("html_title") or ""))
+        )
+        if claims:
+            v.add("gov_identity_on_foreign_host", host)
+    m = _URL_DATE.search(urlsplit(item.get("url") or "").path)
+    if m:
+        month, day = int(m.group(2)), int(m.group(3))
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            v.add("impossible_url_date", "".join(m.groups()))
+
+
+def _score_markup(v: _Verdict, signals: Mapping[str, Any], page_domain: str, lists: SpamLists) -> None:
+    hidden = signals.get("hidden_links") or []
+    external = []
+    for link in hidden:
+        if not isinstance(link, Mapping):
+            continue
+        text = str(link.get("text") or "")
+        spam_tokens = [
+            t
+            for t, c, *_ in _tokens(text, lists)
+            if c in ("brands_strong", "bet_promo", "porn") or (c == "brands_weak" and len(text) <= 8)
+        ]
+        if spam_tokens:
+            v.add("hidden_spam_links", spam_tokens[0])
+        link_host = str(link.get("host") or "")
+        if link_host and not _is_gov_host(link_host) and registrable_domain(link_host) != page_domain:
+            external.append(link)
+    if len(external) >= 3:
+        v.add("hidden_external_links", len(external))
+    covert = sorted({str(link.get("how")) for link in external if link.get("how") != "display_none"})
+    if covert:
+        v.add("hidden_link_block", covert[0])
+    kinds = {str(s.get("kind")) for s in signals.get("redirect_scripts") or [] if isinstance(s, Mapping)}
+    if "referrer" in kinds:
+        v.add("referrer_redirect")
+    if "user_agent" in kinds:
+        v.add("ua_cloaking")
+    if "top_location" in kinds:
+        v.add("top_location_redirect")
+    for kind in signals.get("obfuscated_js") or []:
+        v.add("obfuscated_js", kind)
+    refresh = signals.get("meta_refresh_host")
+    if refresh and registrable_domain(str(refresh)) != page_domain:
+        v.add("meta_refresh_offsite", refresh)
+
+
+def _bigrams(text: str) -> set[str]:
+    out = set()
+    for run in _CJK_BIGRAM_SRC.findall(text):
+        out.update(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def _score_title_body(v: _Verdict, title: str, body: str, lists: SpamLists) -> None:
+    """SEISE-style check: a gov headline's words are almost always in its body."""
+    if len(body) < 200 or not title:
+        return
+    title = strip_text(title, lists) or title
+    grams = _bigrams(title)
+    if len(grams) < 6:
+        return
+    shared = sum(1 for g in grams if g in body)
+    if shared / len(grams) < 0.2:
+        v.add("title_body_mismatch", f"{round(100 * shared / len(grams))}%")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stripping
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _runs(text: str, lists: SpamLists, *, cta_only: bool = False) -> list[tuple[int, int]]:
+    """Spans of injected brand text: each brand with the CTAs/affixes glued on and the quotes around it."""
+    low = _lower(text)
+    spans: list[tuple[int, int]] = []
+    for _token, _category, start, end in _brand_hits(text, low, _tokens(text, lists), lists):
+        right = lists.run_right_re.match(low, end)
+        new_end = right.end() if right else end
+        left = lists.run_left_re.search(low[max(0, start - 40) : start])
+        new_start = start - len(left.group()) if left else start
+        if cta_only and new_end == end and new_start == start:
+            continue  # a bare name in a crackdown story is news: leave it
+        while new_start > 0 and text[new_start - 1] in " \t·•・":
+            new_start -= 1
+        closing = _OPEN_CLOSE.get(text[new_start - 1]) if new_start > 0 else None
+        if closing:
+            tail = len(text[new_end:]) - len(text[new_end:].lstrip(" \t"))
+            if text[new_end + tail : new_end + tail + 1] == closing:
+                new_start, new_end = new_start - 1, new_end + tail + 1
+        spans.append((new_start, new_end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _is_junk(segment: str, lists: SpamLists) -> bool:
+    """True when a segment is nothing but CTAs, affixes, versions, Latin bits and separators."""
+    s = segment.strip(_SEPARATORS + " ")
+    if not s:
+        return True
+    m = lists.junk_re.fullmatch(_lower(s))
+    return m is not None and lists.cta_re.search(_lower(s)) is not None
+
+
+def strip_text(text: str | None, lists: SpamLists, *, cta_only: bool = False) -> str | None:
+    """``text`` without injected brand text; None when nothing but brand text was there; unchanged if clean."""
+    if not text:
+        return text
+    spans = _runs(text, lists, cta_only=cta_only)
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    for start, end in spans:
+        pieces.append(text[pos:start])
+        pieces.append("\x00")  # where brand text was: a segment boundary for the CTA-only check below
+        pos = end
+    pieces.append(text[pos:])
+    out = _EMPTY_PAIRS.sub("", "".join(pieces))
+    parts = _TITLE_SPLIT.split(out.replace("\x00", " - "))
+    kept: list[str] = []
+    for i in range(0, len(parts), 2):
+        segment = parts[i]
+        if not segment.strip() or _is_junk(segment, lists):
+            continue
+        if kept:
+            kept.append(parts[i - 1])
+        kept.append(segment)
+    result = " ".join("".join(kept).split()).strip(_SEPARATORS + " ")
+    return result or None
+
+
+def strip_brands(item: Mapping[str, Any], lists: SpamLists | None = None) -> dict[str, Any]:
+    """New values of title/author/source/keywords for those that carry injected brand text (see docstring)."""
+    lists = lists or SpamLists.load()
+    title = item.get("title")
+    cta_only = bool(isinstance(title, str) and lists.enforcement_re.search(_lower(title)))
+    changes: dict[str, Any] = {}
+    if isinstance(title, str) and title:
+        new = strip_text(title, lists, cta_only=cta_only)
+        if new and new != title:  # a title that is only brand text stays (see module docstring)
+            changes["title"] = new
+    for name in ("author", "source"):
+        value = item.get(name)
+        if isinstance(value, str) and value:
+            new = strip_text(value, lists, cta_only=cta_only)
+            if new != value:
+                if new and _DOMAIN.fullmatch(new):  # what is left is the spam site's address
+                    new = None
+                changes[name] = new
+    keywords = item.get("keywords")
+    if isinstance(keywords, (list, tuple)) and keywords:
+        branded = any(_brands_in(str(k), lists) for k in keywords)
+        if branded:
+            kept = []
+            for keyword in keywords:
+                new = strip_text(str(keyword), lists, cta_only=cta_only)
+                if new and not _is_junk(new, lists) and new not in kept:
+                    kept.append(new)
+            if kept != list(keywords):
+                changes["keywords"] = kept
+    return changes
+
+
+def check_item(item: Mapping[str, Any], lists: SpamLists | None = None, threshold: float = 1.0) -> dict:
+    """A copy of ``item`` with ``spam`` set and injected brand text stripped (``raw`` untouched)."""
+    lists = lists or SpamLists.load()
+    out = dict(item)
+    out["spam"] = score_spam(item, lists, threshold)
+    out.update(strip_brands(item, lists))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pipeline
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SpamPipeline:
+    """Sets ``spam`` on every item and strips injected brand text; never drops (the store quarantines)."""
+
+    def __init__(
+        self, stats: Stats | None = None, threshold: float = 1.0, lists: SpamLists | None = None
+    ) -> None:
+        self.stats = stats if stats is not None else CounterStats()
+        self.threshold = float(threshold)
+        self.lists = lists or SpamLists.load()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SpamPipeline:
+        settings = crawler.settings
+        directory = settings.get("GONGKAI_SPAM_LISTS_DIR") or None
+        return cls(
+            crawler.stats,
+            settings.getfloat("GONGKAI_SPAM_THRESHOLD", 1.0),
+            SpamLists.load(directory) if directory else None,
+        )
+
+    def open_spider(self) -> None:
+        logger.info("spam lists %s, threshold %s", self.lists.version, self.threshold)
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        doc = adapter.asdict()
+        verdict = score_spam(doc, self.lists, self.threshold)
+        changes = strip_brands(doc, self.lists)
+        adapter["spam"] = verdict
+        for key, value in changes.items():
+            adapter[key] = value
+        self.stats.inc_value("gongkai/spam/spam" if verdict["is_spam"] else "gongkai/spam/clean")
+        for kind in dict.fromkeys(r.split(":", 1)[0] for r in verdict["reasons"]):
+            self.stats.inc_value(f"gongkai/spam/reason/{kind}")
+        if changes:
+            self.stats.inc_value("gongkai/spam/brand_stripped")
+        return item
