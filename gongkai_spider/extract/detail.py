@@ -21,7 +21,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -185,6 +185,22 @@ class _Page:
             self._labels = out
         return self._labels
 
+    def in_list_entry(self, offset: int) -> bool:
+        """Is the text at ``offset`` inside a link, or in a list item that holds a link (an entry of a
+        related-articles or latest-news list)?"""
+        i = self.seg_index(offset)
+        if i < 0:
+            return False
+        el = self.seg_el[i]
+        for node in (el, *el.iterancestors()):
+            if node.tag == "a":
+                return True
+            if node.tag in ("li", "dd", "dt"):
+                return node.find(".//a") is not None
+            if node.tag == "body":
+                break
+        return False
+
     def in_link(self, offset: int) -> bool:
         """Is the text at ``offset`` inside an ``<a>``?"""
         i = self.seg_index(offset)
@@ -220,32 +236,55 @@ def _meta(page: _Page, names: tuple[str, ...]) -> str | None:
 # ----------------------------------------------------------------------------- site overrides
 @lru_cache(maxsize=256)
 def _compiled(selector: str) -> etree.XPath:
-    if selector.lstrip().startswith(("/", "./", "(", "string(", "normalize-space(")):
-        return etree.XPath(selector)
+    # same syntax as the site configs: XPath when it starts with "/", "(" or "xpath:", else CSS
+    from gongkai_spider.sites import split_selector
+
+    kind, expr = split_selector(selector)
+    if kind == "xpath":
+        return etree.XPath(expr)
     from lxml.cssselect import CSSSelector
 
-    return CSSSelector(selector)
+    return CSSSelector(expr)
 
 
-def _override(tree: HtmlElement, selector: str | list | tuple | None) -> HtmlElement | str | None:
+def _select(tree: HtmlElement, selector: str | list | tuple | None) -> list[HtmlElement | str]:
+    """Every match of the first selector (of a list) that matches anything; bad selectors are skipped."""
     if not selector:
-        return None
+        return []
     for sel in [selector] if isinstance(selector, str) else selector:
         try:
             found = _compiled(sel)(tree)
-        except (etree.XPathError, etree.XPathEvalError, SyntaxError, ValueError):
+        except (etree.XPathError, SyntaxError, ValueError):
             continue
         if isinstance(found, str):
-            if found.strip():
-                return found
+            found = [found]
+        elif not isinstance(found, list):
             continue
-        for item in found or ():
-            if isinstance(item, str):
-                if item.strip():
-                    return item
-            elif tidy(item.text_content()):
-                return item
-    return None
+        found = [f for f in found if (f.strip() if isinstance(f, str) else tidy(f.text_content()))]
+        if found:
+            return found
+    return []
+
+
+def _override(tree: HtmlElement, selector: str | list | tuple | None) -> HtmlElement | str | None:
+    found = _select(tree, selector)
+    return found[0] if found else None
+
+
+def _override_attachments(page: _Page, selector: str | list | tuple | None) -> list[dict[str, str]] | None:
+    """Attachments from a site selector: the links it matches, or the links inside what it matches."""
+    found = [el for el in _select(page.tree, selector) if not isinstance(el, str)]
+    if not found:
+        return None
+    out: list[dict[str, str]] = []
+    for el in found:
+        for a in [el] if el.tag == "a" else el.iterfind(".//a[@href]"):
+            href = (a.get("href") or "").strip()
+            if href and not href.startswith(("javascript:", "mailto:", "#")):
+                url = urljoin(page.base_url, href)
+                if all(x["url"] != url for x in out):
+                    out.append({"name": tidy(a.text_content()) or url.rsplit("/", 1)[-1], "url": url})
+    return out
 
 
 def _site_detail(site: Any) -> Mapping[str, Any]:
@@ -415,11 +454,11 @@ def _value_after(page: _Page, pos: int, *, limit: int = 60, spaces: bool = False
     while pos < limit_ws and text[pos] in " \t\r\n\xa0\u3000":
         pos += 1
     chunk = text[pos:pos + limit + 20]
-    if _LABEL_LIKE_RE.match(chunk):
-        return None  # an empty value followed by another label ("作者： 转载请注明：")
     stop = S.VALUE_STOP_RE.search(chunk)
     if stop:
         chunk = chunk[:stop.start()]
+    if _LABEL_LIKE_RE.match(chunk):
+        return None  # an empty value followed by a label we do not know ("作者： 版权声明：")
     if not spaces:
         chunk = chunk.split(" ", 1)[0]
     else:
@@ -446,30 +485,41 @@ def _plausible_name(value: str | None) -> bool:
     return not DATE_RE.match(value)
 
 
-def _zone(page: _Page, anchor: HtmlElement | None) -> tuple[int, int] | None:
+class _Zone(NamedTuple):
+    """Where the byline of the headline may be: ``lo <= start < end <= hi``, the headline is start..end."""
+
+    lo: int
+    start: int
+    end: int
+    hi: int
+
+
+def _zone(page: _Page, anchor: HtmlElement | None) -> _Zone | None:
     if anchor is None or anchor not in page.span:
         return None
     start, end = page.span[anchor]
-    return max(0, start - _ZONE_BEFORE), end + _ZONE_AFTER
+    return _Zone(max(0, start - _ZONE_BEFORE), start, end, end + _ZONE_AFTER)
 
 
-def _labelled(page: _Page, kinds: tuple[str, ...], zone: tuple[int, int] | None,
+def _labelled(page: _Page, kinds: tuple[str, ...], zone: _Zone | None,
               inside: bool) -> list[tuple[int, int, str]]:
-    out = []
-    for start, end, kind in page.labels():
-        if kind not in kinds:
+    """Labels of ``kinds`` near the headline (``inside``: after it in reading order, then above it,
+    nearest first) or elsewhere (document order)."""
+    after, above, rest = [], [], []
+    for label in page.labels():
+        if label[2] not in kinds:
             continue
-        in_zone = zone is not None and zone[0] <= start < zone[1]
-        if in_zone == inside:
-            out.append((start, end, kind))
-    if inside and zone is not None:
-        # nearest to the headline first: after it in reading order, then the part above it
-        anchor_end = zone[0] + _ZONE_BEFORE
-        out.sort(key=lambda t: (t[0] < anchor_end, t[0]))
-    return out
+        pos = label[0]
+        if zone is not None and zone.end <= pos < zone.hi:
+            after.append(label)
+        elif zone is not None and zone.lo <= pos < zone.start:
+            above.append(label)
+        else:
+            rest.append(label)
+    return after + above[::-1] if inside else rest
 
 
-def _pick_name(page: _Page, kind: str, zone: tuple[int, int] | None, *, spaces: bool) -> str | None:
+def _pick_name(page: _Page, kind: str, zone: _Zone | None, *, spaces: bool) -> str | None:
     for inside in (True, False):
         for _start, end, _ in _labelled(page, (kind,), zone, inside):
             value = _value_after(page, end, spaces=spaces)
@@ -487,25 +537,31 @@ def _date_at(page: _Page, pos: int) -> str | None:
     return raw if parse_datetime(raw) else None
 
 
-def _date_candidates_in_zone(page: _Page, zone: tuple[int, int]) -> list[str]:
-    """Dates shown near the headline: labelled publication dates first, then unlabelled byline dates."""
-    found = [d for _, end, _ in _labelled(page, ("publish",), zone, True) if (d := _date_at(page, end))]
+def _labelled_dates(page: _Page, labels: list[tuple[int, int, str]]) -> list[str]:
+    return [d for start, end, _ in labels
+            if not page.in_list_entry(start) and (d := _date_at(page, end))]
+
+
+def _date_candidates_in_zone(page: _Page, zone: _Zone) -> list[str]:
+    """Dates shown with the headline: a labelled publication date below it, else an unlabelled date in
+    a short byline segment below it, else a labelled one just above it."""
+    labels = _labelled(page, ("publish",), zone, True)
+    found = _labelled_dates(page, [t for t in labels if t[0] >= zone.end])
     if found:
         return found
     text = page.text
     skip_labels = S.WRITTEN_LABELS + S.DECOY_DATE_LABELS
-    out = []
-    for m in DATE_RE.finditer(text, zone[0], zone[1]):
+    for m in DATE_RE.finditer(text, zone.end, zone.hi):
         i = page.seg_index(m.start())
-        if i < 0 or len(page.segment(i).strip()) > _BYLINE_SEGMENT_MAX or page.in_link(m.start()):
+        if i < 0 or len(page.segment(i).strip()) > _BYLINE_SEGMENT_MAX or page.in_list_entry(m.start()):
             continue
         before = norm(text[max(page.seg_start[i], m.start() - 12):m.start()])
         if any(label in before for label in skip_labels):
             continue
         raw = tidy(m.group(0))
         if parse_datetime(raw):
-            out.append(raw)
-    return out
+            found.append(raw)
+    return found or _labelled_dates(page, [t for t in labels if t[0] < zone.start])
 
 
 def _url_date(url: str) -> str | None:
@@ -524,14 +580,13 @@ def _has_time(raw: str) -> bool:
     return bool(m and m.group("H"))
 
 
-def _publish_time(page: _Page, overrides: Mapping[str, Any], zone: tuple[int, int] | None,
+def _publish_time(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None,
                   table: dict[str, str]) -> str | None:
     value = _override_text(page.tree, overrides, "publish_time")
     if value:
         return value
     near = _date_candidates_in_zone(page, zone) if zone else []
-    anywhere = [d for s, end, _ in _labelled(page, ("publish",), zone, False)
-                if not page.in_link(s) and (d := _date_at(page, end))]
+    anywhere = _labelled_dates(page, _labelled(page, ("publish",), zone, False))
     chosen = _meta(page, S.META_PUBLISHED)
     if chosen and not parse_datetime(chosen):
         chosen = None
@@ -562,8 +617,8 @@ def _doc_meta(page: _Page) -> dict[str, str]:
         if len(seg) > 200:
             continue
         m = S.TABLE_LABEL_RE.match(seg)
-        if not m:
-            continue
+        if not m or page.in_list_entry(page.seg_start[i]):
+            continue  # entries of link lists ("发布时间：..." under a related article) are not the table
         key = S.table_kind(m.group("label"))
         if key is None or key == "other":
             continue
@@ -574,9 +629,6 @@ def _doc_meta(page: _Page) -> dict[str, str]:
                 continue  # "编号为……" in prose is not a label
             value = rest
         else:
-            owner = page.seg_el[i]
-            if page.in_link(page.seg_start[i]) or owner.tag == "a":
-                continue
             if i + 1 >= count or page.in_link(page.seg_start[i + 1]):
                 continue
             value = page.segment(i + 1)
@@ -592,22 +644,30 @@ def _doc_meta(page: _Page) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- other fields
-def _read_count(page: _Page, zone: tuple[int, int] | None, date_pos: int | None) -> str | None:
+def _read_count(page: _Page, zone: _Zone | None, date_pos: int | None) -> str | None:
     """Inline read count as shown ("1,024", "86次"); None for an empty placeholder or no counter."""
     areas = []
     if zone:
-        areas.append(zone)
+        areas.append((zone.lo, zone.hi))
     if date_pos is not None:
         areas.append((max(0, date_pos - 150), date_pos + 200))
     for lo, hi in areas:
         labelled = [t for t in page.labels() if t[2] == "read" and lo <= t[0] < hi]
         for _start, end, _ in labelled:
             m = S.READ_NUMBER_RE.match(page.text, end)
+            if m and not _near_label(page, end, m.start("n")):
+                m = None  # the next text block (the body after an empty counter), not the counter
             return tidy(m.group("n")) if m else None  # a labelled placeholder: no number in the HTML
         m = S.READ_COUNT_RE.search(page.text, lo, hi) or S.NTH_READ_RE.search(page.text, lo, hi)
-        if m and not page.in_link(m.start()):
+        if m and not page.in_link(m.start()) and _near_label(page, m.start() + 1, m.start("n")):
             return tidy(m.group("n"))
     return None
+
+
+def _near_label(page: _Page, label_end: int, value_start: int) -> bool:
+    """Is a value in the label's own text node, or in a short node right after it (``<b>1,024</b>``)?"""
+    i, j = page.seg_index(label_end - 1), page.seg_index(value_start)
+    return i == j or (j == i + 1 and len(page.segment(j).strip()) <= 16)
 
 
 def _keywords(page: _Page) -> str | None:
@@ -633,7 +693,7 @@ def _summary(page: _Page) -> str | None:
     return tidy(value) if value else None
 
 
-def _source(page: _Page, overrides: Mapping[str, Any], zone: tuple[int, int] | None,
+def _source(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None,
             table: dict[str, str]) -> str | None:
     value = _override_text(page.tree, overrides, "source")
     if value:
@@ -662,12 +722,12 @@ def _value_after_text(text: str) -> str | None:
 _PERSON_RE = re.compile(rf"^[{_CJK}·]{{2,4}}$")
 
 
-def _author(page: _Page, overrides: Mapping[str, Any], zone: tuple[int, int] | None) -> str | None:
+def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None) -> str | None:
     value = _override_text(page.tree, overrides, "author") or _pick_name(page, "author", zone, spaces=True)
     if value:
         return value
     meta = _meta(page, S.META_AUTHOR)
-    if meta and _PERSON_RE.match(meta.strip()):
+    if meta and _PERSON_RE.match(meta.strip()) and not S.ORG_NAME_RE.search(meta.strip()):
         meta = meta.strip()
         site = " ".join(page.metas.get(n, "") for n in S.META_SITE_NAME)
         if meta not in page.html_title and meta not in site:  # "某某网": the site, not a person
@@ -792,7 +852,7 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
         "summary": _override_text(page.tree, overrides, "summary") or _summary(page),
         "keywords": _override_text(page.tree, overrides, "keywords") or _keywords(page),
         "body": "",
-        "attachments": _attachments(page),
+        "attachments": _override_attachments(page, overrides.get("attachments")) or _attachments(page),
         "doc_meta": doc_meta,
         "continuation_urls": _continuation_urls(page),
         "signals": signals,

@@ -22,6 +22,8 @@ META_SOURCE: tuple[str, ...] = ("contentsource", "source")
 META_KEYWORDS: tuple[str, ...] = ("keywords",)
 META_DESCRIPTION: tuple[str, ...] = ("description", "og:description")
 META_AUTHOR: tuple[str, ...] = ("author", "article:author")
+# A meta author that names an organisation or the CMS vendor ("大汉网络", "某某网", "某某市政府") is not a person.
+ORG_NAME_RE = re.compile(r"(?:网络|网|公司|科技|集团|政府|中心|办公室|办|委员会|委|局|厅|部|社|报|台|站|院|所|馆)$")
 # Names whose content is the site's own name: a heading or author equal to it is not the article's.
 META_SITE_NAME: tuple[str, ...] = ("sitename", "og:site_name", "application-name")
 
@@ -98,9 +100,10 @@ VALUE_STOP_RE = re.compile(
 # Read counts written without a colon ("阅读 539", "点击数 86"), only trusted inside a byline.
 READ_COUNT_RE = re.compile(
     r"(?<![\u4e00-\u9fff])(?:" + _alternation(READ_LABELS) + r")\s*[:：]?\s*[(（]?\s*"
-    r"(?P<n>\d[\d,，]*(?:\.\d+)?\s*[万千wW]?(?:\s*次)?)(?![\d.])")
+    r"(?P<n>\d[\d,，]*(?:\.\d+)?\s*[万千wW]?(?:\s*次)?)(?![\d.]|\s*[年月日号时:：/-])")
 # The number right after a read-count label (colon already consumed).
-READ_NUMBER_RE = re.compile(r"\s*[(（]?\s*(?P<n>\d[\d,，]*(?:\.\d+)?\s*[万千wW]?(?:\s*次)?)(?![\d.])")
+READ_NUMBER_RE = re.compile(
+    r"\s*[(（]?\s*(?P<n>\d[\d,，]*(?:\.\d+)?\s*[万千wW]?(?:\s*次)?)(?![\d.]|\s*[年月日号时:：/-])")
 # "第 N 次阅读"
 NTH_READ_RE = re.compile(r"第\s*(?P<n>\d[\d,]*)\s*次(?:阅读|浏览)")
 
