@@ -44,7 +44,7 @@ BODY_CONTAINER_IDS: tuple[str, ...] = ("UCAP-CONTENT", "zoom")
 _CONTAINER_CLASSES = frozenset(BODY_CONTAINER_CLASSES)
 _CONTAINER_IDS = frozenset(BODY_CONTAINER_IDS)
 
-# A known container needs this many non-link characters; fewer means an empty template slot.
+# A known container needs this many characters; fewer means an empty template slot.
 MIN_CONTAINER_CHARS = 20
 # The generic pick overrides a known container only when it lies outside it and holds this many times
 # its prose (the class name was reused for a summary or teaser box).
@@ -67,6 +67,9 @@ _FOOTER_LINE_RE = re.compile(
     r"主办\s*[:：].{0,40}承办|建议使用.{0,20}浏览器|分辨率",
     re.I,
 )
+
+# The best element gives way to a child holding its prose but for this fraction of the child's.
+DESCEND_REST_RATIO = 0.25
 
 # ----------------------------------------------------------------------------- 3. widgets and bylines
 # class/id tokens of widget subtrees skipped when rendering the body (share/print/font bars, pagers,
@@ -122,6 +125,12 @@ _DATE_LINE_RE = re.compile(
     r"(?:\s*\d{1,2}\s*[:：]\s*\d{1,2}(?:\s*[:：]\s*\d{1,2})?)?\s*[\]】)）]?$"
 )
 _DATE_RE = re.compile(r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}")
+# Numeric timestamps (2024-05-24 09:14): a system byline when last; a 落款 date (2024年5月24日) stays.
+_STAMP_LINE_RE = re.compile(
+    r"^[\[【(（]?\s*(?:19|20)\d{2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}"
+    r"(?:\s*\d{1,2}\s*[:：]\s*\d{1,2}(?:\s*[:：]\s*\d{1,2})?)?\s*[\]】)）]?$"
+    r"|^[\[【(（]?\s*(?:19|20)\d{2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*\d{1,2}\s*[:：]\s*\d{1,2}"
+)
 # Breadcrumb lines: 首页 > 栏目 > 正文, 当前位置：...
 _CRUMB_RE = re.compile(r"^(?:当前位置|您的位置|我的位置|所在位置|你的位置|位置)\s*[:：]|^首页\s*[>＞»/]")
 # Pager lines inside multi-page articles: 【1】【2】【3】, 上一页 1 2 下一页, 共3页, 第1页.
@@ -134,6 +143,8 @@ _EDGE_FURNITURE_RE = re.compile(
     r"^(?:图集|组图|视频|点赞|赞|收藏|评论|返回|返回首页|返回列表|更多|[^\u4e00-\u9fff]{1,6})$"
     r"|^[(（【\[].{0,40}(?:下载|关注).{0,30}(?:APP|App|app|客户端|公众号)[^)）】\]]{0,10}[)）】\]]$"
 )
+# Attachment lines: kept even though they are mostly link text.
+_ATTACHMENT_LINE_RE = re.compile(r"^(?:附件|相关附件|附)\s*\d*\s*[:：]|^\d+\s*[.、．]?.{1,60}\.(?:pdf|docx?|xlsx?|wps|ofd|zip|rar)$", re.I)
 # An editor's note opening the article, sometimes placed outside the body container.
 _EDITOR_NOTE_RE = re.compile(r"^[【\[]?\s*(?:编者按|编前语|编者的话|编者注|编辑导语)\s*[】\]]?\s*[:：]?")
 # How far before the chosen element an editor's note is looked for (lines).
@@ -171,25 +182,25 @@ def _prose_value(line: Line) -> int:
 class _Scores:
     score: list[float]   # prose - junk per element (subtree sums)
     prose: list[int]     # prose characters per element
-    own: list[int]       # non-link characters per element
+    chars: list[int]     # visible characters per element
 
 
 def _score(w: Walk) -> _Scores:
     n = len(w.elements)
     prose = [0] * n
     value = [0.0] * n
-    own = [0] * n
+    chars = [0] * n
     elements = w.elements
     for line in w.lines:
         o = line.owner
         nonlink = line.chars - line.link_chars
-        own[o] += nonlink
+        chars[o] += line.chars
         p = _prose_value(line)
         if p:
             prose[o] += p
             value[o] += p
         elif (line.cells >= 2 and nonlink * 2 >= line.chars and elements[o].tag in _TABLE_TAGS
-              and not _is_meta_line(line.text) and not _DATE_RE.search(line.text)):
+              and not _is_meta_line(line.text, lead=True) and not _DATE_RE.search(line.text)):
             value[o] += TABLE_ROW_WEIGHT * nonlink
         else:
             value[o] -= JUNK_WEIGHT * line.chars
@@ -198,8 +209,8 @@ def _score(w: Walk) -> _Scores:
         q = parent[i]
         prose[q] += prose[i]
         value[q] += value[i]
-        own[q] += own[i]
-    return _Scores(value, prose, own)
+        chars[q] += chars[i]
+    return _Scores(value, prose, chars)
 
 
 def _best(score: list[float], candidates: range | list[int], *, positive: bool = True) -> int:
@@ -212,11 +223,31 @@ def _best(score: list[float], candidates: range | list[int], *, positive: bool =
     return best
 
 
+def _descend(w: Walk, sc: _Scores, best: int) -> int:
+    """Step from the best element down into the child holding nearly all of its prose.
+
+    The parent of an article and a sidebar blurb (a "专题推荐" box with a sentence of prose) outscores
+    the article alone; when everything outside one child is little prose, that child is the body.
+    """
+    while best >= 0:
+        total = sc.prose[best]
+        j, last, step = best + 1, w.end[best], -1
+        while j <= last:  # the children of ``best``: skip over each child's subtree
+            if sc.prose[j] and total - sc.prose[j] <= DESCEND_REST_RATIO * sc.prose[j]:
+                step = j
+                break
+            j = w.end[j] + 1
+        if step < 0 or sc.score[step] <= 0:
+            return best
+        best = step
+    return best
+
+
 def _choose(w: Walk) -> int:
     sc = _score(w)
-    generic = _best(sc.score, range(len(w.elements)))
+    generic = _descend(w, sc, _best(sc.score, range(len(w.elements))))
     if w.marked:
-        known = [i for i in w.marked if sc.own[i] >= MIN_CONTAINER_CHARS]
+        known = [i for i in w.marked if sc.chars[i] >= MIN_CONTAINER_CHARS]
         best = _best(sc.score, known, positive=False)
         if best >= 0:
             outside = generic >= 0 and not (best <= generic <= w.end[best] or generic <= best <= w.end[generic])
@@ -231,14 +262,20 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
-def _is_meta_line(text: str) -> bool:
-    return bool(_BYLINE_RE.search(text) or _DATE_LINE_RE.match(text) or _CRUMB_RE.match(text)
-                or _PAGER_RE.match(text) or _EDGE_FURNITURE_RE.match(text))
+def _is_meta_line(text: str, *, lead: bool) -> bool:
+    dated = _DATE_LINE_RE.match(text) if lead else _STAMP_LINE_RE.match(text)
+    return bool(dated or _BYLINE_RE.search(text) or _CRUMB_RE.match(text) or _PAGER_RE.match(text)
+                or _EDGE_FURNITURE_RE.match(text))
+
+
+def _is_link_line(line: Line) -> bool:
+    """Mostly link text, and not an attachment line (附件：<a>申报表</a> is article content)."""
+    return line.link_chars * 2 > line.chars and not _ATTACHMENT_LINE_RE.match(line.text)
 
 
 def _is_lead_noise(line: Line, tag: str, title_norm: str) -> bool:
     text = line.text
-    if line.link_chars * 2 > line.chars or _is_meta_line(text) or tag == "h1":
+    if _is_link_line(line) or _is_meta_line(text, lead=True) or tag == "h1":
         return True
     if _REPORTER_RE.match(text):
         return True
@@ -250,7 +287,7 @@ def _is_lead_noise(line: Line, tag: str, title_norm: str) -> bool:
 
 
 def _is_tail_noise(line: Line) -> bool:
-    return line.link_chars * 2 > line.chars or _is_meta_line(line.text)
+    return _is_link_line(line) or _is_meta_line(line.text, lead=False)
 
 
 def _trim(w: Walk, lines: list[Line], title: str | None) -> list[Line]:

@@ -5,9 +5,11 @@
 - ``challenge``: anti-bot / WAF interstitials. HTTP 412/521 (gov-portals.md 1.6: nhc, customs, miit) or a
   tiny page whose scripts set a cookie, ``eval`` packed code and reload, or WAF wording (安全验证, 云锁,
   wzws/__jsl cookies). The spider backs off or retries; it must never store such a page.
-- ``error_page``: HTTP 4xx/5xx, or a short page saying 页面不存在 / 404 Not Found / 系统错误.
-- ``login``: a login wall: a password field on a page with little else, or 请登录后查看.
-- ``listing``: a column page reached through a detail URL: many dated links and no article body.
+- ``error_page``: HTTP 4xx/5xx, or a page with next to no body saying 页面不存在 / 404 Not Found /
+  系统错误 (in its text or its ``<title>``).
+- ``login``: a login wall: a password field or 请登录后查看 on a page with next to no body.
+- ``listing``: a column page reached through a detail URL: many dated links (or many headline links)
+  and no article body.
 - ``empty``: no meaningful text and no attachment either (an empty template).
 
 Checks are cheap (a few XPath calls on a parsed tree); the URL is never used to decide.
@@ -28,8 +30,12 @@ CHALLENGE_STATUSES = frozenset({412, 521})
 TINY_PAGE_CHARS = 200
 # Body texts shorter than this are "empty" (non-whitespace characters).
 MIN_BODY_CHARS = 10
-# An error or login wording only counts on pages whose body is shorter than this.
+# Pages with a body at least this long and some prose skip the checks (they are articles).
 SHORT_BODY_CHARS = 300
+# Error wording in the text counts only with a body shorter than this (an FAQ may say 页面不存在).
+ERROR_MAX_BODY_CHARS = 80
+# ... and in the <title> with a body shorter than this.
+ERROR_TITLE_MAX_BODY_CHARS = 200
 # Listing: at least this many links with a date next to them and next to no body, or at least
 # LISTING_MANY_DATED_LINKS of them and a body of little prose, far shorter than their text (a short
 # notice beside a "latest items" sidebar must stay an article).
@@ -37,14 +43,12 @@ LISTING_MIN_DATED_LINKS = 8
 LISTING_NO_BODY_CHARS = 50
 LISTING_MANY_DATED_LINKS = 15
 LISTING_MAX_PROSE_CHARS = 100
+# Without dates: this many headline-like links (at least LISTING_HEADLINE_CHARS long) and no body.
+LISTING_MIN_HEADLINE_LINKS = 30
+LISTING_HEADLINE_CHARS = 8
 
 _SCRIPTS = etree.XPath("//script")
 _PASSWORD = etree.XPath("//input[translate(@type, 'PASSWORD', 'password')='password']")
-_ATTACHMENT_LINKS = etree.XPath(
-    "//a[@href and (contains(@href, '.pdf') or contains(@href, '.doc') or contains(@href, '.xls')"
-    " or contains(@href, '.wps') or contains(@href, '.zip') or contains(@href, '.rar')"
-    " or contains(@href, '.ofd') or contains(@href, '.PDF') or contains(@href, '.DOC'))]"
-)
 _TITLE = etree.XPath("string(//title)")
 _BODY_TEXT = etree.XPath("string(//body)")
 
@@ -68,17 +72,29 @@ _ERROR_TEXT_RE = re.compile(
     r"网页出错|页面出错|访问出错|出错了",
     re.I,
 )
+# An error page's <title> IS the error (possibly followed by the site name), it does not mention one.
+_ERROR_TITLE_RE = re.compile(
+    r"^\s*(?:(?:404|403|500|502|503)\b[^-_|｜]{0,30}|页面不存在|页面未找到|找不到页面|(?:page )?not found|出错了|出错啦|"
+    r"错误|错误提示|错误页面?|系统错误|系统提示|访问出错|页面出错)\s*(?:[-_|｜].*)?$",
+    re.I,
+)
 _LOGIN_TEXT_RE = re.compile(r"请(?:先)?登录后?(?:再)?(?:查看|访问|阅读|浏览|操作)|登录后(?:查看|阅读|可见)|您还未登录|请先登录")
 _DATE_RE = re.compile(
     r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}|(?<!\d)[01]?\d[-/.月][0-3]?\d日?(?!\d)"
 )
 _PROSE_PUNCT_RE = re.compile(r"[，。！？；]")
+_ATTACHMENT_HREF_RE = re.compile(r"\.(?:pdf|docx?|xlsx?|wps|et|pptx?|ofd|zip|rar|7z|txt|csv)(?:$|[?#])", re.I)
+
+
+def _has_attachment(tree: HtmlElement) -> bool:
+    """A link to a document file (a notice whose content is its attachment is still an article)."""
+    return any(_ATTACHMENT_HREF_RE.search(a.get("href") or "") for a in tree.iter("a"))
 
 
 def _visible_page_chars(tree: HtmlElement) -> int:
     """Visible characters of the whole page, scripts and styles excluded."""
     text = _BODY_TEXT(tree)
-    scripts = sum(len(s.text or "") for s in tree.iter("script", "style"))
+    scripts = sum(visible_len(s.text or "") for s in tree.iter("script", "style"))
     return max(0, visible_len(text) - scripts)
 
 
@@ -93,34 +109,51 @@ def _is_challenge(tree: HtmlElement, status: int, page_chars: int, body_chars: i
     return cookie_script or bool(_WAF_TEXT_RE.search(text))
 
 
-def _is_login(tree: HtmlElement, body_chars: int, page_chars: int, page_text: str) -> bool:
-    # a password field alone is not enough: portal headers carry login boxes next to articles
-    if _PASSWORD(tree) and (body_chars < LISTING_NO_BODY_CHARS or page_chars < TINY_PAGE_CHARS * 5):
-        return True
-    return body_chars < SHORT_BODY_CHARS and bool(_LOGIN_TEXT_RE.search(page_text))
+def _is_login(tree: HtmlElement, body_chars: int, page_text: str) -> bool:
+    # a password field alone is not enough (portal headers carry login boxes next to articles):
+    # the page must also have next to no body
+    if body_chars >= LISTING_NO_BODY_CHARS:
+        return False
+    return bool(_PASSWORD(tree)) or bool(_LOGIN_TEXT_RE.search(page_text))
 
 
-def _dated_link_chars(tree: HtmlElement) -> tuple[int, int]:
-    """(number, total text) of links with at least 5 characters whose list item shows a date."""
-    count = chars = 0
+def _is_error(title: str, body_chars: int, page_text: str) -> bool:
+    if _ERROR_TITLE_RE.search(title) and body_chars < ERROR_TITLE_MAX_BODY_CHARS:
+        return True  # an article about a 系统错误 has a body
+    return body_chars < ERROR_MAX_BODY_CHARS and bool(_ERROR_TEXT_RE.search(page_text))
+
+
+def _link_stats(tree: HtmlElement) -> tuple[int, int, int]:
+    """(dated links, their characters, headline-like links) over the page's links.
+
+    A headline-like link has at least LISTING_HEADLINE_CHARS characters; it is dated when its list item
+    (the parent or grandparent, holding little more than the link) or its title attribute shows a date.
+    """
+    dated = chars = headlines = 0
     for a in tree.iter("a"):
         text = a.text_content()
         n = visible_len(text)
         if n < 5:
             continue
+        if n >= LISTING_HEADLINE_CHARS:
+            headlines += 1
+        if _DATE_RE.search(a.get("title") or ""):
+            dated += 1
+            chars += n
+            continue
         item = a.getparent()
         for _ in range(2):  # <li><a/><span>date</span></li> or <tr><td><a/></td><td>date</td></tr>
             if item is None:
                 break
-            item_text = item.text_content()
-            if len(item_text) > n + 60:
+            rest = item.text_content().replace(text, " ")
+            if visible_len(rest) > 40:
                 break
-            if _DATE_RE.search(item_text.replace(text, " ")) or _DATE_RE.search(a.get("title") or ""):
-                count += 1
+            if _DATE_RE.search(rest):
+                dated += 1
                 chars += n
                 break
             item = item.getparent()
-    return count, chars
+    return dated, chars, headlines
 
 
 def classify_page(tree: HtmlElement, *, status: int = 200, body_text: str = "", url: str = "") -> str | None:
@@ -140,17 +173,20 @@ def classify_page(tree: HtmlElement, *, status: int = 200, body_text: str = "", 
     title = _TITLE(tree)
     # the wording checks read the whole page only when it is small (an error page has little else)
     short_text = f"{title} {body_text}" if page_chars > 2000 else f"{title} {_BODY_TEXT(tree)}"
-    if _is_login(tree, body_chars, page_chars, short_text):
-        return "login"
-    if body_chars < SHORT_BODY_CHARS and _ERROR_TEXT_RE.search(short_text):
+    if _is_error(title, body_chars, short_text):
         return "error_page"
+    if _is_login(tree, body_chars, short_text):
+        return "login"
     if prose_chars < LISTING_MAX_PROSE_CHARS:
-        dated, dated_chars = _dated_link_chars(tree)
-        if dated >= LISTING_MIN_DATED_LINKS and (
-                body_chars < LISTING_NO_BODY_CHARS
-                or (dated >= LISTING_MANY_DATED_LINKS and body_chars * 4 < dated_chars)):
+        dated, dated_chars, headlines = _link_stats(tree)
+        if body_chars < LISTING_NO_BODY_CHARS and (dated >= LISTING_MIN_DATED_LINKS
+                                                   or headlines >= LISTING_MIN_HEADLINE_LINKS):
             return "listing"
-    if body_chars < MIN_BODY_CHARS and not _ATTACHMENT_LINKS(tree):
+        # a body of some length: only when it has no full sentence (a short notice beside a long
+        # "latest items" sidebar ends its sentences with 。)
+        if dated >= LISTING_MANY_DATED_LINKS and body_chars * 4 < dated_chars and "。" not in body_text:
+            return "listing"
+    if body_chars < MIN_BODY_CHARS and not _has_attachment(tree):
         return "empty"
     return None
 
