@@ -179,9 +179,12 @@ class SimhashIndex:
         widths = [64 // count + (1 if i < 64 % count else 0) for i in range(count)]
         shifts = [sum(widths[:i]) for i in range(count)]
         self._bands_spec = [(shift, (1 << width) - 1) for shift, width in zip(shifts, widths, strict=True)]
-        self._buckets: list[dict[int, list[str]]] = [{} for _ in range(count)]
-        self._hash: dict[str, int] = {}
-        self._seq: dict[str, int] = {}  # insertion order, to prefer the earliest on a tie
+        # Buckets hold distinct hash values, and each value maps to the ids that have it: a site serving the
+        # same body under thousands of URLs makes one long id list, not thousands of comparisons per lookup.
+        self._buckets: list[dict[int, list[int]]] = [{} for _ in range(count)]
+        self._ids: dict[int, list[str]] = {}  # hash -> ids in insertion order
+        self._hash: dict[str, int] = {}  # id -> hash
+        self._seq: dict[str, int] = {}  # id -> insertion order, to prefer the earliest on a tie
 
     def __len__(self) -> int:
         return len(self._hash)
@@ -195,12 +198,24 @@ class SimhashIndex:
         if old == value:
             return
         if old is not None:
-            for bucket, band in zip(self._buckets, self._bands(old), strict=True):
-                bucket[band].remove(_id)
+            self._discard(_id, old)
         self._hash[_id] = value
         self._seq.setdefault(_id, len(self._seq))
+        ids = self._ids.get(value)
+        if ids is not None:
+            ids.append(_id)
+            return
+        self._ids[value] = [_id]
         for bucket, band in zip(self._buckets, self._bands(value), strict=True):
-            bucket.setdefault(band, []).append(_id)
+            bucket.setdefault(band, []).append(value)
+
+    def _discard(self, _id: str, value: int) -> None:
+        ids = self._ids[value]
+        ids.remove(_id)
+        if not ids:
+            del self._ids[value]
+            for bucket, band in zip(self._buckets, self._bands(value), strict=True):
+                bucket[band].remove(value)
 
     def nearest(self, value: int, exclude: str | None = None) -> str | None:
         """The _id closest to ``value`` within max_distance (earliest added on a tie), else None."""
@@ -209,13 +224,16 @@ class SimhashIndex:
         best_id = None
         for bucket, band in zip(self._buckets, self._bands(value), strict=True):
             for other in bucket.get(band, ()):
-                if other == exclude:
+                distance = (other ^ value).bit_count()
+                if distance > self.max_distance:
                     continue
-                distance = (self._hash[other] ^ value).bit_count()
-                if distance <= self.max_distance:
-                    key = (distance, self._seq[other])
-                    if best is None or key < best:
-                        best, best_id = key, other
+                ids = self._ids[other]
+                candidate = ids[0] if ids[0] != exclude else (ids[1] if len(ids) > 1 else None)
+                if candidate is None:
+                    continue
+                key = (distance, self._seq[candidate])
+                if best is None or key < best:
+                    best, best_id = key, candidate
         return best_id
 
 
