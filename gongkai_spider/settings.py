@@ -173,6 +173,8 @@ DOWNLOADER_MIDDLEWARES = {
 }
 EXTENSIONS = {
     "gongkai_spider.extensions.monitor.RunMonitor": 500,
+    # JOBDIR only: discards the queue/seen-list a killed run left behind; see extensions/jobdir.py
+    "gongkai_spider.extensions.jobdir.JobDirGuard": 0,
 }
 
 # GONGKAI_INCREMENTAL_ENABLED: skip articles already stored (articles or quarantine). `-a refresh=1` refetches

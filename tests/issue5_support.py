@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,10 +50,12 @@ def html(body: str | bytes, status: int = 200, charset: str = "utf-8", extra: li
 
 
 @contextlib.contextmanager
-def serve(routes: dict[str, Handler | Reply], default: Reply | None = None) -> Iterator[Server]:
-    """Serve ``routes`` (path -> reply or handler) on 127.0.0.1; unknown paths answer 404 (robots.txt too)."""
+def serve(routes: dict[str, Handler | Reply], default: Handler | Reply | None = None,
+          delay: float = 0.0) -> Iterator[Server]:
+    """Serve ``routes`` (path -> reply or handler) on 127.0.0.1; other paths get ``default`` (else 404, robots.txt
+    too). ``delay``: seconds each answer waits, to make a crawl slow enough to be interrupted."""
     state = Server(base="")
-    missing: Reply = default or (404, [("Content-Type", "text/plain")], b"not found")
+    missing: Handler | Reply = default or (404, [("Content-Type", "text/plain")], b"not found")
 
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -61,6 +64,8 @@ def serve(routes: dict[str, Handler | Reply], default: Reply | None = None) -> I
             seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
             state.seen.append(seen)
             route = routes.get(self.path, missing)
+            if delay:
+                time.sleep(delay)
             status, headers, body = route(seen) if callable(route) else route
             self.send_response(status)
             for name, value in headers:
@@ -73,7 +78,11 @@ def serve(routes: dict[str, Handler | Reply], default: Reply | None = None) -> I
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    class _Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address) -> None:  # a killed crawler resets its connections
+            pass
+
+    httpd = _Server(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -83,6 +92,17 @@ def serve(routes: dict[str, Handler | Reply], default: Reply | None = None) -> I
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def portal_handler(portal) -> Handler:
+    """A ``serve`` default answering from a demo portal (gongkai_spider.demo.portal.Portal)."""
+    def handler(seen: Seen) -> Reply:
+        page = portal.lookup(seen.path)
+        if page is None:
+            return 404, [("Content-Type", "text/html")], b"<html><body><h1>404</h1></body></html>"
+        body, content_type = page
+        return 200, [("Content-Type", content_type)], body
+    return handler
 
 
 def scrapy_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -118,3 +138,4 @@ def run_scrapy(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = 
                           text=True, timeout=timeout)
     stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
     return CrawlResult(proc.returncode, stats, proc.stdout + proc.stderr)
+

@@ -35,18 +35,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from gongkai_spider.normalize import SHANGHAI
+from gongkai_spider.extensions.history import (
+    DEFAULT_TEMPLATE,
+    SiteHistory,
+    history_file,
+    site_history_for_crawler,
+)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -80,33 +84,6 @@ def has_value(value: Any) -> bool:
 
 def reason_ok(reason: str) -> bool:
     return reason in OK_REASONS or (reason.startswith(OK_REASON_PREFIXES) and reason not in _ERROR_LIMITS)
-
-
-def history_file(template: str, site: str) -> Path:
-    """The history path of a site: ``{site}`` in the template is replaced; a template without it is a folder."""
-    safe = re.sub(r"[^\w.-]+", "_", site) or "_"
-    if "{site}" in template:
-        return Path(template.replace("{site}", safe))
-    return Path(template) / f"{safe}.json"
-
-
-def load_history(path: Path) -> list[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        logger.warning("run history %s unreadable (%s); starting a new one", path, exc)
-        return []
-    runs = data.get("runs") if isinstance(data, dict) else None
-    return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
-
-
-def save_history(path: Path, site: str, runs: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"site": site, "runs": runs}, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash never leaves half a history
 
 
 def coverage_drops(
@@ -161,7 +138,7 @@ class RunMonitor:
     def __init__(
         self,
         stats: Stats,
-        history: str = "data/runs/{site}.json",
+        history: str = DEFAULT_TEMPLATE,
         history_size: int = 20,
         min_items: int = 20,
         min_runs: int = 2,
@@ -171,8 +148,12 @@ class RunMonitor:
     ) -> None:
         self.stats = stats
         self.stats_file = stats_file  # "" = do not write the stats as JSON
-        self.history = history  # "" = no history kept (no coverage-drop alerts)
         self.history_size = history_size
+        # site -> its history file (None = no history kept, no coverage-drop alerts); from_crawler shares the
+        # crawl's one with the incremental middleware
+        self._history_for: Callable[[str], SiteHistory | None] = (
+            (lambda site: SiteHistory(history_file(history, site), site, history_size)) if history else (lambda site: None))
+        self.site_history: SiteHistory | None = None
         self.min_items = min_items
         self.min_runs = min_runs
         self.drop_ratio = drop_ratio
@@ -188,7 +169,7 @@ class RunMonitor:
             raise NotConfigured("GONGKAI_MONITOR_ENABLED is off")
         ext = cls(
             crawler.stats,
-            history=s.get("GONGKAI_RUN_HISTORY", "data/runs/{site}.json") or "",
+            history=s.get("GONGKAI_RUN_HISTORY", DEFAULT_TEMPLATE) or "",
             history_size=s.getint("GONGKAI_RUN_HISTORY_SIZE", 20),
             min_items=s.getint("GONGKAI_COVERAGE_MIN_ITEMS", 20),
             min_runs=s.getint("GONGKAI_COVERAGE_MIN_RUNS", 2),
@@ -196,6 +177,7 @@ class RunMonitor:
             min_baseline=s.getfloat("GONGKAI_COVERAGE_MIN_BASELINE", 0.2),
             stats_file=s.get("GONGKAI_STATS_FILE", "") or "",
         )
+        ext._history_for = lambda site: site_history_for_crawler(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
@@ -206,7 +188,10 @@ class RunMonitor:
     # -- signal handlers ---------------------------------------------------------------------------------
 
     def spider_opened(self, spider: Any) -> None:
-        self.default_site = str(getattr(spider, "site_id", None) or getattr(spider, "name", "") or "")
+        self.default_site = str(getattr(spider, "site_id", None) or getattr(spider, "name", "") or "unknown")
+        self.site_history = self._history_for(self.default_site)
+        if self.site_history is not None:
+            self.site_history.start()
 
     def _tally(self, site: Any) -> SiteTally:
         key = str(site or self.default_site or "unknown")
@@ -278,7 +263,7 @@ class RunMonitor:
             if tally.items:
                 for name, value in coverage.items():
                     self.stats.set_value(f"{prefix}/coverage/{name}", round(value, 3))
-            self._judge_history(site, tally, coverage, reason)
+        self._judge_history(reason)
         listings = sum(t.pages.get("listing", 0) for t in self.sites.values())
         if judged and reason_ok(reason):
             if not listings:
@@ -303,30 +288,26 @@ class RunMonitor:
         except OSError as exc:
             logger.warning("could not write stats file %s: %s", path, exc)
 
-    def _judge_history(self, site: str, tally: SiteTally, coverage: dict[str, float], reason: str) -> None:
-        if not self.history or not tally.items:
+    def _judge_history(self, reason: str) -> None:
+        """Coverage of the run's site against its earlier runs; then record this run in the history."""
+        history = self.site_history
+        if history is None:
             return
-        path = history_file(self.history, site)
-        previous = load_history(path)
-        for name, value, median in coverage_drops(
-            coverage, tally.items, previous, min_items=self.min_items, min_runs=self.min_runs,
-            drop_ratio=self.drop_ratio, min_baseline=self.min_baseline,
-        ):
-            self._alert("coverage_drop", f"site {site}: {name} coverage {_pct(value)} over {tally.items} items, "
-                        f"previous runs' median {_pct(median)} (template change?)")
-        if reason == "shutdown" or not reason_ok(reason):
-            return  # a paused or failed run is no baseline
-        run = {
-            "finished_at": datetime.now(SHANGHAI).isoformat(timespec="seconds"),
-            "reason": reason,
-            "items": tally.items,
-            "pages": sum(tally.pages.values()),
-            "coverage": {k: round(v, 4) for k, v in coverage.items()},
-        }
-        try:
-            save_history(path, site, [*previous, run][-self.history_size:])
-        except OSError as exc:
-            logger.warning("could not write run history %s: %s", path, exc)
+        tally = self.sites.get(history.site)
+        coverage = tally.coverage() if tally and tally.items else None
+        if coverage is not None:
+            for name, value, median in coverage_drops(
+                coverage, tally.items, history.runs, min_items=self.min_items, min_runs=self.min_runs,
+                drop_ratio=self.drop_ratio, min_baseline=self.min_baseline,
+            ):
+                self._alert("coverage_drop", f"site {history.site}: {name} coverage {_pct(value)} over {tally.items} "
+                            f"items, previous runs' median {_pct(median)} (template change?)")
+        # A paused or failed run is no coverage baseline; its end is recorded all the same.
+        record = None
+        if coverage is not None and reason != "shutdown" and reason_ok(reason):
+            record = {"reason": reason, "items": tally.items, "pages": sum(tally.pages.values()),
+                      "coverage": {k: round(v, 4) for k, v in coverage.items()}}
+        history.finish(reason, record)
 
     def summary(self, reason: str) -> str:
         """The human-readable block logged at close."""

@@ -11,7 +11,9 @@ the request-meta contract):
 * Pagination of a column stops (its next-listing requests are dropped, ``gongkai/incremental/stopped_columns``)
   once ``GONGKAI_STOP_AFTER_KNOWN`` consecutive items were known or too old. Pinned (置顶) items on page 1 are
   old items kept on top, so they neither count nor break the run (gov-portals.md section 3, takeaway 3). The run
-  carries over from page N to page N+1 of the same column.
+  carries over from page N to page N+1 of the same column. The rule assumes the previous run reached the end of
+  every column; when it did not (killed, stopped early — see extensions/history.py), this run walks every listing
+  page instead (``gongkai/incremental/full_walk``), still skipping stored articles.
 
 Items that failed validation are never stored, so they are fetched again on the next run: cheap, and they
 may have been fixed. A store that cannot answer makes the lookup fail open (everything is fetched,
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 
+from gongkai_spider.extensions.history import SiteHistory, site_history_for_crawler
 from gongkai_spider.normalize import canonical_url, doc_id, parse_datetime
 
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ class IncrementalMiddleware:
         stop_after: int = 10,
         since: date | None = None,
         refresh: bool = False,
+        full_walk: bool = False,
     ) -> None:
         self.stats = stats
         # ids -> the subset already stored; None = no store (nothing is known)
@@ -76,6 +80,7 @@ class IncrementalMiddleware:
         self.stop_after = stop_after
         self.since = since
         self.refresh = refresh
+        self.full_walk = full_walk  # True: never stop paging (the previous run did not walk every column)
         # column -> (last listing page number processed, run of known/old items at its end)
         self._runs: dict[str, tuple[int, int]] = {}
         self._stopped: set[str] = set()
@@ -100,14 +105,23 @@ class IncrementalMiddleware:
             return known
 
         mw = cls(crawler.stats, lookup, stop_after=settings.getint("GONGKAI_STOP_AFTER_KNOWN", 10))
+        mw._history = lambda: site_history_for_crawler(crawler)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
 
+    _history: Callable[[], SiteHistory | None] = staticmethod(lambda: None)
+
     def spider_opened(self, spider: Any) -> None:
-        """Take ``since`` and ``refresh`` from the spider's arguments."""
+        """Take ``since`` and ``refresh`` from the spider's arguments; full walk after an interrupted run."""
         self.since = as_date(getattr(spider, "since", None))
         refresh = getattr(spider, "refresh", False)
         self.refresh = refresh if isinstance(refresh, bool) else str(refresh).lower() in {"1", "true", "yes", "on"}
+        history = self._history()
+        if history is not None and not history.previous_complete and self.stop_after > 0:
+            self.full_walk = True
+            self.stats.set_value("gongkai/incremental/full_walk", 1)
+            logger.info("walking every listing page this run (%s); stored articles are still skipped",
+                        history.previous_note)
 
     def _known(self, ids: list[str]) -> set[str]:
         if self.refresh or self.lookup is None or not ids:
@@ -156,7 +170,7 @@ class IncrementalMiddleware:
                     kept.append(out)
                     if counts:
                         run = 0
-                if self.stop_after > 0 and run >= self.stop_after:
+                if self.stop_after > 0 and run >= self.stop_after and not self.full_walk:
                     caught_up = True
             else:  # next-listing requests are decided after the whole page, below
                 kept.append(out)
