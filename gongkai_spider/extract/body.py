@@ -106,6 +106,9 @@ _CUT_RE = re.compile(
     r"网友评论|发表评论|我要评论|评论区|我要留言)\s*[】\]]?\s*[:：]?$"
     r"|^(?:上一篇|下一篇|上一条|下一条)\s*[:：]"
 )
+# The editor line closes a news article: after half of the body's text, what follows it in the same
+# container is furniture (quoted teasers, "more" links, related items).
+_EDITOR_END_RE = re.compile(r"^[【\[(（]?\s*(?:责任编辑|责编|编辑)\s*[:：]")
 # Labelled metadata lines dropped at the start and end of the body (gov-portals.md 2.2).
 _BYLINE_LABELS = (
     r"本文摘要|内容摘要|摘要|本文关键词|关键词|关键字|主题词|本文来源|信息来源|文章来源|稿件来源|来源|"
@@ -295,6 +298,12 @@ def _trim(w: Walk, lines: list[Line], title: str | None) -> list[Line]:
         if _CUT_RE.match(lines[k].text):
             lines = lines[:k]
             break
+    total, seen = sum(ln.chars for ln in lines), 0
+    for k, line in enumerate(lines):  # ... and at an editor line after most of the text
+        if seen * 2 >= total and _EDITOR_END_RE.match(line.text):
+            lines = lines[:k + 1]
+            break
+        seen += line.chars
     kept = [ln for ln in lines if not _WIDGET_LINE_RE.match(ln.text)]
     title_norm = _norm(title) if title else ""
     start, stop = 0, len(kept)
