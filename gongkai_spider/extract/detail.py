@@ -43,7 +43,6 @@ _SKIP_TAGS = frozenset({
     "textarea", "button", "svg", "canvas", "object", "embed", "iframe", "frameset", "frame",
 })
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
-_NORM_DROP_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _WS_RUN_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _CJK_LINE_JOIN_RE = re.compile(rf"(?<=[{_CJK}，。、；：“”《》（）])\s*\n\s*(?=[{_CJK}，。、；：“”《》（）])")
@@ -63,7 +62,7 @@ def norm(text: str | None) -> str:
     """Comparison form: full-width ASCII folded to ASCII, all whitespace removed."""
     if not text:
         return ""
-    return _NORM_DROP_RE.sub("", text.translate(_WIDTH_TABLE))
+    return _WS_RUN_RE.sub("", text.translate(_WIDTH_TABLE))
 
 
 def tidy(text: str | None) -> str:
@@ -111,52 +110,45 @@ class _Page:
         self.text = self._walk(tree.find("body") if tree.find("body") is not None else tree)
 
     def _walk(self, root: HtmlElement) -> str:
+        # Recursive: libxml2 caps the tree depth at 256 (lxml without huge_tree), well under Python's
+        # recursion limit, and a recursive walk is ~40% faster than an explicit stack here.
         parts: list[str] = []
-        pos = 0
         seg_start, seg_el, span, scripts = self.seg_start, self.seg_el, self.span, self.scripts
+        pos = 0
+        skip, hidden_re = _SKIP_TAGS, _HIDDEN_STYLE_RE
 
-        def add(text: str | None, owner: HtmlElement) -> None:
+        def visit(el: HtmlElement) -> None:
             nonlocal pos
+            start = pos
+            text = el.text
             if text and not text.isspace():
                 seg_start.append(pos)
-                seg_el.append(owner)
+                seg_el.append(el)
                 parts.append(text)
-                parts.append("\n")
                 pos += len(text) + 1
+            for child in el:
+                tag = child.tag
+                if tag.__class__ is not str or tag in skip:  # comments, scripts, styles, ...
+                    if tag == "script" and child.text:
+                        scripts.append(child.text)
+                else:
+                    style = child.get("style")
+                    if not (style and ("none" in style or "hidden" in style) and hidden_re.search(style)):
+                        visit(child)
+                text = child.tail  # a tail belongs to the parent's text
+                if text and not text.isspace():
+                    seg_start.append(pos)
+                    seg_el.append(el)
+                    parts.append(text)
+                    pos += len(text) + 1
+            span[el] = (start, pos)
 
-        stack: list[tuple[HtmlElement, int]] = []  # (element, start offset) of open elements
-        iters = [iter((root,))]
-        while iters:
-            el = next(iters[-1], None)
-            if el is None:
-                iters.pop()
-                if not stack:
-                    break
-                closing, start = stack.pop()
-                span[closing] = (start, pos)
-                if stack:
-                    add(closing.tail, stack[-1][0])
-                continue
-            tag = el.tag
-            if not isinstance(tag, str) or tag in _SKIP_TAGS:
-                if tag == "script" and el.text:
-                    scripts.append(el.text)
-                if stack:
-                    add(el.tail, stack[-1][0])
-                continue
-            style = el.get("style")
-            if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE_RE.search(style):
-                if stack:
-                    add(el.tail, stack[-1][0])
-                continue
-            stack.append((el, pos))
-            add(el.text, el)
-            iters.append(iter(el))
-        # scripts under <head> (skipped above as part of head) matter for createPageHTML too
+        visit(root)
+        # scripts under <head> matter for createPageHTML too
         for script in self.tree.iterfind(".//head/script"):
             if script.text:
                 scripts.append(script.text)
-        return "".join(parts)
+        return "\n".join(parts) + "\n" if parts else ""
 
     # -- helpers over the linear text
     def seg_index(self, offset: int) -> int:
@@ -710,6 +702,28 @@ def _source(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None,
         meta = _value_after_text(meta[m.end():] if m else meta)
         if _plausible_name(meta):
             return meta
+    return _unlabelled_source(page, zone)
+
+
+def _unlabelled_source(page: _Page, zone: _Zone | None) -> str | None:
+    """A bare organisation name between the headline and its byline date ("某某日报 2024-01-04 20:05")."""
+    if zone is None:
+        return None
+    m = DATE_RE.search(page.text, zone.end, zone.hi)
+    if not m:
+        return None
+    first, last = page.seg_index(zone.end), page.seg_index(m.start())
+    if last - first > 4:
+        return None  # the date is not right under the headline
+    for i in range(last, first - 1, -1):
+        seg = page.segment(i)
+        if i == last:
+            seg = seg[:m.start() - page.seg_start[i]]
+        value = seg.strip().strip(_TRAILING_JUNK + _LEADING_JUNK)
+        if (2 <= len(value) <= 12 and S.ORG_NAME_RE.search(value)
+                and " " not in value and not S.BYLINE_LABEL_RE.search(value)
+                and not page.in_list_entry(page.seg_start[i])):
+            return value
     return None
 
 
