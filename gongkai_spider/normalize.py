@@ -181,7 +181,7 @@ def clean_text(text: str | None) -> str | None:
     """One line of text: invisible characters removed, whitespace collapsed (collapse_ws); None when empty."""
     if not text:
         return None
-    return collapse_ws(_INVISIBLE_RE.sub("", str(text))) or None
+    return " ".join(_INVISIBLE_RE.sub("", str(text)).split()) or None
 
 
 def clean_lines(body: str | None) -> str:
@@ -191,7 +191,8 @@ def clean_lines(body: str | None) -> str:
     """
     if not body:
         return ""
-    lines = (collapse_ws(line) for line in _INVISIBLE_RE.sub("", str(body)).splitlines())
+    # Invisible characters are gone, so str.split() alone is collapse_ws here.
+    lines = (" ".join(line.split()) for line in _INVISIBLE_RE.sub("", str(body)).splitlines())
     return "\n".join(line for line in lines if line)
 
 
