@@ -137,3 +137,66 @@ def test_walk_counts_link_characters_and_owner():
     assert [(line.text, line.chars, line.link_chars) for line in w.lines] == [
         ("正文链接文字结束", 8, 4), ("全链接", 3, 3)]
     assert [w.elements[line.owner].tag for line in w.lines] == ["p", "p"]
+
+
+# ----------------------------------------------------------------------------- accuracy gate (benchmarks/accuracy.py)
+def _accuracy_module():
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "benchmarks" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("accuracy_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bench_pages(tmp_path: Path) -> Path:
+    """Two of our fixtures in the corpus layout (NAME.html/.json/.txt)."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for case in ("trs_container_gb2312", "image_captions"):
+        folder = FIXTURES / case
+        expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+        tree = lxml.html.document_fromstring(decode_html((folder / "page.html").read_bytes()))
+        gold = find_body(tree, url="", title=expected["title"]).text
+        (pages / f"{case}.html").write_bytes((folder / "page.html").read_bytes())
+        (pages / f"{case}.txt").write_text(gold, encoding="utf-8")
+        (pages / f"{case}.json").write_text(json.dumps({
+            "title": expected["title"], "publish_time": None,
+            "body_start": expected["first_line"][:30], "body_end": expected["last_line"][-30:],
+        }, ensure_ascii=False), encoding="utf-8")
+    return pages
+
+
+def test_accuracy_check_passes_at_its_floors_and_fails_below(tmp_path, capsys):
+    bench = _accuracy_module()
+    pages = _bench_pages(tmp_path)
+    baseline = tmp_path / "baseline.json"
+    argv = ["--pages", str(pages), "-e", "ours", "--repeat", "1", "--baseline", str(baseline)]
+    assert bench.main([*argv, "--pin"]) == 0
+    pinned = json.loads(baseline.read_text(encoding="utf-8"))
+    assert pinned["floors"]["start"] == 1.0 and pinned["floors"]["F1"] == 1.0
+    pinned["max_median_ms"] = 10_000
+    baseline.write_text(json.dumps(pinned), encoding="utf-8")
+    assert bench.main([*argv, "--check"]) == 0
+    pinned["floors"]["F1"] = 1.01  # a floor above what we reach: a regression
+    baseline.write_text(json.dumps(pinned), encoding="utf-8")
+    assert bench.main([*argv, "--check"]) == 1
+    assert "REGRESSION: F1" in capsys.readouterr().err
+
+
+def test_accuracy_pin_never_lowers_a_floor(tmp_path):
+    bench = _accuracy_module()
+    kept = bench.pin({"title": 0.5, "F1": 0.9}, "abc", {"floors": {"title": 0.8, "F1": 0.5}}, allow_lower=False)
+    assert kept["floors"] == {"title": 0.8, "F1": 0.9}
+    lowered = bench.pin({"title": 0.5}, "abc", {"floors": {"title": 0.8}}, allow_lower=True)
+    assert lowered["floors"]["title"] == 0.5
+
+
+def test_accuracy_metrics_follow_the_corpus_scorer():
+    bench = _accuracy_module()
+    gt = {"title": "标题 一", "publish_time": "2024-05-24 09:14", "body_start": "第一 段", "body_end": "结束。",
+          "_gold": "第一段\n结束。"}
+    row = bench.score_page(gt, {"title": "标题一", "publish_time": "2024年5月24日", "body": "第一段\n结束。"})
+    assert row == {"title": 1.0, "date": 1.0, "start": 1.0, "end": 1.0, "F1": 1.0, "article": None}
+    assert bench.char_f1("ab", "abcd") == pytest.approx(2 * 1.0 * 0.5 / 1.5)

@@ -151,7 +151,8 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
                     kind = kinds.get((cls, el_id), -1)
                     if kind < 0:
                         kind = kinds[(cls, el_id)] = attr_kind(cls, el_id)
-            if ((style and hidden_re.search(style)) or el.get("hidden") is not None
+            if ((style and ("none" in style or "hidden" in style) and hidden_re.search(style))
+                    or el.get("hidden") is not None
                     or (kind == WIDGET and len(ws_sub("", el.text_content())) < widget_max_chars)):
                 walker.skip_subtree()
                 skipped = el
