@@ -116,6 +116,16 @@ def test_deeply_nested_markup_does_not_hit_recursion_limits():
     assert find_body(tree, url="", title=None).text == "深层嵌套的正文内容，仍然可以被正确提取出来。"
 
 
+def test_css_utility_classes_are_not_widgets():
+    html = ('<html><body><div class="nav"><a href="/">首页</a><a href="/a">工作动态</a></div>'
+            '<div class="detail"><p class="font-weight-bold position-relative">一、加强组织领导，明确责任分工。</p>'
+            '<p>各单位要按照职责分工，抓好各项任务落实，确保取得实效。</p>'
+            '<div class="share-box"><a>微信</a><a>微博</a></div></div></body></html>')
+    tree = lxml.html.document_fromstring(html)
+    assert find_body(tree, url="", title=None).text == (
+        "一、加强组织领导，明确责任分工。\n各单位要按照职责分工，抓好各项任务落实，确保取得实效。")
+
+
 # ----------------------------------------------------------------------------- text rendering
 def test_render_one_paragraph_per_line():
     el = lxml.html.fragment_fromstring(

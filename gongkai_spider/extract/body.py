@@ -79,7 +79,10 @@ _NOISE_ATTR_RE = re.compile(
     r"font|fontsize|zihao|toolbar|tools|related|relate|relevant|xgwz|xgxw|xgyd|xglj|pager|"
     r"pagination|page-nav|fanye|prev|next|prevnext|shangxia|sxpian|comment|comments|pinglun|"
     r"qrcode|ewm|erweima|breadcrumbs?|crumbs?|bread|position|location|weizhi|dqwz|footer|foot|copyright|"
-    r"ad|ads|advert|advertisement|guanggao)(?=$|[\s_\d-])",
+    r"ad|ads|advert|advertisement|guanggao)(?=$|[\s_\d-])"
+    # CSS utility classes (font-weight-bold, position-relative) style article text: not widgets
+    r"(?!-(?:weight|size|family|style|bold|normal|italic|light|medium|relative|absolute|fixed|static|sticky"
+    r"|note))",
     re.I,
 )
 # A "widget" subtree with this much text or more is a mislabelled wrapper of the article: keep it.
