@@ -152,6 +152,17 @@ def test_metadata_label_synonyms(label: str, key: str) -> None:
     assert _extract(table + _HEADLINE + _PROSE)["doc_meta"] == {key: "某值〔2024〕1号"}
 
 
+def test_metadata_value_cell_with_inline_markup() -> None:
+    table = ("<table><tr><td><b>发文机关：</b></td><td><span>国务院</span>办公厅</td>"
+             "<td><b>文　　号：</b></td><td>国办发〔<font>2024</font>〕18号</td></tr></table>")
+    assert _extract(table + _HEADLINE + _PROSE)["doc_meta"] == {"issuer": "国务院办公厅", "doc_no": "国办发〔2024〕18号"}
+
+
+def test_numbered_table_in_the_body_is_not_metadata() -> None:
+    body = "<table><tr><th>编号</th><th>名称</th></tr><tr><td>1</td><td>某某街区</td></tr></table>"
+    assert _extract(_HEADLINE + _PROSE + body)["doc_meta"] == {}
+
+
 def test_metadata_nav_tab_without_value_is_not_a_pair() -> None:
     tabs = "<ul class='tabs'><li><a href='/zt/'>主题分类</a></li><li><a href='/jg/'>机构分类</a></li></ul>"
     assert _extract(tabs + _HEADLINE + _PROSE)["doc_meta"] == {}

@@ -246,7 +246,7 @@ def _select(tree: HtmlElement, selector: str | list | tuple | None) -> list[Html
     for sel in [selector] if isinstance(selector, str) else selector:
         try:
             found = _compiled(sel)(tree)
-        except (etree.XPathError, SyntaxError, ValueError):
+        except (etree.XPathError, SyntaxError, ValueError, RuntimeError):  # bad selector: try the next
             continue
         if isinstance(found, str):
             found = [found]
@@ -418,7 +418,9 @@ def _title(page: _Page, overrides: Mapping[str, Any]) -> tuple[str | None, HtmlE
             return tidy(page.element_text(found[0])), found[0]
     social = _meta(page, S.META_SOCIAL_TITLE)
     if social:
-        social = _strip_site_suffix(tidy(social)) if page.html_title != social else tidy(social)
+        social = tidy(social)
+        if social == page.html_title:  # a copy of <title>, site suffix and all
+            social = _strip_site_suffix(social)
         found = _agreeing_element(page, social)
         return (tidy(page.element_text(found[0])), found[0]) if found else (social, None)
     el = _byline_heading(page)
@@ -623,16 +625,55 @@ def _doc_meta(page: _Page) -> dict[str, str]:
         else:
             if i + 1 >= count or page.in_link(page.seg_start[i + 1]):
                 continue
-            value = page.segment(i + 1)
-            if S.TABLE_LABEL_RE.match(value) and S.table_kind(S.TABLE_LABEL_RE.match(value).group("label")):
+            value = _cell_text(page, i + 1, page.seg_start[i])
+            follow = S.TABLE_LABEL_RE.match(value)
+            if follow and S.table_kind(follow.group("label")):
                 continue  # empty cell followed by the next label
         stop = S.NEXT_TABLE_LABEL_RE.search(value)
         if stop:
             value = value[:stop.start()]
+        value = _CELL_GAP_RE.split(value.strip(), 1)[0]
         value = tidy(value).strip(_TRAILING_JUNK + _LEADING_JUNK)
-        if value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES and key not in out:
+        if (value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES and key not in out
+                and _TABLE_VALUE_CHECKS.get(key, bool)(value)):
             out[key] = value
     return out
+
+
+# Two values side by side in one text node ("县水利局　责任编辑：李四") are cut at the gap.
+_CELL_GAP_RE = re.compile(r"[\u3000\t]|\s{2,}|\xa0{2,}")
+_DIGIT_RE = re.compile(r"\d")
+# A value must look like what its label promises (a numbered header row "编号 | 1" is not an 索引号).
+_TABLE_VALUE_CHECKS = {
+    "index_no": lambda v: len(v) >= 4 and bool(_DIGIT_RE.search(v)),
+    "written_date": lambda v: bool(_DIGIT_RE.search(v)) or bool(S.CN_DATE_HINT_RE.search(v)),
+    "doc_no": lambda v: bool(_DIGIT_RE.search(v)) or "〔" in v,
+    "publish": lambda v: parse_datetime(v) is not None,
+}
+_INLINE_TAGS = frozenset({"span", "a", "font", "b", "strong", "em", "i", "u", "label", "p"})
+
+
+def _cell_text(page: _Page, i: int, label_start: int) -> str:
+    """The whole value cell whose first text node is segment ``i`` (``<td><span>国务院</span>办公厅</td>``),
+    never reaching back over the label itself."""
+    el = page.seg_el[i]
+    while el.tag in _INLINE_TAGS:
+        parent = el.getparent()
+        if parent is None or parent.tag in ("tr", "table", "tbody", "body", "ul", "ol"):
+            break
+        start, end = page.span.get(parent, (0, 0))
+        if start <= label_start or end - start > 200:
+            break
+        el = parent
+    start, end = page.span.get(el, (0, 0))
+    if start <= label_start or not start <= page.seg_start[i] < end:
+        return page.segment(i)
+    # inline pieces of one cell join without a gap: 国办发〔<font>2024</font>〕18号
+    parts, j = [], i
+    while j < len(page.seg_start) and page.seg_start[j] < end:
+        parts.append(page.segment(j).strip())
+        j += 1
+    return "".join(parts)
 
 
 # ----------------------------------------------------------------------------- other fields

@@ -148,6 +148,8 @@ TABLE_LABEL_RE = re.compile(
     r"^\s*[\[【(（]?\s*(?P<label>" + _TABLE_ALT + r")\s*[\]】)）]?\s*(?P<colon>[:：])?\s*")
 # Where a value cell that holds several pairs ends: "[公开属性]", "发布机构：".
 NEXT_TABLE_LABEL_RE = re.compile(r"[\[【]\s*(?:" + _TABLE_ALT + r")\s*[\]】]|(?:" + _TABLE_ALT + r")\s*[:：]")
+# Chinese-numeral dates in 成文日期 cells ("二〇二四年五月二十日").
+CN_DATE_HINT_RE = re.compile(r"[〇零一二三四五六七八九]{4}年")
 # Cheap pre-check on the page text: is there any metadata label at all?
 TABLE_HINT_RE = re.compile(
     padded("索引号") + "|" + padded("发文字号") + "|" + padded("发布机构") + "|" + padded("成文日期") + "|"
