@@ -137,7 +137,9 @@ CAPS: dict[str, float] = {
     "spun_text": 0.7,
     "obfuscated_js": 0.5,
 }
-ENFORCEMENT_FACTOR = 0.5  # brand weights in a page about a crackdown
+ENFORCEMENT_FACTOR = 0.5  # weight of a bare brand name (no CTA) in a page about a crackdown
+# Kinds that are one piece of evidence seen twice: the headline and <title> usually carry the same text.
+SCORE_GROUPS: dict[str, str] = {"brand_in_html_title": "brand_in_title"}
 
 # Fields scanned for brands, in the order reasons are reported: reason kind -> where the text comes from.
 _TITLE_SIGNALS = ("html_title", "meta_article_title", "og_title")
@@ -163,6 +165,7 @@ _EMOJI = re.compile(
     "[\U0001f000-\U0001faff]"
 )  # astral-plane pictographs only: ★ and ✔ are ordinary on gov pages
 _CJK_BIGRAM_SRC = re.compile(r"[\u4e00-\u9fff]{2,}")
+_LIST_SPLIT = re.compile(r"[\s,，;；|]+")
 _VERSION = re.compile(r"v\d+(?:\.\d+){1,3}", re.I)
 _SEPARATORS = " \t·•・-_|/:：,，、.。—–~～"
 _TITLE_SPLIT = re.compile(r"(\s*[_|｜]+\s*|\s*[—–]+\s*|\s+-+\s*|\s*-+\s+|(?<!\d)-+|-+(?!\d))")
@@ -219,6 +222,34 @@ def _alternation(tokens: Iterable[str]) -> str:
     return _trie_pattern(trie) if trie else r"(?!x)x"
 
 
+# The most frequent characters of Chinese prose (and of gov notices), most frequent first: a token is
+# anchored on its first character outside this list, else on its least frequent one.
+_COMMON_CHARS = (
+    # frequent in government notices first, then general prose
+    "的公务信息开政府工作市县区局委办部门人民会议规定通知关于单位组织管理服务企业项目实施建设发展社区级报本申华育"
+    "一二三四五六七八九十主体请动"
+    "的一是不了在人有我他这个们中来上大为和国地到以说时要就出会可也你对生能而子那得于着下自之年过发后作里用"
+    "道行所然家种事成方多经么去法学如都同现当没动面起看定天分还进好小部其些主样理心她本前开但因只从想实日军"
+    "者意无力它与长把机十民第公此已工使情明性知全三又关点正业外将两高间由问很最重并物手应战向头文体政美相见"
+    "被利什二等产或新己制身果加西斯月话合回特代内信表化老给世位次度门任常先海通教儿原东声提立及比员解水名真"
+    "论处走义各入几口认条平系气题活尔更别打女变四神总何电数安少报才结反受目太量再感建务做接必场件计管期市直"
+    "德资命山金指克许统区保至队形社便空决治展马科司五基眼书非则听白却界达光放强即像难且权思王象完设式色路记"
+    "南品住告类求据程北边死张该交规万取拉格望觉术领共确传师观清今切院让识候带导争运笔怎九论依请申网线站台"
+)
+_CHAR_RANK: dict[str, int] = {}
+for _i, _ch in enumerate(_COMMON_CHARS):
+    _CHAR_RANK.setdefault(_ch, _i)
+
+
+def _anchor_index(token: str) -> int:
+    ranks = [_CHAR_RANK.get(ch, len(_COMMON_CHARS) + 1) for ch in token]
+    if any(ch.isascii() for ch in token) and not token.isascii():
+        # mixed tokens (ag娱乐, pk10): a Latin letter is rare in Chinese prose, anchor on the first one
+        return next(i for i, ch in enumerate(token) if ch.isascii())
+    top = max(ranks)
+    return len(ranks) - 1 - ranks[::-1].index(top)  # ties: the later character (搏 of 人生就是搏)
+
+
 def _trie_pattern(node: dict) -> str:
     branches = [re.escape(ch) + _trie_pattern(child) for ch, child in sorted(node.items()) if ch]
     if not branches:
@@ -244,7 +275,17 @@ class SpamLists:
         for name in self.CATEGORIES:  # later categories do not override earlier ones (allow first)
             for token in get[name]:
                 self.category.setdefault(token.lower(), name)
-        self.token_re = re.compile(_alternation(self.category))
+        # Every token is searched from its rarest character (its "anchor") on: a scan only stops at
+        # characters that start an anchored suffix, and those are uncommon in Chinese prose; the part before
+        # the anchor is checked in Python on the few stops. About twice as fast as scanning from the first
+        # character, which for 人生就是搏 or 一本道 would be one of the most frequent characters there are.
+        self.anchored: dict[str, list[tuple[str, str, str]]] = {}  # anchor char -> [(prefix, suffix, token)]
+        for token in self.category:
+            i = _anchor_index(token)
+            self.anchored.setdefault(token[i], []).append((token[:i], token[i:], token))
+        for entries in self.anchored.values():
+            entries.sort(key=lambda e: -len(e[2]))
+        self.token_re = re.compile(_alternation(suffix for e in self.anchored.values() for _, suffix, _ in e))
         cta = _alternation(get["cta"])
         affix = _alternation(get["affixes"])
         brand = _alternation(get["brands_strong"] + get["brands_weak"])
@@ -296,12 +337,33 @@ def _tokens(text: str | None, lists: SpamLists) -> list[tuple[str, str, int, int
     if not text:
         return []
     low = _lower(text)
+    found: list[tuple[int, int, str]] = []  # (start, end, token), leftmost-longest, no overlaps
+    search = lists.token_re.search
+    m = search(low)
+    while m is not None:
+        at = m.start()
+        m = search(low, at + 1)  # resume right after the anchor: a match may hide another token's anchor
+        candidates = []  # tokens whose anchored suffix and prefix both match here
+        for prefix, suffix, token in lists.anchored[low[at]]:
+            start = at - len(prefix)
+            if start >= 0 and low.startswith(suffix, at) and low.startswith(prefix, start):
+                candidates.append((start, start + len(token), token))
+        # Leftmost, then longest, first that fits. A token anchored further right may start earlier than one
+        # already found (尊龙凯时 vs 尊龙): it replaces the ones it covers; one overlapping without covering
+        # does not fit.
+        for start, end, token in sorted(candidates, key=lambda c: (c[0], c[0] - c[1])):
+            covered = len(found)
+            while covered and found[covered - 1][1] > start and start <= found[covered - 1][0]:
+                covered -= 1
+            if all(f[1] <= end for f in found[covered:]) and (not covered or found[covered - 1][1] <= start):
+                del found[covered:]
+                found.append((start, end, token))
+                break
     out = []
-    for m in lists.token_re.finditer(low):
-        token = m.group()
-        category = lists.category.get(token.lower())
-        if category and category != "allow":
-            out.append((token, category, m.start(), m.end()))
+    for start, end, token in found:
+        category = lists.category[token]
+        if category != "allow":  # evidence as written on the page (AG娱乐, not ag娱乐)
+            out.append((text[start:end], category, start, end))
     return out
 
 
@@ -320,6 +382,14 @@ def _cta_adjacent(low: str, start: int, end: int, lists: SpamLists) -> bool:
     return bool(
         lists.cta_after_re.match(low, end) or lists.cta_before_re.search(low[max(0, start - 12) : start])
     )
+
+
+def _distinct(tokens: Iterable[str]) -> list[str]:
+    """Tokens in order, one per case-insensitive spelling."""
+    seen: dict[str, str] = {}
+    for token in tokens:
+        seen.setdefault(token.lower(), token)
+    return list(seen.values())
 
 
 def _field_text(value: Any) -> str:
@@ -375,7 +445,11 @@ class _Verdict:
 
     @property
     def score(self) -> float:
-        return round(sum(self.scores.values()), 2)
+        groups: dict[str, float] = {}
+        for kind, value in self.scores.items():  # a group counts its strongest member once
+            key = SCORE_GROUPS.get(kind, kind)
+            groups[key] = max(groups.get(key, 0.0), value)
+        return round(sum(groups.values()), 2)
 
 
 def _field_values(item: Mapping[str, Any], name: str) -> str:
@@ -417,25 +491,30 @@ def score_spam(item: Mapping[str, Any], lists: SpamLists | None = None, threshol
         ),
     }
     enforcement = bool(title and lists.enforcement_re.search(_lower(title)))
-    factor = ENFORCEMENT_FACTOR if enforcement else 1.0
 
     for kind, text in fields.items():
         if not text:
             continue
         low = _lower(text)
         hits = _tokens(text, lists)
-        for i, brand in enumerate(dict.fromkeys(t for t, *_ in _brand_hits(text, low, hits, lists))):
-            v.add(kind, brand, WEIGHTS[kind] * factor if i == 0 else 0.0)  # a field counts once
+        brands = _brand_hits(text, low, hits, lists)
+        if brands:
+            # A crackdown story names a brand bare; injected brand text carries its CTA (官网, 入口 ...).
+            injected = not enforcement or any(_cta_adjacent(low, s, e, lists) for _, _, s, e in brands)
+            weight = WEIGHTS[kind] * (1.0 if injected else ENFORCEMENT_FACTOR)
+            for i, brand in enumerate(_distinct(t for t, *_ in brands)):
+                v.add(kind, brand, weight if i == 0 else 0.0)  # a field counts once
         if kind in ("brand_in_title", "brand_in_html_title", "brand_in_keywords"):
             _score_title_terms(v, text, low, hits, lists)
 
     body = item.get("body") or ""
     if not isinstance(body, str):
         body = _field_text(body)
-    _score_body(v, body, lists, factor, host)
+    _score_body(v, body, lists, enforcement, host)
     _score_identity(v, item, signals, host, page_domain, source)
     _score_markup(v, signals, page_domain, lists)
-    _score_title_body(v, item.get("title") or "", body, lists)
+    title_has_brand = any(r.startswith("brand_in_title:") for r in v.reasons)
+    _score_title_body(v, item.get("title") or "", body, lists, title_has_brand)
 
     score = v.score
     return {"is_spam": score >= threshold, "score": score, "reasons": v.reasons}
@@ -460,19 +539,21 @@ def _score_title_terms(v: _Verdict, text: str, low: str, hits: list[tuple], list
             v.add("app_version_in_title", version.group())
 
 
-def _score_body(v: _Verdict, body: str, lists: SpamLists, factor: float, host: str) -> None:
+def _score_body(v: _Verdict, body: str, lists: SpamLists, enforcement: bool, host: str) -> None:
     if not body:
         return
     low = _lower(body)
     hits = _tokens(body, lists)
     brands = _brand_hits(body, low, hits, lists)
     if brands:
-        names = list(dict.fromkeys(t for t, *_ in brands))
+        names = _distinct(t for t, *_ in brands)
         weight = WEIGHTS["brand_in_body"] if any(c == "brands_strong" for _, c, *_ in brands) else 0.0
+        weight += BODY_EXTRA_BRAND * (len(names) - 1)
         if any(_cta_adjacent(low, s, e, lists) for _, _, s, e in brands):
             weight += BODY_BRAND_CTA
-        weight += BODY_EXTRA_BRAND * (len(names) - 1)
-        v.set_max("brand_in_body", names[0], min(weight * factor, CAPS["brand_in_body"]))
+        elif enforcement:
+            weight *= ENFORCEMENT_FACTOR
+        v.set_max("brand_in_body", names[0], min(weight, CAPS["brand_in_body"]))
         for name in names[1:3]:
             if f"brand_in_body:{name}" not in v.reasons:
                 v.reasons.append(f"brand_in_body:{name}")
@@ -521,12 +602,15 @@ def _score_identity(
     if not host:
         return
     gov_host = _is_gov_host(host)
-    site_domain = signals.get("meta_site_domain")
-    site_domain_host = (
-        url_host(site_domain if "//" in str(site_domain) else f"//{site_domain}") if site_domain else None
-    )
-    if site_domain_host and "." in site_domain_host and registrable_domain(site_domain_host) != page_domain:
-        v.add("site_domain_mismatch", site_domain_host)
+    site_domain = str(signals.get("meta_site_domain") or "")
+    # SiteDomain may list several names ("fgw.zj.gov.cn,www.zjdpc.gov.cn"): any one on the page's domain will do.
+    declared = [
+        h
+        for h in (url_host(d if "//" in d else f"//{d}") for d in _LIST_SPLIT.split(site_domain))
+        if h and "." in h
+    ]
+    if declared and all(registrable_domain(h) != page_domain for h in declared):
+        v.add("site_domain_mismatch", declared[0])
     for m in _DOMAIN.finditer(source or ""):
         domain = m.group(1).lower()
         if registrable_domain(domain) != page_domain and not _is_gov_host(domain):
@@ -538,7 +622,7 @@ def _score_identity(
             v.add("gov_path_on_foreign_host", host)
         claims = (
             signals.get("meta_site_id_code")
-            or (site_domain_host and _is_gov_host(site_domain_host))
+            or any(_is_gov_host(h) for h in declared)
             or _GOV_NAME.search(str(signals.get("meta_site_name") or ""))
             or _GOV_NAME.search(str(signals.get("html_title") or ""))
         )
@@ -594,11 +678,12 @@ def _bigrams(text: str) -> set[str]:
     return out
 
 
-def _score_title_body(v: _Verdict, title: str, body: str, lists: SpamLists) -> None:
+def _score_title_body(v: _Verdict, title: str, body: str, lists: SpamLists, has_brand: bool) -> None:
     """SEISE-style check: a gov headline's words are almost always in its body."""
     if len(body) < 200 or not title:
         return
-    title = strip_text(title, lists) or title
+    if has_brand:  # judge the headline without the injected brand
+        title = strip_text(title, lists) or title
     grams = _bigrams(title)
     if len(grams) < 6:
         return
