@@ -170,6 +170,8 @@ DOWNLOADER_MIDDLEWARES = {
     "gongkai_spider.middlewares.robots.SharedRobotsTxtMiddleware": 100,
     # below HttpCompression (590) and Cookies (700): sees decoded bodies, cookie jar already updated
     "gongkai_spider.middlewares.blocking.BlockedMiddleware": 585,
+    # sees 3xx responses before RedirectMiddleware (600): a loop is a counted failure, not a silent dupe
+    "gongkai_spider.middlewares.redirects.RedirectLoopMiddleware": 610,
 }
 EXTENSIONS = {
     "gongkai_spider.extensions.monitor.RunMonitor": 500,

@@ -66,7 +66,7 @@ class JobDirGuard:
     def from_crawler(cls, crawler: Crawler) -> JobDirGuard:
         jobdir = crawler.settings.get("JOBDIR")
         if not jobdir:
-            raise NotConfigured("JOBDIR is not set")
+            raise NotConfigured  # no message: Scrapy would log a warning on every run without JOBDIR
         guard = cls(jobdir, crawler.stats)
         crawler.signals.connect(guard.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(guard.spider_closed, signal=signals.spider_closed)

@@ -4,4 +4,7 @@
   columns.
 * ``blocking.BlockedMiddleware`` (downloader middleware): anti-bot challenge pages are counted, backed off,
   retried and never parsed.
+* ``redirects.RedirectLoopMiddleware`` (downloader middleware): a redirect loop is a counted failure.
+* ``robots.SharedRobotsTxtMiddleware`` (downloader middleware): Scrapy's robots.txt middleware with a fix for
+  requests that wait on an in-flight robots.txt.
 """
