@@ -153,7 +153,8 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
                         kind = kinds[(cls, el_id)] = attr_kind(cls, el_id)
             if ((style and ("none" in style or "hidden" in style) and hidden_re.search(style))
                     or el.get("hidden") is not None
-                    or (kind == WIDGET and len(ws_sub("", el.text_content())) < widget_max_chars)):
+                    or (kind == WIDGET and len(ws_sub("", etree.tostring(el, method="text", encoding="unicode",
+                                                                 with_tail=False))) < widget_max_chars)):
                 walker.skip_subtree()
                 skipped = el
                 if buf and tag in block_tags:
