@@ -216,9 +216,12 @@ def _timeline(maker: TextMaker, count: int) -> list[datetime]:
 
 def _new_article(maker: TextMaker, column: str, path: str, published: datetime, n_paragraphs: int) -> Article:
     topic, place, org = maker.topic_place_org()
+    title = maker.headline(topic, place, org)
     paragraphs = maker.paragraphs(n_paragraphs, topic, place, org)
     summary = paragraphs[0].split("。")[0] + "。"
-    return Article(column=column, path=path, title=maker.headline(topic, place, org), published=published,
+    # Gov articles restate their headline in the opening paragraph (the spam scorer relies on that overlap).
+    paragraphs[0] += f"现将“{title}”有关情况公布如下。"
+    return Article(column=column, path=path, title=title, published=published,
                    source=org, paragraphs=paragraphs, summary=summary, keywords=[topic, place])
 
 

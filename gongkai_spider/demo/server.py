@@ -20,6 +20,9 @@ _NOT_FOUND = b"<html><head><title>404</title></head><body><h1>404 Not Found</h1>
 def _handler_for(portal: Portal) -> type[BaseHTTPRequestHandler]:
     class PortalHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle's algorithm on, a keep-alive client waits for
+        # the delayed ACK (~40 ms) before the body arrives.
+        disable_nagle_algorithm = True
         server_version = "gongkai-demo"
         sys_version = ""
 
