@@ -114,15 +114,22 @@ _CUT_RE = re.compile(
 _EDITOR_END_RE = re.compile(r"^[【\[(（]?\s*(?:责任编辑|责编|编辑)\s*[:：]")
 # Labelled metadata lines dropped at the start and end of the body (gov-portals.md 2.2).
 _BYLINE_LABELS = (
-    r"本文摘要|内容摘要|摘要|本文关键词|关键词|关键字|主题词|本文来源|信息来源|文章来源|稿件来源|来源|"
-    r"发布时间|发布日期|发表时间|发表日期|更新时间|更新日期|时间|日期|作者|撰稿|撰稿人|供稿|"
-    r"责任编辑|责编|编辑|审核|审校|校对|浏览次数|阅读次数|阅读量|访问量|浏览量|点击数|点击次数|点击量|"
-    r"字体|字号|索引号|发文字号|文号|发布机构"
+    "本文摘要", "内容摘要", "摘要", "本文关键词", "关键词", "关键字", "主题词", "本文来源", "信息来源", "文章来源",
+    "稿件来源", "来源", "发布时间", "发布日期", "发表时间", "发表日期", "更新时间", "更新日期", "时间", "日期",
+    "作者", "撰稿", "撰稿人", "供稿", "责任编辑", "责编", "编辑", "审核", "审校", "校对", "浏览次数", "阅读次数",
+    "阅读量", "访问量", "浏览量", "点击数", "点击次数", "点击量", "字体", "字号",
+    # 信息公开 metadata table labels (gov-portals.md 2.3), often padded: 索 引 号, 文　　号
+    "索引号", "主题分类", "信息分类", "分类", "发文机关", "发布机构", "公开主体", "成文日期", "发文日期", "公开日期",
+    "生成日期", "上载日期", "发文字号", "文号", "标题", "名称", "有效性", "时效", "公开方式", "公开属性", "公开范围",
+    "体裁", "公文种类", "所属机构",
 )
+_LABELS_RE = "|".join(r"\s*".join(label) for label in _BYLINE_LABELS)
 _BYLINE_RE = re.compile(
-    rf"^[【\[]?\s*(?:{_BYLINE_LABELS})\s*[:：]"
+    r"^[【\[]?\s*(?:" + _LABELS_RE + r")\s*[:：】\]]"
     r"|^[【\[(（]\s*(?:责任编辑|责编|编辑)\s*[:：].{0,20}[】\])）]$"
 )
+# A row of a label/value table (索 引 号 | 000014349/2024-00057 | ...): metadata, not a data table.
+_LABEL_ROW_RE = re.compile(r"^(?:" + _LABELS_RE + r")(?:\s|[:：])")
 # A reporter line above the text: 本报记者 张三, 半月谈记者 李四 王五 (short, no sentence punctuation).
 _REPORTER_RE = re.compile(r"^.{0,12}(?:记者|通讯员|特约撰稿人?)\s*[\u4e00-\u9fff·]{2,5}(?:[\s、,，][\u4e00-\u9fff·]{2,5})*$")
 # Date-only lines (with or without a time), often the byline of a template.
@@ -206,7 +213,8 @@ def _score(w: Walk) -> _Scores:
             prose[o] += p
             value[o] += p
         elif (line.cells >= 2 and nonlink * 2 >= line.chars and elements[o].tag in _TABLE_TAGS
-              and not _is_meta_line(line.text, lead=True) and not _DATE_RE.search(line.text)):
+              and not _is_meta_line(line.text, lead=True) and not _DATE_RE.search(line.text)
+              and not _LABEL_ROW_RE.match(line.text)):
             value[o] += TABLE_ROW_WEIGHT * nonlink
         else:
             value[o] -= JUNK_WEIGHT * line.chars
