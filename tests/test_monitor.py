@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from issue5_support import FIXTURES, html, run_scrapy, scrapy_env, serve
+from issue5_support import FIXTURES, html, portal_handler, run_scrapy, scrapy_env, serve
 from scrapy import Request
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
+from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.extensions.monitor import (
     COVERAGE_FIELDS,
     RunMonitor,
@@ -65,7 +66,7 @@ def test_summary_stats_and_coverage_at_close(tmp_path, caplog):
     fetch(mon, "listing", 2)
     fetch(mon, "detail", 5)
     scrape(mon, 3)
-    scrape(mon, 1, author=None, keywords=[], read_count=None)
+    scrape(mon, 1, author=None, keywords=[], read_count=None, spam={"is_spam": True, "score": 3.0, "reasons": []})
     mon.item_dropped({"site": "demo", "title": None, "body": "x"}, None, DropItem("no_title: http://gov.example/x"))
     stats.set_value("gongkai/site/demo/store/new", 3)
     stats.set_value("gongkai/store/quarantined", 1)
@@ -78,6 +79,7 @@ def test_summary_stats_and_coverage_at_close(tmp_path, caplog):
     assert stats.get_value("gongkai/site/demo/pages/listing") == 2
     assert stats.get_value("gongkai/site/demo/items") == 5
     assert stats.get_value("gongkai/site/demo/dropped/no_title") == 1
+    assert stats.get_value("gongkai/site/demo/quarantined") == 1
     assert stats.get_value("gongkai/site/demo/coverage/title") == 0.8  # the dropped item had none
     assert stats.get_value("gongkai/site/demo/coverage/author") == 0.6
     assert stats.get_value("gongkai/site/demo/coverage/read_count") == 0.6  # 0 is a value, None is not
@@ -86,7 +88,7 @@ def test_summary_stats_and_coverage_at_close(tmp_path, caplog):
     assert len(summary) == 1  # one block
     block = summary[0]
     assert "site demo" in block and "pages fetched       7  (detail 5, listing 2)" in block
-    assert "new 3" in block and "no_title 1" in block and "known 7" in block
+    assert "new 3" in block and "quarantined 1" in block and "no_title 1" in block and "known 7" in block
     assert "author 60%" in block and "alerts         none" in block
     history = json.loads(history_file(str(tmp_path / "runs" / "{site}.json"), "demo").read_text())
     assert history["site"] == "demo" and len(history["runs"]) == 1
@@ -172,6 +174,17 @@ def test_blocked_pages_raise_an_alert(tmp_path):
     assert [a[0] for a in mon.close("finished")] == ["blocked"]
 
 
+def test_lost_documents_raise_an_alert(tmp_path, caplog):
+    caplog.set_level("INFO")
+    mon, stats = monitor(tmp_path)
+    fetch(mon, "listing", 1)
+    scrape(mon, 2)
+    stats.set_value("gongkai/store/spooled", 5)
+    stats.set_value("gongkai/store/lost", 2)
+    assert [a[0] for a in mon.close("finished")] == ["store_lost"]
+    assert "store outage   spooled 5 · replayed 0 · errors 0 · lost 2" in caplog.text
+
+
 def test_disabled_history_keeps_no_file(tmp_path):
     crawler = get_crawler(settings_dict={"GONGKAI_RUN_HISTORY": ""})
     crawler.stats.open_spider()
@@ -210,3 +223,36 @@ def test_scrapy_crawl_exit_status(tmp_path):
     # Scrapy's own rule is kept: a crawl that cannot start exits 1.
     missing = run_scrapy(["crawl", "no_such_spider"], tmp_path)
     assert missing.returncode == 1
+
+
+def test_listing_without_links_fails_the_run(tmp_path):
+    empty = html("<!DOCTYPE html><html><head><meta charset='utf-8'><title>政府信息公开</title></head><body>"
+                 "<div class='list-box'><ul class='news-list'></ul><p>暂无信息</p></div></body></html>")
+    with serve({"/list/index.html": empty}) as server:
+        result = run_scrapy(["crawl", "gongkai", "-a", f"start_url={server.base}/list/index.html"], tmp_path)
+    assert result.returncode == 3, result.log[-3000:]
+    assert result.stats["gongkai/alert/empty_listing"] == 1
+    assert "ALERT empty_listing" in result.log
+
+
+def test_template_change_fails_the_run(tmp_path):
+    portal = build_portal({"seed": 10, "trs": 10, "hanweb": 10}, seed=2)
+    with serve({}, default=portal_handler(portal)) as server:
+        first = run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={server.base}"], tmp_path)
+    assert first.returncode == 0, first.log[-3000:]
+    history_path = tmp_path / "runs" / "demo.json"
+    history = json.loads(history_path.read_text())
+    assert history["runs"][0]["coverage"]["author"] > 0.3
+    history["runs"] *= 3  # as if the site had been crawled like this three times
+    history_path.write_text(json.dumps(history))
+
+    # The site redesigns its article pages: the 作者 label is gone, the extractor finds no author any more.
+    for path, (body, content_type) in list(portal.pages.items()):
+        if path.startswith("/xxgk/2"):
+            portal.pages[path] = (body.replace("作者:".encode(), b""), content_type)
+    with serve({}, default=portal_handler(portal)) as server:  # a new port: new URLs, so every article is new
+        second = run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={server.base}"], tmp_path)
+    assert second.returncode == 3, second.log[-3000:]
+    assert second.stats["gongkai/alert/coverage_drop"] == 1 and second.stats["gongkai/alert"] == 1
+    assert second.stats["gongkai/site/demo/coverage/author"] == 0
+    assert "ALERT coverage_drop: site demo: author coverage 0%" in second.log

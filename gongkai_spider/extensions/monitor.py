@@ -5,10 +5,12 @@
 
 * logs one readable summary block per site and sets the figures in the crawl stats:
   ``gongkai/site/<site>/pages[/<kind>]``, ``gongkai/site/<site>/items``, ``gongkai/site/<site>/dropped/<reason>``,
-  ``gongkai/site/<site>/coverage/<field>`` (share of extracted items with a value, 0..1); the store outcomes come
-  from the store pipeline's ``gongkai/site/<site>/store/<outcome>``;
-* appends the run to the site's history file (``GONGKAI_RUN_HISTORY``, default ``data/runs/{site}.json``; the
-  last ``GONGKAI_RUN_HISTORY_SIZE`` runs: time, finish reason, items, coverage per field);
+  ``gongkai/site/<site>/coverage/<field>`` (share of extracted items with a value, 0..1),
+  ``gongkai/site/<site>/quarantined`` (items marked as spam); the store outcomes come from the store pipeline's
+  ``gongkai/site/<site>/store/<outcome>``;
+* appends the run to the site's history file (extensions/history.py: ``GONGKAI_RUN_HISTORY``, default
+  ``data/runs/{site}.json``; the last ``GONGKAI_RUN_HISTORY_SIZE`` runs: time, finish reason, items, coverage per
+  field) and records how the run ended;
 * raises alerts, each logged at ERROR and counted as ``gongkai/alert/<reason>`` with ``gongkai/alert`` = number
   of alerts, which makes ``scrapy crawl`` exit with status 3 (``gongkai_spider/scrapy_commands/crawl.py``):
 
@@ -20,6 +22,7 @@
     items in this run and ``GONGKAI_COVERAGE_MIN_RUNS`` (2) earlier runs of that size, and only for fields whose
     median is at least ``GONGKAI_COVERAGE_MIN_BASELINE`` (0.2): a field a site rarely fills cannot "drop";
   - ``blocked``: pages abandoned after anti-bot challenges (``gongkai/blocked/gave_up``);
+  - ``store_lost``: documents neither stored nor spooled (``gongkai/store/lost``, from the store pipeline);
   - ``close_reason``: the spider closed for a reason other than finishing, a ``closespider_*`` limit or an
     operator's shutdown (e.g. ``site_config_missing``).
 
@@ -27,7 +30,7 @@ With ``GONGKAI_STATS_FILE`` set, the final crawl stats (alerts included) are als
 object, for schedulers and dashboards that collect run metrics (and for the end-to-end tests).
 
 A run stopped by the operator (``shutdown``, e.g. to resume later from ``JOBDIR``) is neither judged for
-missing pages/items nor written to the history.
+missing pages/items nor used as a coverage baseline.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ COVERAGE_FIELDS: tuple[str, ...] = (
     "title", "publish_time", "read_count", "author", "source", "summary", "keywords", "body", "attachments",
     "doc_meta",
 )
-STORE_OUTCOMES = ("new", "updated", "unchanged", "quarantined")
+STORE_OUTCOMES = ("new", "updated", "unchanged")
 # Finish reasons of a run that did its job (closespider_* limits are the operator's own choice).
 OK_REASONS = ("finished", "shutdown")
 OK_REASON_PREFIXES = ("closespider_",)
@@ -121,6 +124,7 @@ class SiteTally:
     pages: Counter = field(default_factory=Counter)  # request kind -> responses
     items: int = 0  # scraped + dropped: everything extracted as an article
     scraped: int = 0
+    quarantined: int = 0  # scraped items marked as spam (the store routes them to "quarantine")
     dropped: Counter = field(default_factory=Counter)  # reason -> count
     filled: Counter = field(default_factory=Counter)  # field -> items with a value
 
@@ -215,6 +219,9 @@ class RunMonitor:
     def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
         tally = self._tally(item.get("site"))
         tally.scraped += 1
+        spam = item.get("spam")
+        if isinstance(spam, dict) and spam.get("is_spam"):
+            tally.quarantined += 1
         self._count_fields(tally, item)
 
     def item_dropped(self, item: Any, response: Any = None, exception: Any = None, spider: Any = None) -> None:
@@ -247,6 +254,9 @@ class RunMonitor:
         if empty:
             self._alert("empty_listing", f"{empty} listing page(s) answered but yielded no article links "
                         "(template change or wrong start URL?)")
+        lost = self._stat("gongkai/store/lost")
+        if lost:
+            self._alert("store_lost", f"{lost} document(s) could be neither stored nor spooled")
         gave_up = self._stat("gongkai/blocked/gave_up")
         if gave_up:
             self._alert("blocked", f"{gave_up} page(s) abandoned after anti-bot challenges")
@@ -258,6 +268,7 @@ class RunMonitor:
             for kind, n in tally.pages.items():
                 self.stats.set_value(f"{prefix}/pages/{kind}", n)
             self.stats.set_value(f"{prefix}/items", tally.items)
+            self.stats.set_value(f"{prefix}/quarantined", tally.quarantined)
             for why, n in tally.dropped.items():
                 self.stats.set_value(f"{prefix}/dropped/{why}", n)
             if tally.items:
@@ -316,6 +327,7 @@ class RunMonitor:
             prefix = f"gongkai/site/{site}"
             pages = ", ".join(f"{k} {n}" for k, n in sorted(tally.pages.items()))
             store = " · ".join(f"{o} {self._stat(f'{prefix}/store/{o}')}" for o in STORE_OUTCOMES)
+            store += f" · quarantined {tally.quarantined}"
             dropped = " · ".join(f"{r} {n}" for r, n in sorted(tally.dropped.items())) or "none"
             lines += [
                 f"site {site}",
@@ -329,6 +341,9 @@ class RunMonitor:
         inc = "gongkai/incremental"
         lines.append(f"skipped        known {self._stat(f'{inc}/skipped_known')} · older than since "
                      f"{self._stat(f'{inc}/skipped_old')} · columns caught up {self._stat(f'{inc}/stopped_columns')}")
+        outage = {k: self._stat(f"gongkai/store/{k}") for k in ("spooled", "replayed", "errors", "lost")}
+        if any(outage.values()):
+            lines.append("store outage   " + " · ".join(f"{k} {n}" for k, n in outage.items()))
         blocked = " · ".join(f"{k} {self._stat(f'gongkai/blocked/{k}')}" for k in ("412", "521", "waf", "gave_up"))
         lines.append(f"blocked        {blocked}")
         drop_keys = sorted(k for k in _stats_keys(self.stats) if k.startswith(
