@@ -56,13 +56,16 @@ _ZONE_BEFORE = 150
 
 # Full-width ASCII forms -> ASCII (the part of NFKC that matters when comparing titles, at C speed).
 _WIDTH_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH_RE = re.compile("[\uff01-\uff5e]")
 
 
 def norm(text: str | None) -> str:
     """Comparison form: full-width ASCII folded to ASCII, all whitespace removed."""
     if not text:
         return ""
-    return _WS_RUN_RE.sub("", text.translate(_WIDTH_TABLE))
+    if _FULL_WIDTH_RE.search(text):  # translate() walks a dict per character: only when needed
+        text = text.translate(_WIDTH_TABLE)
+    return _WS_RUN_RE.sub("", text)
 
 
 def tidy(text: str | None) -> str:
@@ -88,6 +91,7 @@ class _Page:
         "scripts",
         "seg_el",
         "seg_start",
+        "seg_text",
         "span",
         "text",
         "tree",
@@ -105,6 +109,7 @@ class _Page:
         self.scripts: list[str] = []
         self.seg_start: list[int] = []
         self.seg_el: list[HtmlElement] = []
+        self.seg_text: list[str] = []
         self.span: dict[HtmlElement, tuple[int, int]] = {}
         self._labels: list[tuple[int, int, str]] | None = None
         self.text = self._walk(tree.find("body") if tree.find("body") is not None else tree)
@@ -112,7 +117,7 @@ class _Page:
     def _walk(self, root: HtmlElement) -> str:
         # Recursive: libxml2 caps the tree depth at 256 (lxml without huge_tree), well under Python's
         # recursion limit, and a recursive walk is ~40% faster than an explicit stack here.
-        parts: list[str] = []
+        parts = self.seg_text
         seg_start, seg_el, span, scripts = self.seg_start, self.seg_el, self.span, self.scripts
         pos = 0
         skip, hidden_re = _SKIP_TAGS, _HIDDEN_STYLE_RE
@@ -155,9 +160,7 @@ class _Page:
         return bisect_right(self.seg_start, offset) - 1
 
     def segment(self, i: int) -> str:
-        start = self.seg_start[i]
-        end = self.seg_start[i + 1] - 1 if i + 1 < len(self.seg_start) else len(self.text) - 1
-        return self.text[start:end]
+        return self.seg_text[i]
 
     def element_text(self, el: HtmlElement) -> str:
         start, end = self.span.get(el, (0, 0))
@@ -322,31 +325,38 @@ def _agreeing_element(page: _Page, target: str, *, exact: bool = False) -> tuple
     nt = norm(target)
     if len(nt) < 2:
         return None
+    nt_raw = _WS_RUN_RE.sub("", target)  # as written: most pages use the same characters in both places
     site_names = {norm(page.metas.get(n)) for n in S.META_SITE_NAME if page.metas.get(n)}
     best: tuple[tuple, HtmlElement, str] | None = None
     seen: set[HtmlElement] = set()
     min_len = len(nt) if exact else min(4, len(nt))
     max_len = len(target) + 40
-    chars = set(nt)
-    for i, owner in enumerate(page.seg_el):
-        seg = page.segment(i).strip()
-        if len(seg) > max_len:
+    for i, seg in enumerate(page.seg_text):
+        if len(seg) > max_len and len(seg := seg.strip()) > max_len:
             continue
-        first = seg[:1].translate(_WIDTH_TABLE)
-        if not first or first not in chars:
+        if seg[:1].isspace():
+            seg = seg.lstrip()
+        head = seg[:2]
+        if head[1:].isspace():
+            head = head[:1]
+        if not head or (head not in nt_raw and not (_FULL_WIDTH_RE.search(head)
+                                                    and head.translate(_WIDTH_TABLE) in nt)):
             continue  # cheap reject before normalising
         ns = norm(seg)
         if len(ns) < 2 or ns not in nt:
             continue
-        el = owner
-        el_norm = norm(page.element_text(el))
-        if el_norm not in nt:
+        el = owner = page.seg_el[i]
+        start, end = page.span.get(el, (0, 0))
+        if end - start > max_len * 3 or (el_norm := norm(page.text[start:end])) not in nt:
             continue  # a tail inside a longer element
         while True:
             parent = el.getparent()
             if parent is None or parent.tag in ("body", "html"):
                 break
-            parent_norm = norm(page.element_text(parent))
+            start, end = page.span.get(parent, (0, 0))
+            if end - start > max_len * 3:
+                break  # far longer than the title, whitespace or not
+            parent_norm = norm(page.text[start:end])
             if parent_norm not in nt:
                 break
             el, el_norm = parent, parent_norm
@@ -793,8 +803,9 @@ def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None) -> st
 def _attachments(page: _Page) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     seen: set[str] = set()
-    hrefs = _HREFS_XPATH(page.tree)
-    if not any(S.ATTACHMENT_EXT_RE.search(h) for h in hrefs) and not _HAS_OLDSRC_XPATH(page.tree):
+    # lower-cased first: an IGNORECASE regex loses the engine's fast literal-prefix scan
+    if (not S.ATTACHMENT_IN_HREFS_RE.search("\n".join(_HREFS_XPATH(page.tree)).lower())
+            and not _HAS_OLDSRC_XPATH(page.tree)):
         return out
     for a in _LINKS_XPATH(page.tree):
         href = (a.get("href") or "").strip()
@@ -815,8 +826,8 @@ def _attachments(page: _Page) -> list[dict[str, str]]:
 
 # Pages carry hundreds of links: look at the href strings first and build element objects only when
 # some link may be a file.
-_HREFS_XPATH = etree.XPath("//body//a/@href", smart_strings=False)
-_HAS_OLDSRC_XPATH = etree.XPath("boolean(//body//a[@oldsrc])")
+_HREFS_XPATH = etree.XPath("//a/@href", smart_strings=False)
+_HAS_OLDSRC_XPATH = etree.XPath("boolean(descendant::a[@oldsrc])")
 _LINKS_XPATH = etree.XPath("//body//a[@href]")
 
 

@@ -177,8 +177,12 @@ TITLE_CLASS_RE = re.compile(r"title|tit\b|biaoti|headline|bt\b|art_?tit|news_?ti
 HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
 # ----------------------------------------------------------------------------- 6. attachments
-ATTACHMENT_EXT_RE = re.compile(
-    r"\.(?:pdf|docx?|xlsx?|pptx?|wps|et|ofd|zip|rar|7z|txt|csv|ceb|tif)(?:$|[?#])", re.I)
+ATTACHMENT_EXTS: tuple[str, ...] = (
+    ".pdf", ".doc", ".xls", ".ppt", ".wps", ".et", ".ofd", ".zip", ".rar", ".7z", ".txt", ".csv", ".ceb", ".tif")
+_EXT_ALT = "|".join(re.escape(e[1:]) for e in ATTACHMENT_EXTS)
+ATTACHMENT_EXT_RE = re.compile(r"\.(?:" + _EXT_ALT + r")x?(?:$|[?#])", re.I)
+# The same over lower-cased hrefs joined with newlines: one search per page instead of one per link.
+ATTACHMENT_IN_HREFS_RE = re.compile(r"\.(?:" + _EXT_ALT + r")x?(?:$|[?#\n])")
 ATTACHMENT_CONTAINER_RE = re.compile(r"appendix|attach|fujian|fj\b|xgfj|download|file", re.I)
 
 # ----------------------------------------------------------------------------- 7. TRS content paging
