@@ -741,14 +741,28 @@ def strip_text(text: str | None, lists: SpamLists, *, cta_only: bool = False) ->
     spans = _runs(text, lists, cta_only=cta_only)
     if not spans:
         return text
-    pieces, pos = [], 0
+    chunks, pos = [], 0
     for start, end in spans:
-        pieces.append(text[pos:start])
-        pieces.append("\x00")  # where brand text was: a segment boundary for the CTA-only check below
+        chunks.append(text[pos:start])
         pos = end
-    pieces.append(text[pos:])
-    out = _EMPTY_PAIRS.sub("", "".join(pieces))
-    parts = _TITLE_SPLIT.split(out.replace("\x00", " - "))
+    chunks.append(text[pos:])
+    # Each stretch between removed brand text loses its CTA-only segments (…手机app下载v8.8.6) and the
+    # separators left dangling at its edges; stretches are rejoined as they stood (a space if one was there).
+    out, out_raw_tail_space = "", False
+    for chunk in chunks:
+        kept = _drop_junk_segments(_EMPTY_PAIRS.sub("", chunk), lists).strip(_SEPARATORS)
+        if not kept:
+            continue
+        if out and (chunk[:1].isspace() or out_raw_tail_space):
+            out += " "
+        out += kept
+        out_raw_tail_space = chunk[-1:].isspace()
+    result = " ".join(out.split())
+    return result or None
+
+
+def _drop_junk_segments(text: str, lists: SpamLists) -> str:
+    parts = _TITLE_SPLIT.split(text)
     kept: list[str] = []
     for i in range(0, len(parts), 2):
         segment = parts[i]
@@ -757,8 +771,7 @@ def strip_text(text: str | None, lists: SpamLists, *, cta_only: bool = False) ->
         if kept:
             kept.append(parts[i - 1])
         kept.append(segment)
-    result = " ".join("".join(kept).split()).strip(_SEPARATORS + " ")
-    return result or None
+    return "".join(kept)
 
 
 def strip_brands(item: Mapping[str, Any], lists: SpamLists | None = None) -> dict[str, Any]:
