@@ -109,6 +109,20 @@ def test_related_list_dates_above_and_below_lose() -> None:
     assert _extract(page)["publish_time"] == "2024-06-01"
 
 
+def test_unlabelled_date_right_above_the_headline() -> None:
+    page = "<div class='clock'>今天是2024年06月03日 星期一</div><div class='d'>2024-05-31</div>" + _HEADLINE + _PROSE
+    assert _extract(page, url="http://www.example.gov.cn/news/1.html")["publish_time"] == "2024-05-31"
+    clock_only = "<div class='clock'>今天是2024年06月03日 星期一</div>" + _HEADLINE + _PROSE
+    assert _extract(clock_only, url="http://www.example.gov.cn/news/1.html")["publish_time"] is None
+
+
+def test_byline_list_item_with_widget_links_is_not_a_related_entry() -> None:
+    byline = ("<ul class='info'><li>发布时间：2024-06-01 <a href='javascript:window.print()'>打印</a></li>"
+              "<li>来源：<a href='http://www.example.gov.cn/'>县水利局</a></li></ul>")
+    result = _extract(_HEADLINE + byline + _PROSE, url="http://www.example.gov.cn/news/1.html")
+    assert (result["publish_time"], result["source"]) == ("2024-06-01", "县水利局")
+
+
 def test_footer_years_and_index_numbers_are_not_dates() -> None:
     page = (_HEADLINE + "<div class='meta'>索引号：000014349/2024-00057</div>" + _PROSE
             + "<div class='footer'>© 2024 某某县人民政府 版权所有 2003-2024</div>")

@@ -49,6 +49,8 @@ _CJK_LINE_JOIN_RE = re.compile(rf"(?<=[{_CJK}，。、；：“”《》（）])
 _DATE_AT_RE = re.compile(r"[\s(（\[【]*(?:" + DATE_RE.pattern + ")")
 # A byline segment is short; a date inside a long text node is part of the prose, not a byline.
 _BYLINE_SEGMENT_MAX = 90
+# A link with at least this many characters in a list item makes the item an entry of a link list.
+_ENTRY_LINK_CHARS = 6
 # How far after the headline the byline may be (characters of page text), and before it.
 _ZONE_AFTER = 500
 _ZONE_BEFORE = 150
@@ -191,7 +193,9 @@ class _Page:
             if node.tag == "a":
                 return True
             if node.tag in ("li", "dd", "dt"):
-                return node.find(".//a") is not None
+                # a list entry links to another page by its title; a byline item may hold a
+                # widget link ("打印", "分享") or a linked source name, which does not make it one
+                return any(len(norm(self.element_text(a))) >= _ENTRY_LINK_CHARS for a in node.iter("a"))
             if node.tag == "body":
                 break
         return False
@@ -565,7 +569,25 @@ def _date_candidates_in_zone(page: _Page, zone: _Zone) -> list[str]:
         raw = tidy(m.group(0))
         if parse_datetime(raw):
             found.append(raw)
-    return found or _labelled_dates(page, [t for t in labels if t[0] < zone.start])
+    return (found or _labelled_dates(page, [t for t in labels if t[0] < zone.start])
+            or _date_right_above(page, zone))
+
+
+def _date_right_above(page: _Page, zone: _Zone) -> list[str]:
+    """An unlabelled date in one of the two text nodes right above the headline ("2024-05-24" over the
+    <h1>), but not a "today is ..." clock of the page header."""
+    first = page.seg_index(zone.start)
+    for i in range(first - 1, max(first - 3, -1), -1):
+        seg = page.segment(i)
+        m = DATE_RE.search(seg)
+        if m and len(seg.strip()) <= _BYLINE_SEGMENT_MAX and not _CLOCK_RE.search(seg) \
+                and not page.in_list_entry(page.seg_start[i]):
+            raw = tidy(m.group(0))
+            return [raw] if parse_datetime(raw) else []
+    return []
+
+
+_CLOCK_RE = re.compile(r"今天|今日|当前时间|现在是|北京时间")
 
 
 def _url_date(url: str) -> str | None:
