@@ -144,6 +144,15 @@ def test_since_drops_older_listing_entries_and_stops_paging():
     assert stats.get_value("gongkai/incremental/stopped_columns") == 1
 
 
+def test_since_understands_listing_dates_without_a_year():
+    mw, stats = middleware(FakeStore(), stop_after=0, since=date(2024, 12, 20))
+    mw.today = date(2025, 1, 3)
+    page = [detail(1, list_date="01-02"), detail(2, list_date="12-30"), detail(3, list_date="12-01"), next_listing(2)]
+    # 12-30 seen on 2025-01-03 is 2024-12-30 (kept); 12-01 is 2024-12-01 (older than since)
+    assert numbers(run(mw, listing_response(1), page)) == ["1", "2", "page2"]
+    assert stats.get_value("gongkai/incremental/skipped_old") == 1
+
+
 def test_refresh_fetches_known_articles_but_keeps_since():
     store = FakeStore(articles=[1, 2, 3])
     mw, stats = middleware(store, stop_after=2, since=date(2024, 5, 1), refresh=True)

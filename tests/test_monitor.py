@@ -88,7 +88,8 @@ def test_summary_stats_and_coverage_at_close(tmp_path, caplog):
     assert len(summary) == 1  # one block
     block = summary[0]
     assert "site demo" in block and "pages fetched       7  (detail 5, listing 2)" in block
-    assert "new 3" in block and "quarantined 1" in block and "no_title 1" in block and "known 7" in block
+    assert "stored                 new 3 · updated 0 · unchanged 0" in block and "quarantined as spam 1" in block
+    assert "no_title 1" in block and "known 7" in block
     assert "author 60%" in block and "alerts         none" in block
     history = json.loads(history_file(str(tmp_path / "runs" / "{site}.json"), "demo").read_text())
     assert history["site"] == "demo" and len(history["runs"]) == 1

@@ -327,12 +327,12 @@ class RunMonitor:
             prefix = f"gongkai/site/{site}"
             pages = ", ".join(f"{k} {n}" for k, n in sorted(tally.pages.items()))
             store = " · ".join(f"{o} {self._stat(f'{prefix}/store/{o}')}" for o in STORE_OUTCOMES)
-            store += f" · quarantined {tally.quarantined}"
             dropped = " · ".join(f"{r} {n}" for r, n in sorted(tally.dropped.items())) or "none"
             lines += [
                 f"site {site}",
                 f"  pages fetched  {sum(tally.pages.values()):>6}  ({pages or 'none'})",
-                f"  items          {tally.items:>6}  stored: {store}",
+                f"  items          {tally.items:>6}  (quarantined as spam {tally.quarantined})",
+                f"  stored                 {store}",
                 f"  dropped        {sum(tally.dropped.values()):>6}  ({dropped})",
             ]
             if tally.items:

@@ -31,7 +31,7 @@ from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 
 from gongkai_spider.extensions.history import SiteHistory, site_history_for_crawler
-from gongkai_spider.normalize import canonical_url, doc_id, parse_datetime
+from gongkai_spider.normalize import SHANGHAI, canonical_url, doc_id, parse_datetime
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -81,6 +81,7 @@ class IncrementalMiddleware:
         self.since = since
         self.refresh = refresh
         self.full_walk = full_walk  # True: never stop paging (the previous run did not walk every column)
+        self.today: date | None = None  # the listing's "today" for year-less dates; None = the clock
         # column -> (last listing page number processed, run of known/old items at its end)
         self._runs: dict[str, tuple[int, int]] = {}
         self._stopped: set[str] = set()
@@ -136,7 +137,8 @@ class IncrementalMiddleware:
     def _is_old(self, meta: dict) -> bool:
         if self.since is None or not meta.get("list_date"):
             return False
-        published = parse_datetime(meta["list_date"])
+        # a listing date without a year (05-24) is the latest such day up to today
+        published = parse_datetime(meta["list_date"], default_year=self.today or datetime.now(SHANGHAI).date())
         return published is not None and published.date() < self.since
 
     def filter_listing_output(self, response: Response, outputs: list[Any]) -> Iterable[Any]:
