@@ -199,9 +199,10 @@ GONGKAI_BLOCKED_MIN_DELAY = 2.0
 
 # GONGKAI_MONITOR_ENABLED: per-site summary block at close, coverage history and alerts. Default: on.
 GONGKAI_MONITOR_ENABLED = True
-# GONGKAI_RUN_HISTORY: per-site run history (coverage of each field), `{site}` is replaced by the site id;
-# "" = keep no history (no coverage-drop alerts). Default: data/runs/{site}.json. Env: GONGKAI_RUN_HISTORY.
-GONGKAI_RUN_HISTORY = os.environ.get("GONGKAI_RUN_HISTORY", "data/runs/{site}.json")
+# GONGKAI_RUN_HISTORY: per-site run history (coverage of each field, how the last run ended), `{site}` is
+# replaced by the site id; "off" = keep none (no coverage-drop alerts, no full walk after a killed run).
+# Default: "" = runs/{site}.json beside GONGKAI_DB (data/runs/{site}.json). Env: GONGKAI_RUN_HISTORY.
+GONGKAI_RUN_HISTORY = os.environ.get("GONGKAI_RUN_HISTORY", "")
 # GONGKAI_RUN_HISTORY_SIZE: runs kept per site. Default: 20.
 GONGKAI_RUN_HISTORY_SIZE = 20
 # Coverage-drop alert: a field's coverage below GONGKAI_COVERAGE_DROP_RATIO x its median over earlier runs,

@@ -16,6 +16,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
 from gongkai_spider.demo.portal import build_portal
+from gongkai_spider.extensions.history import history_template
 from gongkai_spider.extensions.monitor import (
     COVERAGE_FIELDS,
     RunMonitor,
@@ -186,8 +187,19 @@ def test_lost_documents_raise_an_alert(tmp_path, caplog):
     assert "store outage   spooled 5 · replayed 0 · errors 0 · lost 2" in caplog.text
 
 
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, "data/runs/{site}.json"),
+    ({"GONGKAI_DB": "/srv/crawl/gongkai.sqlite3"}, "/srv/crawl/runs/{site}.json"),
+    ({"GONGKAI_DB": "/srv/crawl/gongkai.sqlite3", "MONGO_URI": "mongodb://db"}, "data/runs/{site}.json"),
+    ({"GONGKAI_RUN_HISTORY": "/var/lib/gongkai/{site}.json"}, "/var/lib/gongkai/{site}.json"),
+    ({"GONGKAI_RUN_HISTORY": "off"}, ""),
+])
+def test_history_location(settings, expected):
+    assert history_template({"GONGKAI_DB": "data/gongkai.sqlite3", **settings}) == expected
+
+
 def test_disabled_history_keeps_no_file(tmp_path):
-    crawler = get_crawler(settings_dict={"GONGKAI_RUN_HISTORY": ""})
+    crawler = get_crawler(settings_dict={"GONGKAI_RUN_HISTORY": "off"})
     crawler.stats.open_spider()
     mon = RunMonitor.from_crawler(crawler)
     mon.spider_opened(Spider())

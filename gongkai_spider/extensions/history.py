@@ -1,6 +1,7 @@
 """The per-site run history file: earlier runs' field coverage, how the last run ended, and a "running" marker.
 
-One small JSON file per site (``GONGKAI_RUN_HISTORY``, default ``data/runs/{site}.json``)::
+One small JSON file per site (``GONGKAI_RUN_HISTORY``; by default ``runs/{site}.json`` in the folder of the
+SQLite store ``GONGKAI_DB``, i.e. ``data/runs/{site}.json``, so a crawl into another store keeps its own history)::
 
     {"site": "demo",
      "runs": [{"finished_at": ..., "reason": "finished", "items": 90, "pages": 98, "coverage": {"title": 1.0, ...}}],
@@ -35,6 +36,24 @@ from gongkai_spider.normalize import SHANGHAI
 logger = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "data/runs/{site}.json"
+_OFF = {"0", "off", "none", "false", "no"}
+
+
+def history_template(settings: Any) -> str:
+    """The history path template from the settings; "" when the history is switched off.
+
+    ``GONGKAI_RUN_HISTORY`` set: that template (``off`` = no history). Unset or empty: ``runs/{site}.json`` beside
+    ``GONGKAI_DB`` (with ``MONGO_URI``: ``data/runs/{site}.json``).
+    """
+    value = str(settings.get("GONGKAI_RUN_HISTORY", "") or "").strip()
+    if value.lower() in _OFF:
+        return ""
+    if value:
+        return value
+    db = str(settings.get("GONGKAI_DB", "") or "")
+    if settings.get("MONGO_URI") or not db:
+        return DEFAULT_TEMPLATE
+    return str(Path(db).parent / "runs" / "{site}.json")
 
 
 def history_file(template: str, site: str) -> Path:
@@ -126,11 +145,11 @@ class SiteHistory:
 
 
 def site_history_for_crawler(crawler: Any) -> SiteHistory | None:
-    """The crawl's SiteHistory (None when GONGKAI_RUN_HISTORY is empty), opened and marked running on first use."""
+    """The crawl's SiteHistory (None when the history is off), opened and marked running on first use."""
     cached = getattr(crawler, "_gongkai_site_history", False)
     if cached is not False:
         return cached
-    template = crawler.settings.get("GONGKAI_RUN_HISTORY", DEFAULT_TEMPLATE)
+    template = history_template(crawler.settings)
     history = None
     if template:
         spider = getattr(crawler, "spider", None)

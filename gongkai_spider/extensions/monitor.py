@@ -9,7 +9,7 @@
   ``gongkai/site/<site>/quarantined`` (items marked as spam); the store outcomes come from the store pipeline's
   ``gongkai/site/<site>/store/<outcome>``;
 * appends the run to the site's history file (extensions/history.py: ``GONGKAI_RUN_HISTORY``, default
-  ``data/runs/{site}.json``; the last ``GONGKAI_RUN_HISTORY_SIZE`` runs: time, finish reason, items, coverage per
+  ``runs/{site}.json`` beside the SQLite store, ``data/runs/{site}.json``; the last ``GONGKAI_RUN_HISTORY_SIZE`` runs: time, finish reason, items, coverage per
   field) and records how the run ended;
 * raises alerts, each logged at ERROR and counted as ``gongkai/alert/<reason>`` with ``gongkai/alert`` = number
   of alerts, which makes ``scrapy crawl`` exit with status 3 (``gongkai_spider/scrapy_commands/crawl.py``):
@@ -52,6 +52,7 @@ from gongkai_spider.extensions.history import (
     DEFAULT_TEMPLATE,
     SiteHistory,
     history_file,
+    history_template,
     site_history_for_crawler,
 )
 
@@ -173,7 +174,7 @@ class RunMonitor:
             raise NotConfigured("GONGKAI_MONITOR_ENABLED is off")
         ext = cls(
             crawler.stats,
-            history=s.get("GONGKAI_RUN_HISTORY", DEFAULT_TEMPLATE) or "",
+            history=history_template(s),
             history_size=s.getint("GONGKAI_RUN_HISTORY_SIZE", 20),
             min_items=s.getint("GONGKAI_COVERAGE_MIN_ITEMS", 20),
             min_runs=s.getint("GONGKAI_COVERAGE_MIN_RUNS", 2),
