@@ -128,3 +128,15 @@ def test_crawling_again_adds_nothing_and_changes_no_version(first_crawl: Any) ->
                    != (before[collection][url]["version"], before[collection][url]["updated_at"],
                        before[collection][url]["content_hash"])]
         assert changed == []
+
+
+def test_gongkai_demo_command_crawls_and_summarises(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"MONGO_URI", "REDIS_URL"}}
+    env["GONGKAI_RUN_HISTORY"] = ""
+    done = subprocess.run([sys.executable, "-m", "gongkai_spider.cli", "demo", "--articles", "12", "--spam", "1",
+                           "--port", "0", "--db", str(tmp_path / "demo.sqlite3")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "articles: 36  (demo 36)" in done.stdout
+    assert "quarantine: 1  (demo 1)" in done.stdout
+    assert "demo portal by column: seed 12 (+1 quarantined), trs 12, hanweb 12" in done.stdout
