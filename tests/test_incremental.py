@@ -1,7 +1,7 @@
 """Incremental crawling (issue 5, part 1): stored articles are not fetched again, caught-up columns stop paging.
 
-Unit tests drive ``IncrementalMiddleware`` with fake listing responses and a fake store; the end-to-end test
-crawls the demo portal twice with ``scrapy crawl gongkai`` and checks the second run fetches listing pages only.
+Unit tests drive ``IncrementalMiddleware`` with fake listing responses and a fake store; a real crawl of the demo
+portal checks ``-a since=``. The second-run test (listing pages only) is in test_resume.py.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import sqlite3
 from datetime import date
 
 import pytest
+from issue5_support import portal_handler, run_scrapy, serve
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
+from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.middlewares.incremental import IncrementalMiddleware, as_date
 from gongkai_spider.normalize import canonical_url, doc_id
 
@@ -175,6 +177,16 @@ def test_store_failure_fails_open(caplog):
     assert "store lookup failed" in caplog.text
 
 
+def test_articles_published_before_since_are_dropped():
+    mw, stats = middleware(FakeStore(), since=date(2024, 5, 1))
+    detail_response = HtmlResponse(detail(1).url, body=b"<html></html>", request=detail(1, list_date=None))
+    old = {"url": detail(1).url, "publish_time": "2024-04-30 18:00"}
+    new = {"url": detail(2).url, "publish_time": "2024-05-01 08:00"}
+    undated = {"url": detail(3).url, "publish_time": None}
+    assert run(mw, detail_response, [old, new, undated]) == [new, undated]
+    assert stats.get_value("gongkai/incremental/skipped_old") == 1
+
+
 def test_other_responses_pass_through_untouched():
     store = FakeStore(articles=[1])
     mw, _stats = middleware(store)
@@ -202,6 +214,20 @@ def test_spider_arguments_are_read_at_open():
     assert mw.since == date(2024, 5, 1) and mw.refresh is True
 
 
-def _store_rows(path) -> int:
-    with sqlite3.connect(path) as db:
-        return db.execute("select count(*) from articles").fetchone()[0]
+
+
+def test_since_over_the_demo_portal_stores_only_newer_articles(tmp_path):
+    portal = build_portal(30, seed=4)
+    dates = sorted(doc["publish_time"][:10] for doc in portal.expected)
+    since = dates[len(dates) // 2]
+    with serve({}, default=portal_handler(portal)) as server:
+        result = run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={server.base}",
+                             "-a", f"since={since}"], tmp_path)
+        want = {canonical_url(d["url"]) for d in portal.expected_for(server.base) if d["publish_time"][:10] >= since}
+    assert result.returncode == 0, result.log[-3000:]
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:
+        assert {canonical_url(u) for (u,) in db.execute("select url from articles")} == want
+    stats = result.stats
+    # older articles were not even fetched: the listing dates ruled them out and stopped the paging
+    assert stats["gongkai/site/demo/pages/detail"] == len(want)
+    assert stats["gongkai/incremental/skipped_old"] >= 10 and stats["gongkai/incremental/stopped_columns"] >= 1

@@ -7,7 +7,8 @@ the request-meta contract):
   ``quarantine``; one batched lookup per listing page) are dropped — ``gongkai/incremental/skipped_known`` —
   unless the spider runs with ``-a refresh=1``.
 * Detail requests whose listing date is older than ``-a since=YYYY-MM-DD`` are dropped —
-  ``gongkai/incremental/skipped_old`` (also with ``refresh``: ``since`` is an explicit window).
+  ``gongkai/incremental/skipped_old`` (also with ``refresh``: ``since`` is an explicit window); so are articles
+  whose listing entry had no date but whose own publish time is older.
 * Pagination of a column stops (its next-listing requests are dropped, ``gongkai/incremental/stopped_columns``)
   once ``GONGKAI_STOP_AFTER_KNOWN`` consecutive items were known or too old. Pinned (置顶) items on page 1 are
   old items kept on top, so they neither count nor break the run (gov-portals.md section 3, takeaway 3). The run
@@ -193,10 +194,22 @@ class IncrementalMiddleware:
         meta = _gongkai_meta(out)
         return meta.get("kind") == "listing" and (meta.get("column") or column) == column
 
+    def _item_too_old(self, out: Any) -> bool:
+        """An article whose own publish time is older than ``since`` (its listing entry had no date)."""
+        if self.since is None or isinstance(out, Request) or not hasattr(out, "get"):
+            return False
+        published = parse_datetime(out.get("publish_time"))
+        if published is None or published.date() >= self.since:
+            return False
+        self.stats.inc_value("gongkai/incremental/skipped_old")
+        logger.debug("published %s, before since=%s: %s", published.date(), self.since, out.get("url"))
+        return True
+
     async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if _gongkai_meta(response).get("kind") != "listing":
             async for out in result:
-                yield out
+                if not self._item_too_old(out):
+                    yield out
             return
         # One listing page yields a few dozen requests at most: collect them for one batched store lookup.
         outputs = [out async for out in result]
