@@ -236,6 +236,11 @@ def test_scrapy_crawl_exit_status(tmp_path):
     # Scrapy's own rule is kept: a crawl that cannot start exits 1.
     missing = run_scrapy(["crawl", "no_such_spider"], tmp_path)
     assert missing.returncode == 1
+    # An unknown site closes the spider with reason site_config_missing: an alert, not a success.
+    unknown = run_scrapy(["crawl", "gongkai", "-a", "site=no_such_site"], tmp_path)
+    assert unknown.returncode == 3, unknown.log[-3000:]
+    assert unknown.stats["finish_reason"] == "site_config_missing"
+    assert unknown.stats["gongkai/alert/close_reason"] == 1
 
 
 def test_listing_without_links_fails_the_run(tmp_path):
