@@ -16,8 +16,9 @@ come from the maintainer-edited lists in ``pipelines/spam_data/`` (see its READM
 appear — title, keywords, source, author and site name count far more than the body — so that legitimate
 pages about 体育彩票 sales, 福利彩票 notices, 澳门/港澳事务, 娱乐场所 regulation or Macau's 博彩 economy stay clean:
 single gambling words never count in the body, and ambiguous brand names (金沙, 永利 ...) only count next
-to a call to action (官网, app下载 ...). A brand named in a page about a crackdown (公安, 破获, 涉赌 ... in the
-title) weighs half and is not stripped.
+to a call to action (官网, app下载 ...). In a page about a crackdown (公安, 破获, 涉赌 ... in the title) a
+brand named bare, without a call to action, is reported news: it weighs half and is not stripped. The
+headline and ``<title>`` usually carry the same injected text, so together they count once (SCORE_GROUPS).
 
 Reasons are ``kind`` or ``kind:evidence`` strings, e.g. ``brand_in_title:尊龙凯时``,
 ``source_domain_mismatch:www.changyinwater.com``, ``referrer_redirect``. Kinds:
@@ -246,8 +247,7 @@ def _anchor_index(token: str) -> int:
     if any(ch.isascii() for ch in token) and not token.isascii():
         # mixed tokens (ag娱乐, pk10): a Latin letter is rare in Chinese prose, anchor on the first one
         return next(i for i, ch in enumerate(token) if ch.isascii())
-    top = max(ranks)
-    return len(ranks) - 1 - ranks[::-1].index(top)  # ties: the later character (搏 of 人生就是搏)
+    return ranks.index(max(ranks))  # ties: the earlier one, so the regex checks the longer suffix
 
 
 def _trie_pattern(node: dict) -> str:
@@ -642,16 +642,23 @@ def _score_markup(v: _Verdict, signals: Mapping[str, Any], page_domain: str, lis
         if not isinstance(link, Mapping):
             continue
         text = str(link.get("text") or "")
+        link_host = str(link.get("host") or "")
+        is_external = (
+            bool(link_host) and not _is_gov_host(link_host) and registrable_domain(link_host) != page_domain
+        )
+        if is_external:
+            external.append(link)
+        # A lottery centre's own drop-down menu may say 足球投注; injected links go elsewhere or hide harder.
+        menu = not is_external and link.get("how") == "display_none"
         spam_tokens = [
             t
             for t, c, *_ in _tokens(text, lists)
-            if c in ("brands_strong", "bet_promo", "porn") or (c == "brands_weak" and len(text) <= 8)
+            if c in ("brands_strong", "porn")
+            or (c == "bet_promo" and not menu)
+            or (c == "brands_weak" and len(text) <= 8)
         ]
         if spam_tokens:
             v.add("hidden_spam_links", spam_tokens[0])
-        link_host = str(link.get("host") or "")
-        if link_host and not _is_gov_host(link_host) and registrable_domain(link_host) != page_domain:
-            external.append(link)
     if len(external) >= 3:
         v.add("hidden_external_links", len(external))
     covert = sorted({str(link.get("how")) for link in external if link.get("how") != "display_none"})

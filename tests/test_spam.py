@@ -128,6 +128,8 @@ def test_seed_like_item_names_the_source_domain() -> None:
     ({"title": "金沙县推进金沙江生态保护", "keywords": ["金沙江"]}, "place names"),
     ({"title": "“浙里办”APP v7.2.0版本更新说明"}, "app notice on a gov site"),
     ({"source": "新华网 www.news.cn"}, "a media reprint naming its site"),
+    ({"_page_signals": {"hidden_links": [{"text": "竞彩足球投注指南", "href": "/col/col9/", "host": None,
+                                          "how": "display_none"}]}}, "a lottery centre's own drop-down menu"),
     ({"_page_signals": {"meta_site_domain": "fgw.zj.gov.cn,www.zjdpc.gov.cn"},
       "_page_host": "www.zjdpc.gov.cn", "url": "http://www.zjdpc.gov.cn/art/1.html"}, "SiteDomain listing two names"),
 ])
