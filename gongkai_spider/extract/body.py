@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lxml.html import HtmlElement
 
@@ -173,6 +174,7 @@ class BodyResult:
     node: HtmlElement | None
 
 
+@lru_cache(maxsize=8192)  # pages of one site share their template's class names
 def _attr_kind(cls: str | None, el_id: str | None) -> int:
     """``walk`` hook: known body containers are marked, widget subtrees (by class/id word) skipped."""
     if (el_id and el_id in _CONTAINER_IDS) or (cls and not _CONTAINER_CLASSES.isdisjoint(cls.split())):
