@@ -115,8 +115,8 @@ WEIGHTS: dict[str, float] = {
     "impossible_url_date": 0.4,
     "title_body_mismatch": 0.4,
     "hidden_spam_links": 1.0,
-    "hidden_external_links": 0.5,
-    "hidden_link_block": 0.3,
+    "hidden_external_links": 0.3,  # drop-down menus hide external links too: weak alone
+    "hidden_link_block": 0.4,
     "referrer_redirect": 1.0,
     "ua_cloaking": 1.0,
     "top_location_redirect": 0.3,
