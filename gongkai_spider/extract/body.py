@@ -327,12 +327,14 @@ def _trim(w: Walk, lines: list[Line], title: str | None) -> list[Line]:
     return kept[start:stop]
 
 
-def _editor_note(w: Walk, first: int) -> list[Line]:
+def _editor_note(w: Walk, first: int, title: str | None) -> list[Line]:
     """Lines of an editor's note (编者按) just before line ``first``, else []."""
+    title_norm = _norm(title) if title else ""
     for k in range(first - 1, max(first - 1 - EDITOR_NOTE_LOOKBACK, -1), -1):
         if _EDITOR_NOTE_RE.match(w.lines[k].text):
             return [ln for ln in w.lines[k:first]
-                    if not (_is_tail_noise(ln) or _WIDGET_LINE_RE.match(ln.text))]
+                    if not (_is_lead_noise(ln, w.elements[ln.owner].tag, title_norm)
+                            or _WIDGET_LINE_RE.match(ln.text))]
     return []
 
 
@@ -362,7 +364,7 @@ def find_body(tree: HtmlElement, *, url: str = "", title: str | None = None) -> 
         return BodyResult("", w.elements[best])
     lines = _trim(w, [w.lines[k] for k in idx], title)
     if lines and not _EDITOR_NOTE_RE.match(lines[0].text):
-        lines = _editor_note(w, idx[0]) + lines
+        lines = _editor_note(w, idx[0], title) + lines
     return BodyResult("\n".join(line.text for line in lines), w.elements[best])
 
 
