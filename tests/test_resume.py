@@ -179,3 +179,18 @@ def test_second_run_over_unchanged_portal_fetches_listing_pages_only(tmp_path):
     assert s2["gongkai/incremental/stopped_columns"] == 3
     assert s2["gongkai/incremental/skipped_known"] >= 3 * 10
     assert s2.get("item_scraped_count", 0) == 0 and s2["gongkai/alert"] == 0
+
+
+def test_run_end_is_recorded_without_the_monitor(tmp_path):
+    from scrapy import signals
+
+    from gongkai_spider.extensions.history import site_history_for_crawler
+
+    crawler = get_crawler(settings_dict={"GONGKAI_RUN_HISTORY": str(tmp_path / "{site}.json")})
+    crawler.spider = type("Spider", (), {"site_id": "demo", "name": "gongkai"})()
+    history = site_history_for_crawler(crawler)
+    assert site_history_for_crawler(crawler) is history  # one per crawl
+    assert json.loads((tmp_path / "demo.json").read_text())["running"]["pid"] == os.getpid()
+    crawler.signals.send_catch_log(signals.spider_closed, spider=crawler.spider, reason="finished")
+    on_disk = json.loads((tmp_path / "demo.json").read_text())
+    assert "running" not in on_disk and on_disk["last_run"]["reason"] == "finished"

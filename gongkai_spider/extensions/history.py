@@ -90,6 +90,7 @@ class SiteHistory:
         self.data = self._load()
         self.previous_complete, self.previous_note = self._judge_previous()
         self._started_at: str | None = None
+        self.finished = False
 
     def _load(self) -> dict:
         try:
@@ -142,6 +143,12 @@ class SiteHistory:
         if run is not None:
             self.data["runs"] = [*self.runs, {"finished_at": _now(), **run}][-self.size:]
         self.save()
+        self.finished = True
+
+    def spider_closed(self, spider: Any = None, reason: str = "finished") -> None:
+        """Record the end of the run when nobody did (the run monitor records it with the run's coverage)."""
+        if not self.finished:
+            self.finish(reason)
 
 
 def site_history_for_crawler(crawler: Any) -> SiteHistory | None:
@@ -156,5 +163,9 @@ def site_history_for_crawler(crawler: Any) -> SiteHistory | None:
         site = str(getattr(spider, "site_id", None) or getattr(spider, "name", None) or "unknown")
         history = SiteHistory(history_file(template, site), site, crawler.settings.getint("GONGKAI_RUN_HISTORY_SIZE", 20))
         history.start()
+        from scrapy import signals
+
+        # also when the run monitor is switched off: a run that never "finishes" would disable the stop rule forever
+        crawler.signals.connect(history.spider_closed, signal=signals.spider_closed)
     crawler._gongkai_site_history = history
     return history
