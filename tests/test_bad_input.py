@@ -123,8 +123,6 @@ def test_truncated_html_keeps_what_arrived(crawl):
     assert doc["body"].endswith("围绕稳增长、促改革、调结构") and "<" not in doc["body"]
 
 
-@pytest.mark.xfail(strict=True, reason="extract/encoding.decode_html turns the incomplete last character of a "
-                   "truncated page into U+FFFD (see the issue-5 report)")
 def test_truncated_inside_a_character_stores_no_replacement_character(crawl):
     doc = crawl["docs"]["art/truncated2.html"]
     assert doc["body"].endswith("促改革、调结") and "\ufffd" not in doc["body"]

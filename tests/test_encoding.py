@@ -100,3 +100,9 @@ def test_extract_detail_reads_a_gb2312_page_with_gbk_names() -> None:
     page = _html('<meta http-equiv="Content-Type" content="text/html; charset=gb2312">').encode("gbk")
     result = extract_detail(page, "http://www.example.gov.cn/tzgg/202405/t20240524_1.html")
     assert result["title"] == f"关于表彰{NAMES}的通报"
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gb18030"])
+def test_character_cut_off_at_the_end_is_dropped_not_replaced(codec):
+    body = "<p>促改革、调结构</p>".encode(codec)[:-5]  # cut inside 构
+    assert decode_html(body, codec) == "<p>促改革、调结"

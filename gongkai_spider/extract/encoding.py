@@ -54,12 +54,22 @@ def declared_in_markup(body: bytes) -> str | None:
     return normalize_encoding(match.group(1).decode("ascii", "ignore")) if match else None
 
 
+def _decode_strict(body: bytes, codec: str) -> str:
+    """Strict decoding that forgives a character cut off at the very end (a truncated transfer)."""
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError as exc:
+        if exc.end < len(body) or len(body) - exc.start > 4:
+            raise
+        return body[: exc.start].decode(codec)
+
+
 def _is_utf8_text(body: bytes) -> bool:
     """Valid UTF-8 that contains non-ASCII characters (GBK text practically never is)."""
     if body.isascii():
         return False
     try:
-        body.decode("utf-8")
+        _decode_strict(body, "utf-8")
     except UnicodeDecodeError:
         return False
     return True
@@ -79,14 +89,14 @@ def decode_html(body: bytes, declared: str | None = None) -> str:
         if name and name not in _WEAK and name not in candidates:
             candidates.append(name)
     if candidates and candidates[0] != "utf-8" and _is_utf8_text(body):
-        return body.decode("utf-8")  # a wrong GB/other declaration on UTF-8 bytes
+        return _decode_strict(body, "utf-8")  # a wrong GB/other declaration on UTF-8 bytes
     for name in ("utf-8", "gb18030", hint, markup):
         if name and name not in candidates:
             candidates.append(name)
     best: tuple[int, str] | None = None
     for name in candidates:
         try:
-            return body.decode(name)
+            return _decode_strict(body, name)
         except UnicodeDecodeError:
             text = body.decode(name, "replace")
         except LookupError:
