@@ -413,24 +413,28 @@ def _records(datastore: str) -> list[str]:
 
 
 def _record_links(datastore: str, base: str) -> list[dict]:
+    """One link per ``<record>``: its headline anchor, date and pinned flag."""
+    records = [r for r in _records(datastore) if r.strip()]
+    if not records:
+        return []
+    # One parse for all records: each becomes a child of the wrapper (rows of a table, or divs).
+    rows = all(r.lstrip().lower().startswith("<tr") for r in records)
+    markup = "<table>" + "".join(records) + "</table>" if rows else "".join(f"<div>{r}</div>" for r in records)
+    try:
+        wrapper = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return []
+    holders = wrapper.findall(".//tr") if rows else list(wrapper)
     links, seen = [], set()
-    for record in _records(datastore):
-        if not record.strip():
-            continue
-        wrapper = "table" if record.lstrip().lower().startswith("<tr") else "div"
-        try:
-            fragment = lxml.html.fragment_fromstring(record, create_parent=wrapper)
-        except (etree.ParserError, ValueError):
-            continue
-        anchors = [(a, _absolute(base, a.get("href"))) for a in fragment.iter("a")]
+    for holder in holders:
+        anchors = [(a, _absolute(base, a.get("href"))) for a in holder.iter("a")]
         anchors = [(a, u) for a, u in anchors if u]
         if not anchors:
             continue
         anchor, url = _best_anchor(anchors)
-        if url in seen:
-            continue
-        seen.add(url)
-        links.append(_link(_item_of(anchor), anchor, url))
+        if url not in seen:
+            seen.add(url)
+            links.append(_link(_item_of(anchor), anchor, url))
     return links
 
 
