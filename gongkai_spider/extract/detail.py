@@ -36,7 +36,13 @@ from .pagekind import classify_page
 from .signals import page_signals
 
 # ----------------------------------------------------------------------------- page model
-_PARSER = lxml.html.HTMLParser(encoding="utf-8")
+_PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False)
+# Every element proxy lxml.html creates calls a Python lookup picking a class by tag (FormElement,
+# InputElement ...), ~1000 calls a page; nothing here uses those form classes, so a C-level lookup
+# hands out plain HtmlElement (text_content(), iterancestors() ... all still there).
+_PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(
+    element=HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
+    entity=lxml.html.HtmlEntity))
 # Subtrees that hold no visible text.
 _SKIP_TAGS = frozenset({
     "script", "style", "noscript", "template", "title", "head", "meta", "link", "select", "option",
