@@ -49,13 +49,6 @@ _X_HEAD_TITLE = etree.XPath("string(/html/head/title)", smart_strings=False)
 _X_TITLE = etree.XPath("string((//title)[1])", smart_strings=False)
 # Style strings are cheap to read in C; elements are only materialised for the few styles that hide.
 _X_STYLES = etree.XPath("descendant::*/@style", smart_strings=False)
-_X_HIDDEN_CONTAINERS = etree.XPath("//@style[. = $style]/parent::*[descendant-or-self::a[@href]]")
-_STYLE_SLOTS = 8
-_X_HIDDEN_CONTAINERS_8 = etree.XPath(
-    "//@style["
-    + " or ".join(f". = $s{i}" for i in range(_STYLE_SLOTS))
-    + "]/parent::*[descendant-or-self::a[@href]]"
-)
 _X_HREFS = etree.XPath("//a/@href", smart_strings=False)
 
 # Ways of hiding a block seen on hijacked pages (gov-portals.md 4.2 E). Order = label precedence.
@@ -72,6 +65,8 @@ _HIDING = (
         ),
     ),
 )
+# Any of them: one search per style, the ordered loop above only for the few styles that hide.
+_ANY_HIDING = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in _HIDING), re.I | re.S)
 _NOT_LINK_CONTAINERS = frozenset({"iframe", "script", "style", "input", "img", "noscript", "link", "meta"})
 
 # JavaScript identifiers are case-sensitive, so these patterns are too (and stay fast); engine and spider
@@ -138,28 +133,26 @@ def _text(el: Any) -> str:
 
 def _hidden_containers(tree: Any, styles: list[str]) -> list[Any]:
     """Elements whose style is one of ``styles`` and that hold at least one link, in document order."""
-    if len(styles) <= 2:  # the usual case (Hanweb credit link, counter iframe): one query per style
-        found = [el for style in styles for el in _X_HIDDEN_CONTAINERS(tree, style=style)]
-        return found if len(styles) == 1 else sorted(found, key=_document_position(tree))
-    found = []
-    for i in range(0, len(styles), _STYLE_SLOTS):  # one tree scan per 8 styles
-        chunk = styles[i : i + _STYLE_SLOTS]
-        found.extend(
-            _X_HIDDEN_CONTAINERS_8(
-                tree, **{f"s{j}": chunk[min(j, len(chunk) - 1)] for j in range(_STYLE_SLOTS)}
-            )
-        )
-    return found if len(styles) <= _STYLE_SLOTS else sorted(found, key=_document_position(tree))
+    if not styles:
+        return []
+    # One query for all styles: one tree scan, and XPath returns its node-set in document order (sorting
+    # per-style results by position would materialise every element of the page).
+    slots = 1 << (len(styles) - 1).bit_length()  # a handful of compiled queries: 1, 2, 4, 8, ... slots
+    padded = styles + styles[-1:] * (slots - len(styles))
+    return _hidden_containers_query(slots)(tree, **{f"s{i}": style for i, style in enumerate(padded)})
 
 
-def _document_position(tree: Any) -> Any:
-    order = {el: i for i, el in enumerate(tree.iter())}
-    return order.__getitem__
+@lru_cache(maxsize=16)
+def _hidden_containers_query(slots: int) -> etree.XPath:
+    test = " or ".join(f". = $s{i}" for i in range(slots))
+    return etree.XPath(f"//@style[{test}]/parent::*[descendant-or-self::a[@href]]")
 
 
 def _hidden_links(tree: Any) -> tuple[list[dict], int]:
     hiding_styles: dict[str, str] = {}
     for style in dict.fromkeys(_X_STYLES(tree)):  # ordered: the output must not depend on hash seeds
+        if not _ANY_HIDING.search(style):
+            continue
         for how, pattern in _HIDING:
             if pattern.search(style):
                 hiding_styles[style] = how
