@@ -2,7 +2,7 @@
 
 Order of work (the tree is parsed once and never modified here):
 
-1. decode (``encoding.decode_html``) and parse with lxml;
+1. decode (``encoding.decode_html_utf8``) and parse with lxml;
 2. ``signals.page_signals(tree, url)`` -- the spam scorer's markup facts, taken before anything else;
 3. one walk over the page gives a linear text with the offset of every element (``_Page``); all label
    searches run over that text, so the page is scanned a fixed, small number of times;
@@ -31,7 +31,7 @@ from lxml.html import HtmlElement
 from ..normalize import DATE_RE, parse_datetime
 from . import selectors as S
 from .body import find_body
-from .encoding import decode_html
+from .encoding import decode_html_utf8
 from .pagekind import classify_page
 from .signals import page_signals
 
@@ -904,16 +904,16 @@ _EARLY_CLOSE_RE = re.compile(r"</(?:html|body)\s*>", re.I)
 
 def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | None:
     """Decode and parse page bytes; None for an empty document."""
-    text = decode_html(body, encoding)
-    if not text.strip():
+    text, data = decode_html_utf8(body, encoding)  # data: the UTF-8 bytes when ``body`` already is them
+    if not text or text.isspace():
         return None
     closer = _EARLY_CLOSE_RE.search(text)
     if closer and len(text) - closer.end() > 200 and "<" in text[closer.end():]:
         # libxml2 drops everything after a premature </html> (templates that include a whole page as
         # the header); browsers keep it, so do we
-        text = _EARLY_CLOSE_RE.sub("", text)
+        text, data = _EARLY_CLOSE_RE.sub("", text), None
     try:
-        return lxml.html.document_fromstring(text.encode("utf-8"), parser=_PARSER)
+        return lxml.html.document_fromstring(data if data is not None else text.encode("utf-8"), parser=_PARSER)
     except (etree.ParserError, ValueError):
         return None
 

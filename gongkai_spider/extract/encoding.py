@@ -56,57 +56,67 @@ def declared_in_markup(body: bytes) -> str | None:
 
 def _decode_strict(body: bytes, codec: str) -> str:
     """Strict decoding that forgives a character cut off at the very end (a truncated transfer)."""
+    return _decode_strict_end(body, codec)[0]
+
+
+def _decode_strict_end(body: bytes, codec: str) -> tuple[str, int]:
+    """``_decode_strict`` and how many bytes of ``body`` it decoded."""
     try:
-        return body.decode(codec)
+        return body.decode(codec), len(body)
     except UnicodeDecodeError as exc:
         if exc.end < len(body) or len(body) - exc.start > 4:
             raise
-        return body[: exc.start].decode(codec)
-
-
-def _is_utf8_text(body: bytes) -> bool:
-    """Valid UTF-8 that contains non-ASCII characters (GBK text practically never is)."""
-    if body.isascii():
-        return False
-    try:
-        _decode_strict(body, "utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        return body[: exc.start].decode(codec), exc.start
 
 
 def decode_html(body: bytes, declared: str | None = None) -> str:
     """Page bytes -> text; see the module docstring for the order of evidence."""
+    return decode_html_utf8(body, declared)[0]
+
+
+def decode_html_utf8(body: bytes, declared: str | None = None) -> tuple[str, bytes | None]:
+    """``decode_html`` and, when the text is a strict UTF-8 (or ASCII) decoding of ``body`` or of its
+    start, those bytes (else None): a UTF-8 parser can take them as they are instead of re-encoding."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
-            return body[len(bom):].decode(codec, "replace")
+            return body[len(bom):].decode(codec, "replace"), None
     if body.isascii():
-        return body.decode("ascii")
+        return body.decode("ascii"), body
     hint = normalize_encoding(declared)
     markup = declared_in_markup(body)
     candidates: list[str] = []
     for name in (hint, markup):
         if name and name not in _WEAK and name not in candidates:
             candidates.append(name)
-    if candidates and candidates[0] != "utf-8" and _is_utf8_text(body):
-        return _decode_strict(body, "utf-8")  # a wrong GB/other declaration on UTF-8 bytes
+    if candidates and candidates[0] != "utf-8":
+        # valid UTF-8 with non-ASCII text (GBK text practically never is): a wrong GB/other declaration
+        try:
+            text, end = _decode_strict_end(body, "utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return text, body[:end] if end < len(body) else body
     for name in ("utf-8", "gb18030", hint, markup):
         if name and name not in candidates:
             candidates.append(name)
     best: tuple[int, str] | None = None
     for name in candidates:
         try:
-            return _decode_strict(body, name)
+            text, end = _decode_strict_end(body, name)
         except UnicodeDecodeError:
             text = body.decode(name, "replace")
         except LookupError:
             continue
+        else:
+            if name != "utf-8":
+                return text, None
+            return text, body[:end] if end < len(body) else body
         bad = text.count("\ufffd")
         if bad <= _tolerated(text):  # a few broken bytes in an otherwise right decoding
-            return text
+            return text, None
         if best is None or bad < best[0]:
             best = (bad, text)
-    return best[1] if best else body.decode("utf-8", "replace")
+    return (best[1] if best else body.decode("utf-8", "replace")), None
 
 
 def _tolerated(text: str) -> int:
