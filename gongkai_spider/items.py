@@ -43,6 +43,7 @@ STORE_FIELDS: tuple[str, ...] = ("first_seen", "last_seen", "updated_at", "versi
 WORKING_FIELDS: tuple[str, ...] = (
     "_page_signals",  # dict from gongkai_spider.extract.signals: markup facts the spam scorer reads
     "_page_host",  # host of the final response URL
+    "_page_site_hosts",  # the crawled site's hosts (allowed_domains + start URL hosts): not foreign to the scorer
 )
 
 

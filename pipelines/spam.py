@@ -2,8 +2,16 @@
 
 Runs after clean and validate: the item has cleaned ``title``/``author``/``source``/``summary``/``body``,
 ``keywords`` as a list, ``url``, ``raw`` (the extracted strings) and the working fields ``_page_signals``
-(``gongkai_spider.extract.signals.page_signals``) and ``_page_host``. Nothing is dropped: the item gets
-``spam = {"is_spam", "score", "reasons"}`` and the store routes spam to the ``quarantine`` collection.
+(``gongkai_spider.extract.signals.page_signals``), ``_page_host`` and ``_page_site_hosts`` (the crawled site's
+configured hosts). Nothing is dropped: the item gets ``spam = {"is_spam", "score", "reasons"}`` and the store
+routes spam to the ``quarantine`` collection.
+
+A page whose host is one of ``_page_site_hosts`` (or a subdomain of one) is on its own site: the operator
+configured that host as the portal, so it is not "foreign" whatever its name (an official domain outside
+``.gov.cn``, the demo portal on 127.0.0.1). There ``gov_path_on_foreign_host`` and
+``gov_identity_on_foreign_host`` never fire, a SiteDomain naming a gov host or any of the site's hosts is no
+``site_domain_mismatch``, and links, refreshes and source lines pointing at the site's hosts are not external.
+Items without the field (``gongkai extract`` on a file) are scored as before: only the page host is "own".
 
 Pure functions, usable without a crawl:
 
@@ -418,6 +426,23 @@ def _host_of(item: Mapping[str, Any], signals: Mapping[str, Any]) -> str:
     return str(host).lower().split(":")[0]
 
 
+def _site_hosts(value: Any) -> list[str]:
+    """``_page_site_hosts`` as lower-case host names (a single string is one host)."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable):
+        return []
+    hosts = (str(h).strip().lower().rstrip(".").split(":")[0] for h in value if h)
+    return [h for h in hosts if h]
+
+
+def _on_site(host: str, site_hosts: list[str]) -> bool:
+    """True when ``host`` is one of the site's hosts or a subdomain of one (OffsiteMiddleware's rule)."""
+    return bool(host) and any(host == h or host.endswith("." + h) for h in site_hosts)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Scoring
 # ---------------------------------------------------------------------------------------------------------
@@ -471,6 +496,11 @@ def score_spam(item: Mapping[str, Any], lists: SpamLists | None = None, threshol
         signals = {}
     host = _host_of(item, signals)
     page_domain = registrable_domain(host) if host else ""
+    site_hosts = _site_hosts(item.get("_page_site_hosts"))
+    on_site = _on_site(host, site_hosts)
+    # Domains that are not "another site": the page's, plus the configured site's when the page is on it.
+    own = {page_domain} | ({registrable_domain(h) for h in site_hosts} if on_site else set())
+    own.discard("")
     v = _Verdict()
 
     title = _field_values(item, "title")
@@ -511,8 +541,8 @@ def score_spam(item: Mapping[str, Any], lists: SpamLists | None = None, threshol
     if not isinstance(body, str):
         body = _field_text(body)
     _score_body(v, body, lists, enforcement, host)
-    _score_identity(v, item, signals, host, page_domain, source)
-    _score_markup(v, signals, page_domain, lists)
+    _score_identity(v, item, signals, host, own, source, on_site)
+    _score_markup(v, signals, own, lists)
     title_has_brand = any(r.startswith("brand_in_title:") for r in v.reasons)
     _score_title_body(v, item.get("title") or "", body, lists, title_has_brand)
 
@@ -597,11 +627,18 @@ def _separator_stars(body: str, start: int, end: int) -> bool:
 
 
 def _score_identity(
-    v: _Verdict, item: Mapping[str, Any], signals: Mapping[str, Any], host: str, page_domain: str, source: str
+    v: _Verdict,
+    item: Mapping[str, Any],
+    signals: Mapping[str, Any],
+    host: str,
+    own: set[str],
+    source: str,
+    on_site: bool = False,
 ) -> None:
     if not host:
         return
-    gov_host = _is_gov_host(host)
+    # On its own configured site a page is never on a "foreign" host, whatever the host's name.
+    gov_host = on_site or _is_gov_host(host)
     site_domain = str(signals.get("meta_site_domain") or "")
     # SiteDomain may list several names ("fgw.zj.gov.cn,www.zjdpc.gov.cn"): any one on the page's domain will do.
     declared = [
@@ -609,11 +646,13 @@ def _score_identity(
         for h in (url_host(d if "//" in d else f"//{d}") for d in _LIST_SPLIT.split(site_domain))
         if h and "." in h
     ]
-    if declared and all(registrable_domain(h) != page_domain for h in declared):
+    # On its own site a declared gov SiteDomain is the CMS naming its portal (a district site on a city
+    # platform, a local mirror), not a copied identity.
+    if declared and not any(registrable_domain(h) in own or (on_site and _is_gov_host(h)) for h in declared):
         v.add("site_domain_mismatch", declared[0])
     for m in _DOMAIN.finditer(source or ""):
         domain = m.group(1).lower()
-        if registrable_domain(domain) != page_domain and not _is_gov_host(domain):
+        if registrable_domain(domain) not in own and not _is_gov_host(domain):
             v.add("source_domain_mismatch", domain)
             break
     if not gov_host:
@@ -635,7 +674,7 @@ def _score_identity(
             v.add("impossible_url_date", "".join(m.groups()))
 
 
-def _score_markup(v: _Verdict, signals: Mapping[str, Any], page_domain: str, lists: SpamLists) -> None:
+def _score_markup(v: _Verdict, signals: Mapping[str, Any], own: set[str], lists: SpamLists) -> None:
     hidden = signals.get("hidden_links") or []
     external = []
     for link in hidden:
@@ -644,7 +683,7 @@ def _score_markup(v: _Verdict, signals: Mapping[str, Any], page_domain: str, lis
         text = str(link.get("text") or "")
         link_host = str(link.get("host") or "")
         is_external = (
-            bool(link_host) and not _is_gov_host(link_host) and registrable_domain(link_host) != page_domain
+            bool(link_host) and not _is_gov_host(link_host) and registrable_domain(link_host) not in own
         )
         if is_external:
             external.append(link)
@@ -674,7 +713,7 @@ def _score_markup(v: _Verdict, signals: Mapping[str, Any], page_domain: str, lis
     for kind in signals.get("obfuscated_js") or []:
         v.add("obfuscated_js", kind)
     refresh = signals.get("meta_refresh_host")
-    if refresh and registrable_domain(str(refresh)) != page_domain:
+    if refresh and registrable_domain(str(refresh)) not in own:
         v.add("meta_refresh_offsite", refresh)
 
 

@@ -113,6 +113,14 @@ def test_hijacked_pages_are_quarantined_without_the_brand(first_crawl: Any) -> N
         assert SPAM_BRAND in doc["raw"]["title"]
 
 
+def test_demo_pages_on_the_sites_own_host_score_zero(first_crawl: Any) -> None:
+    # The portal on 127.0.0.1 is the configured site: its gov CMS paths and identity are not "foreign".
+    _, _, _, stats, docs = first_crawl
+    assert {doc["spam"]["score"] for doc in docs["articles"].values()} == {0}
+    assert not [k for k in stats if "foreign_host" in k]
+    assert not [url for url, doc in {**docs["articles"], **docs["quarantine"]}.items() if "_page_site_hosts" in doc]
+
+
 def test_crawling_again_adds_nothing_and_changes_no_version(first_crawl: Any) -> None:
     _, base_url, tmp_path, _, before = first_crawl
     again = crawl(base_url, tmp_path)

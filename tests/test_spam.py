@@ -159,6 +159,60 @@ def test_threshold_decides() -> None:
     assert score_spam(suspicious, LISTS)["reasons"] == ["site_domain_mismatch:www.other.gov.cn"]
 
 
+# A demo-portal page: gov CMS path and gov identity (SiteIDCode, 人民政府 site name), served from 127.0.0.1.
+DEMO_PAGE = {"url": "http://127.0.0.1:8765/art/2024/5/24/art_1229_58123.html", "_page_host": "127.0.0.1",
+             "_page_signals": {"meta_site_id_code": "3300000099", "meta_site_name": "示范市人民政府",
+                               "html_title": "关于做好彩票销售工作的通知_示范市人民政府"}}
+
+
+def test_page_on_a_non_gov_host_without_site_hosts_keeps_the_foreign_host_penalties() -> None:
+    verdict = score_spam(item(**DEMO_PAGE), LISTS)  # `gongkai extract` on a file: no site config known
+    assert verdict["reasons"] == ["gov_path_on_foreign_host:127.0.0.1", "gov_identity_on_foreign_host:127.0.0.1"]
+    assert verdict["score"] == 0.9
+
+
+@pytest.mark.parametrize(("fields", "site_hosts"), [
+    (DEMO_PAGE, ["127.0.0.1"]),
+    # an official portal outside .gov.cn, on a subdomain of its configured domain, declaring its gov.cn identity
+    ({"url": "https://xxgk.example-water.com.cn/art/2024/5/24/art_12_345.html", "_page_host": "xxgk.example-water.com.cn",
+      "_page_signals": {"meta_site_domain": "www.example-water.gov.cn", "meta_site_id_code": "3300000042",
+                        "meta_site_name": "示范市水务集团（市人民政府国资委）",
+                        "hidden_links": [{"text": f"网站{i}", "href": f"https://www{i}.example-group.com/",
+                                          "host": f"www{i}.example-group.com", "how": "offscreen"} for i in range(3)]}},
+     ["example-water.com.cn", "www.example-group.com"]),
+])
+def test_page_on_its_own_site_gets_no_foreign_host_penalties(fields: dict, site_hosts: list[str]) -> None:
+    without = score_spam(item(**fields), LISTS)
+    assert without["score"] >= 0.9, without  # what today's scorer says without the site's hosts
+    verdict = score_spam(item(**fields, _page_site_hosts=site_hosts), LISTS)
+    assert verdict == {"is_spam": False, "score": 0, "reasons": []}, verdict
+
+
+def test_site_hosts_do_not_vouch_for_other_hosts_or_hide_brands() -> None:
+    # the page ended up on another host (a redirect): still foreign
+    moved = score_spam(item(**DEMO_PAGE, _page_site_hosts=["www.example-city.gov.cn"]), LISTS)
+    assert moved["score"] == 0.9
+    # a suffix that is not a subdomain boundary is not the site
+    lookalike = {**DEMO_PAGE, "_page_host": "fake-example.com", "url": "http://fake-example.com/art/2024/5/24/art_1_1.html"}
+    assert score_spam(item(**lookalike, _page_site_hosts=["example.com"]), LISTS)["score"] == 0.9
+    # injected brand text on the site's own host is spam all the same
+    hijacked = score_spam(item(**DEMO_PAGE, title="我市和谐社区建设再上新台阶“尊龙凯时公司官网”", _page_site_hosts=["127.0.0.1"]),
+                          LISTS)
+    assert hijacked["is_spam"] is True and not any("foreign_host" in r for r in hijacked["reasons"])
+    # a SiteDomain naming a non-gov domain that is not the site's stays a mismatch
+    declared = score_spam(item(**{**DEMO_PAGE, "_page_signals": {"meta_site_domain": "www.casino-example.com"}},
+                               _page_site_hosts=["127.0.0.1"]), LISTS)
+    assert declared["reasons"] == ["site_domain_mismatch:www.casino-example.com"]
+
+
+def test_pipeline_reads_site_hosts_from_the_item() -> None:
+    stats = CounterStats()
+    own = ArticleItem(item(**DEMO_PAGE, _page_site_hosts=["127.0.0.1"]))
+    SpamPipeline(stats).process_item(own)
+    assert own["spam"] == {"is_spam": False, "score": 0, "reasons": []}
+    assert stats.get_stats() == {"gongkai/spam/clean": 1}
+
+
 def test_html_title_and_headline_count_once() -> None:
     # a crackdown story names the brand bare: headline and <title> together stay below the threshold
     crackdown = item(title="市公安局破获“尊龙凯时”跨境网络赌博案",

@@ -15,7 +15,8 @@ Arguments (``scrapy crawl gongkai -a NAME=VALUE``)::
     refresh=1          refetch articles already stored (applied by middlewares/incremental.py)
 
 Every request carries ``meta["gongkai"]`` (kind listing/detail/continuation, site, column, list_url, page,
-pinned, list_date; see the team contract). Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
+pinned, list_date; see the team contract). Items carry the working field ``_page_site_hosts`` (the site's
+allowed domains and start URL hosts): the spam scorer treats those hosts as the site's own. Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
 ``gongkai/detail/{pages,items,continuation_pages,continuation_failed}``, ``gongkai/extract/skipped/{reason}``,
 ``gongkai/fetch/failed/{kind}/{reason}``.
 """
@@ -89,6 +90,9 @@ class GongkaiSpider(scrapy.Spider):
         site_pages = self.site.max_pages if self.site else 0
         self.max_pages: int = max_pages_arg if max_pages_arg is not None else (site_pages or default_max_pages)
         self._host_re = _host_regex(self.allowed_domains)
+        # The site's own hosts, for the spam scorer (items carry them as _page_site_hosts).
+        self.site_hosts: tuple[str, ...] = tuple(dict.fromkeys(
+            h.lower() for h in [*self.allowed_domains, *(urlsplit(u).hostname for u in self.start_urls)] if h))
         self._listing_urls: dict[str, set[str]] = {}  # column -> listing URLs scheduled (page budget, dedup)
 
     @classmethod
@@ -213,6 +217,7 @@ class GongkaiSpider(scrapy.Spider):
         item["list_url"] = article["meta"].get("list_url")
         item["_page_signals"] = result.get("signals") or {}
         item["_page_host"] = urlsplit(article["url"]).hostname
+        item["_page_site_hosts"] = list(self.site_hosts)
         self._inc("gongkai/detail/items")
         return item
 
