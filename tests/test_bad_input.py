@@ -179,13 +179,15 @@ def test_pdf_detail_is_not_stored_as_html_text(crawl):
                    for doc in crawl["docs"].values())
 
 
-@pytest.mark.xfail(strict=True, reason="spider: a non-HTML detail response must not go to extract_detail; it "
-                   "becomes a document with the file as its attachment (see the issue-5 report)")
 def test_pdf_detail_is_recorded_as_an_attachment(crawl):
     doc = crawl["docs"]["art/report7.html"]
     assert doc["title"] == "2024年一季度经济运行情况"
     assert doc["attachments"] == [{"name": "2024年一季度经济运行情况", "url": doc["url"]}]
     assert doc["publish_time"].startswith("2024-05-16")
+    assert doc["body"] == "" and doc["raw"]["title"] == "2024年一季度经济运行情况"
+    stats = crawl["stats"]
+    assert stats["gongkai/detail/file_pages"] == 1
+    assert stats["gongkai/validate/attachment_only"] == 1  # kept by validate although body-less
 
 
 def test_labels_with_dollar_and_dot_never_become_keys(crawl):

@@ -116,7 +116,8 @@ def test_listing_yields_detail_requests_then_next_pages(portal: Portal) -> None:
     assert kinds == ["detail"] * 20 + ["listing"] * 2
     first = out[0].meta["gongkai"]
     assert first == {"kind": "detail", "site": "demo", "column": BASE + "/zwgk/tzgg/index.html",
-                     "list_url": BASE + "/zwgk/tzgg/index.html", "pinned": False, "list_date": "2024-06-28"}
+                     "list_url": BASE + "/zwgk/tzgg/index.html", "pinned": False, "list_date": "2024-06-28",
+                     "list_title": "市教育局关于公共文化服务有关事项的公示"}
     assert [(r.url, r.meta["gongkai"]["page"]) for r in out[-2:]] == [
         (BASE + "/zwgk/tzgg/index_1.html", 2), (BASE + "/zwgk/tzgg/index_2.html", 3)]
     assert out[0].callback == spider.parse_detail and out[-1].callback == spider.parse_listing
@@ -231,3 +232,74 @@ def test_start_url_that_is_an_article_is_extracted(portal: Portal) -> None:
     spider = make_spider(start_url=BASE + article["url"])
     (item,) = spider.parse_listing(response_for(portal, article["url"], start_requests(spider)[0]))
     assert item["title"] == article["title"] and item["list_url"] is None
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+
+PDF_TITLE = "2024年一季度经济运行情况"
+
+
+def _file_request(spider: GongkaiSpider, url: str, title: str | None = PDF_TITLE) -> Request:
+    return spider._request(url, "detail", column=BASE + "/zwgk/tzgg/index.html",
+                           list_url=BASE + "/zwgk/tzgg/index.html", list_date="2024-05-16", list_title=title)
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"),
+    ("application/octet-stream", b"PK\x03\x04\x14\x00\x06\x00word/document.xml"),  # a .docx, generic type
+    ("text/html; charset=utf-8", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00"),  # a .doc labelled as a page
+    ("application/vnd.ms-excel", b"\x09\x08\x10\x00\x00\x06\x05\x00"),  # by its type alone
+])
+def test_file_at_a_detail_url_becomes_an_attachment_item(content_type: str, body: bytes) -> None:
+    from pipelines.offline import process_offline
+
+    spider = make_spider(site="demo", base_url=BASE)
+    url = BASE + "/art/report7.html"
+    response = Response(url, body=body, headers={"Content-Type": content_type}, request=_file_request(spider, url))
+    (item,) = spider.parse_detail(response)
+    assert (item["title"], item["publish_time"], item["body"]) == (PDF_TITLE, "2024-05-16", "")
+    assert item["attachments"] == [{"name": PDF_TITLE, "url": url}]
+    assert item["list_url"] == BASE + "/zwgk/tzgg/index.html" and item["_page_site_hosts"] == ["127.0.0.1"]
+    assert (stat(spider, "gongkai/detail/file_pages"), stat(spider, "gongkai/detail/items")) == (1, 1)
+    doc = process_offline(dict(item))  # clean -> validate -> spam -> dedup keep it
+    assert "dropped" not in doc, doc
+    assert doc["publish_time"].isoformat() == "2024-05-16T00:00:00+08:00" and doc["spam"]["is_spam"] is False
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", ""])
+def test_page_with_a_wrong_content_type_is_still_extracted(portal: Portal, content_type: str) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    article = next(a for a in portal.expected if a["column"] == "hanweb")
+    body, _ = portal.lookup(article["url"])
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = HtmlResponse(BASE + article["url"], body=b"\xef\xbb\xbf\n " + body, headers=headers,
+                            request=_detail_request(spider, BASE + article["url"]))
+    (item,) = spider.parse_detail(response)
+    assert item["title"] == article["title"] and item["body"]
+    assert stat(spider, "gongkai/detail/file_pages") is None
+
+
+def test_empty_file_response_is_an_empty_page_not_a_file() -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    url = BASE + "/art/report7.html"
+    response = Response(url, body=b"", headers={"Content-Type": "application/pdf"}, request=_file_request(spider, url))
+    assert list(spider.parse_detail(response)) == []
+    assert stat(spider, "gongkai/extract/skipped/empty") == 1 and stat(spider, "gongkai/detail/file_pages") is None
+
+
+def test_file_without_a_listing_title_is_dropped_by_validate_with_a_reason(caplog: pytest.LogCaptureFixture) -> None:
+    from pipelines.offline import process_offline
+
+    spider = make_spider(start_url=BASE + "/zwgk/tzgg/index.html")
+    url = BASE + "/art/report7.html"
+    response = Response(url, body=b"%PDF-1.7\n", headers={"Content-Type": "application/pdf"},
+                        request=_file_request(spider, url, title=None))
+    (item,) = spider.parse_detail(response)
+    assert "without a listing title" in caplog.text
+    assert process_offline(dict(item))["dropped"] == "no_title"
+
+
+def test_items_carry_the_site_hosts() -> None:
+    spider = make_spider(start_url="http://www.example.com/xxgk/index.html,http://xxgk.example.org/list/")
+    assert spider.site_hosts == ("www.example.com", "xxgk.example.org")

@@ -1,7 +1,13 @@
 """The ``gongkai`` spider: one config-driven spider for every portal (style.md 2.1, 4.1).
 
 It only routes: listing pages go through :func:`gongkai_spider.extract.extract_listing`, article pages through
-:func:`gongkai_spider.extract.extract_detail`; it never picks anything out of a page itself.
+:func:`gongkai_spider.extract.extract_detail`; it never picks anything out of a page itself. A detail URL
+that serves a file (a PDF, a Word/Excel/zip download: by Content-Type, or by the file's magic bytes) is not
+parsed at all: it becomes an item with the listing link's title and date and the file as its one attachment
+(``gongkai/detail/file_pages``); the validate pipeline keeps such body-less items.
+
+Links in a listing that point straight at a file (``.pdf``, ``.doc`` ...) are dropped by ``extract_listing``
+itself and never reach the spider, so they are not counted here.
 
 Arguments (``scrapy crawl gongkai -a NAME=VALUE``)::
 
@@ -15,10 +21,11 @@ Arguments (``scrapy crawl gongkai -a NAME=VALUE``)::
     refresh=1          refetch articles already stored (applied by middlewares/incremental.py)
 
 Every request carries ``meta["gongkai"]`` (kind listing/detail/continuation, site, column, list_url, page,
-pinned, list_date; see the team contract). Items carry the working field ``_page_site_hosts`` (the site's
-allowed domains and start URL hosts): the spam scorer treats those hosts as the site's own. Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
-``gongkai/detail/{pages,items,continuation_pages,continuation_failed}``, ``gongkai/extract/skipped/{reason}``,
-``gongkai/fetch/failed/{kind}/{reason}``.
+pinned, list_date, list_title; see the team contract). Items carry the working field ``_page_site_hosts``
+(the site's allowed domains and start URL hosts): the spam scorer treats those hosts as the site's own.
+Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
+``gongkai/detail/{pages,items,file_pages,continuation_pages,continuation_failed}``,
+``gongkai/extract/skipped/{reason}``, ``gongkai/fetch/failed/{kind}/{reason}``.
 """
 
 from __future__ import annotations
@@ -44,6 +51,11 @@ from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, 
 # Raw fields copied from extract_detail's result into the item.
 DETAIL_FIELDS: tuple[str, ...] = ("title", "publish_time", "read_count", "author", "source", "summary", "keywords",
                                   "body", "attachments", "doc_meta")
+# Magic bytes of files served where a page was expected: PDF; zip (docx/xlsx/ofd/zip); OLE2 (doc/xls/wps);
+# rar; 7z.
+_FILE_MAGIC: tuple[bytes, ...] = (b"%PDF", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"Rar!\x1a\x07", b"7z\xbc\xaf\x27\x1c")
+# Content types that are pages (or data) for extract_detail, never files.
+_PAGE_TYPES: tuple[str, ...] = ("html", "xml", "json")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -139,7 +151,8 @@ class GongkaiSpider(scrapy.Spider):
                 continue
             self._inc("gongkai/listing/links")
             yield self._request(link["url"], "detail", column=column, list_url=response.url,
-                                pinned=bool(link.get("pinned")), list_date=link.get("date"))
+                                pinned=bool(link.get("pinned")), list_date=link.get("date"),
+                                list_title=link.get("title"))
         yield from self._next_listing_requests(result["next_urls"], column)
 
     def _next_listing_requests(self, urls: list[str], column: str) -> Iterator[scrapy.Request]:
@@ -161,6 +174,9 @@ class GongkaiSpider(scrapy.Spider):
 
     def parse_detail(self, response: Response) -> Iterator[Any]:
         meta = response.meta.get("gongkai", {})
+        if _is_file_response(response):
+            yield self._file_item(response, meta)
+            return
         result = extract_detail(response.body, response.url, encoding=_encoding(response), status=response.status,
                                 site=self.site)
         self._inc("gongkai/detail/pages")
@@ -207,6 +223,21 @@ class GongkaiSpider(scrapy.Spider):
                              callback=self.parse_continuation, errback=self.continuation_failed,
                              cb_kwargs={"article": article}, dont_filter=True)
 
+    def _file_item(self, response: Response, meta: dict) -> ArticleItem:
+        """A file at a detail URL (a PDF-only notice): the listing's title and date, the file as attachment."""
+        self._inc("gongkai/detail/pages")
+        self._inc("gongkai/detail/file_pages")
+        title = meta.get("list_title")
+        content_type = _content_type(response) or "unknown type"
+        if title:
+            self.logger.info("file served as a detail page (%s): %s", content_type, response.url)
+        else:  # validate drops it as no_title, counted; say why here
+            self.logger.warning("file served as a detail page (%s) without a listing title: %s", content_type,
+                                response.url)
+        result = {"title": title, "publish_time": meta.get("list_date"), "body": ""}
+        return self._item({"url": response.url, "meta": meta, "result": result, "bodies": [],
+                           "attachments": [{"name": title, "url": response.url}], "remaining": []})
+
     def _item(self, article: dict) -> ArticleItem:
         result = article["result"]
         item = ArticleItem({name: result.get(name) for name in DETAIL_FIELDS})
@@ -225,7 +256,7 @@ class GongkaiSpider(scrapy.Spider):
 
     def _request(self, url: str, kind: str, *, column: str | None, page: int | None = None,
                  list_url: str | None = None, pinned: bool = False, list_date: str | None = None,
-                 callback: Any = None, errback: Any = None, cb_kwargs: dict | None = None,
+                 list_title: str | None = None, callback: Any = None, errback: Any = None, cb_kwargs: dict | None = None,
                  dont_filter: bool = False) -> scrapy.Request:
         gongkai: dict[str, Any] = {"kind": kind, "site": self.site_id, "column": column}
         if kind == "listing":
@@ -233,7 +264,7 @@ class GongkaiSpider(scrapy.Spider):
         else:
             gongkai["list_url"] = list_url
         if kind == "detail":
-            gongkai.update(pinned=pinned, list_date=list_date)
+            gongkai.update(pinned=pinned, list_date=list_date, list_title=list_title)
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
         return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
                               cb_kwargs=cb_kwargs, meta={"gongkai": gongkai}, dont_filter=dont_filter)
@@ -259,6 +290,27 @@ class GongkaiSpider(scrapy.Spider):
 
 def _encoding(response: Response) -> str | None:
     return getattr(response, "encoding", None)
+
+
+def _content_type(response: Response) -> str:
+    """The media type of the Content-Type header, lower-case, without parameters ("" when absent)."""
+    value = response.headers.get(b"Content-Type") or b""
+    return value.decode("latin-1").split(";", 1)[0].strip().lower()
+
+
+def _is_file_response(response: Response) -> bool:
+    """A file (PDF, Office, archive) rather than a page: by its magic bytes, or by a Content-Type that is not
+    HTML/XML/JSON when the body does not start like markup either (servers label .shtml pages text/plain or
+    application/octet-stream)."""
+    head = response.body[:1024].lstrip()
+    if not head:
+        return False  # a 0-byte page: extract_detail counts it as empty
+    if head.startswith(_FILE_MAGIC):
+        return True
+    content_type = _content_type(response)
+    if not content_type or any(t in content_type for t in _PAGE_TYPES):
+        return False
+    return not head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
 
 
 def _failure_reason(failure: Failure) -> str:
