@@ -8,12 +8,16 @@ shared server is never disturbed.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,10 @@ from scrapy.core.scheduler import Scheduler as ScrapyScheduler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.test import get_crawler
 
+from gongkai_spider.demo.portal import build_portal
+from gongkai_spider.demo.server import serve
 from gongkai_spider.distributed import Scheduler
+from gongkai_spider.storage import open_store
 from pipelines.common import CounterStats
 
 redis = pytest.importorskip("redis", reason="the [redis] extra (redis, scrapy-redis) is not installed")
@@ -298,3 +305,101 @@ def test_keys_are_named_after_the_site(server, prefix: str):
     a = _worker(server, prefix, "a", _spider("mof"))
     assert a.keys == CrawlKeys.for_prefix(prefix % {"site": "mof"})
     assert a.keys.requests.endswith(":mof:requests")
+
+
+def test_status_and_reset_commands(server, prefix: str, redis_url: str, monkeypatch, capsys):
+    from gongkai_spider.distributed.__main__ import main
+
+    a = _worker(server, prefix, "a", _spider("mof"))
+    a.enqueue_request(Request("http://p.test/1"))
+    a.enqueue_request(Request("http://p.test/2"))
+    monkeypatch.setenv("GONGKAI_REDIS_KEY_PREFIX", prefix)
+    assert main(["status", "--site", "mof", "--redis-url", redis_url]) == 0
+    out = capsys.readouterr().out
+    assert "queued requests: 2" in out and "pages seen:      2" in out and "busy workers:    1" in out
+    assert main(["reset", "--site", "mof", "--redis-url", redis_url]) == 0
+    assert not a.has_pending_requests()
+
+
+# --- two real workers ---------------------------------------------------------------------------------------
+
+ARTICLES_PER_COLUMN = 700  # 2,100 articles over the seed, TRS and Hanweb columns
+
+
+def _problems(log: str) -> list[str]:
+    return [
+        line
+        for line in log.splitlines()
+        if re.search(r"\] (WARNING|ERROR|CRITICAL):|Traceback|Warning:", line)
+    ]
+
+
+def _stored_urls(db: Path) -> list[str]:
+    store = open_store({"MONGO_URI": "", "GONGKAI_DB": str(db)})
+    try:
+        return [
+            doc["url"] for collection in ("articles", "quarantine") for doc in store.iter_docs(collection)
+        ]
+    finally:
+        store.close()
+
+
+def test_two_workers_store_every_article_exactly_once(redis_url: str, server, prefix: str, tmp_path: Path):
+    portal = build_portal(ARTICLES_PER_COLUMN, spam=5)
+    with serve(portal) as base_url:
+        expected = sorted(doc["url"] for doc in portal.expected_for(base_url))
+        workers = []
+        for n in (1, 2):
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGKAI_", "MONGO_", "REDIS_"))}
+            env.update(
+                REDIS_URL=redis_url,
+                GONGKAI_REDIS_KEY_PREFIX=prefix,
+                GONGKAI_DB=str(tmp_path / f"worker{n}.sqlite3"),
+                GONGKAI_STATS_FILE=str(tmp_path / f"stats{n}.json"),
+                GONGKAI_SPOOL_DIR=str(tmp_path / f"spool{n}"),
+                GONGKAI_RUN_HISTORY="",
+                GONGKAI_AUTOTHROTTLE="0",
+                GONGKAI_DOWNLOAD_DELAY="0",
+                GONGKAI_CONCURRENT_REQUESTS_PER_DOMAIN="8",
+            )
+            log = (tmp_path / f"worker{n}.log").open("w")
+            cmd = [
+                sys.executable,
+                "-m",
+                "scrapy",
+                "crawl",
+                "gongkai",
+                "-a",
+                "site=demo",
+                "-a",
+                f"base_url={base_url}",
+            ]
+            workers.append(
+                (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+            )
+        for proc, log in workers:
+            try:
+                proc.wait(timeout=240)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                log.close()
+
+    logs = [(tmp_path / f"worker{n}.log").read_text() for n in (1, 2)]
+    for n, ((proc, _), log) in enumerate(zip(workers, logs, strict=True), 1):
+        assert proc.returncode == 0, f"worker {n} exited {proc.returncode}:\n{log[-4000:]}"
+        assert _problems(log) == [], f"worker {n} logged problems"
+
+    stats = [json.loads((tmp_path / f"stats{n}.json").read_text()) for n in (1, 2)]
+    assert [s["finish_reason"] for s in stats] == ["finished", "finished"]
+    assert all(s.get("item_scraped_count", 0) > 100 for s in stats), (
+        "both workers must get a share of the work"
+    )
+    assert sum(s.get("gongkai/distributed/seeds/pushed", 0) for s in stats) == 3  # three columns, seeded once
+
+    stored = Counter(url for n in (1, 2) for url in _stored_urls(tmp_path / f"worker{n}.sqlite3"))
+    duplicates = sorted(url for url, count in stored.items() if count > 1)
+    missing = sorted(set(expected) - set(stored))
+    assert duplicates == [] and missing == []
+    assert sorted(stored) == expected
+    assert list(server.scan_iter(match=prefix.split("%")[0] + "*")) == []  # the finished crawl left nothing

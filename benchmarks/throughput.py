@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Throughput benchmark: the full gongkai crawl against a bare parsel spider, side by side, in one run.
+
+1. Generates the demo portal (gongkai_spider/demo/portal.py) with ``--articles`` articles (default 5,100,
+   split over the seed-template, TRS and Hanweb columns) and serves it on 127.0.0.1 from this process
+   (``gongkai_spider.demo.server.serve``: threaded, keep-alive; its CPU is not counted).
+2. Crawls it, each crawl in its own subprocess so its CPU time is read from the child's rusage:
+   * ``bare``: benchmarks/bare_spider.py on Scrapy's default settings, parsel selectors, JSONL feed;
+   * ``full``: ``scrapy crawl gongkai -a site=demo`` with the project settings (extraction, clean ->
+     validate -> spam -> dedup -> store pipelines, middlewares, extensions) into a fresh SQLite store,
+     once per ``--concurrent-items`` value (default 10 and Scrapy's default 100).
+   Both use the same politeness-free settings: no AutoThrottle, no delay, robots.txt off, 16 concurrent
+   requests, 8 per host. Runs are interleaved; with ``--repeat N`` the medians are printed.
+3. Prints per crawl: pages (responses), items, wall seconds, pages/s, CPU ms per page (whole process: start-up
+   included, so slightly pessimistic), then the ratio full/bare of pages/s and the extra CPU of extraction +
+   pipelines per page (full minus bare), and what CONCURRENT_ITEMS=100 costs against 10.
+4. Bulk upsert rates of the stores (benchmarks/store_bench.py): SQLite, mongomock-ng, and MongoDB when
+   TEST_MONGO_URI is set.
+
+Acceptance (issue 6): ratio full/bare >= 0.6 and extraction + pipelines <= 3 ms CPU per page.
+
+Usage:
+  python3 benchmarks/throughput.py [--articles 5100] [--repeat 3] [--concurrent-items 10,100] [--no-store]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import store_bench
+
+from gongkai_spider.demo.portal import COLUMNS, Portal, build_portal
+
+REPO = Path(__file__).resolve().parents[1]
+BARE_SPIDER = Path(__file__).resolve().parent / "bare_spider.py"
+
+# The same for both crawls: no politeness delays against our own local server.
+COMMON_SETTINGS = {
+    "AUTOTHROTTLE_ENABLED": "0",
+    "DOWNLOAD_DELAY": "0",
+    "ROBOTSTXT_OBEY": "0",
+    "CONCURRENT_REQUESTS": "16",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
+    "LOG_LEVEL": "INFO",
+    "TELNETCONSOLE_ENABLED": "0",
+}
+MAX_RATIO = 0.6
+MAX_EXTRA_CPU_MS = 3.0
+
+
+@dataclass
+class Run:
+    name: str
+    pages: int
+    items: int
+    stored: int
+    wall: float
+    cpu: float
+
+    @property
+    def pages_per_s(self) -> float:
+        return self.pages / self.wall
+
+    @property
+    def cpu_ms_per_page(self) -> float:
+        return 1000 * self.cpu / self.pages
+
+
+class _PortalProtocol(asyncio.Protocol):
+    """Minimal HTTP/1.1 keep-alive responder: whole responses prebuilt per request target, GET/HEAD only."""
+
+    def __init__(self, portal: Portal, cache: dict[bytes, tuple[bytes, bytes]]) -> None:
+        self.portal, self.cache, self.buffer = portal, cache, b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            request_line = self.buffer[: self.buffer.find(b"\r\n")]
+            self.buffer = self.buffer[end + 4 :]
+            method, target = request_line.split(b" ", 2)[:2]
+            head, body = self._response(target)
+            self.transport.write(head if method == b"HEAD" else head + body)
+
+    def _response(self, target: bytes) -> tuple[bytes, bytes]:
+        cached = self.cache.get(target)
+        if cached is None:
+            page = self.portal.lookup(target.decode("latin-1"))
+            status, (body, content_type) = (
+                ("200 OK", page) if page else ("404 Not Found", (b"not found", "text/plain"))
+            )
+            head = (
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                "Server: gongkai-bench\r\n\r\n"
+            ).encode("latin-1")
+            cached = self.cache[target] = (head, body)
+        return cached
+
+
+@contextmanager
+def fast_serve(portal: Portal) -> Iterator[str]:
+    """Serve ``portal`` on 127.0.0.1 from an asyncio loop in a thread of this process; yields the base URL.
+
+    The demo server (http.server, a thread per connection) tops out at a few hundred pages/s here, which
+    would hide the crawlers' own costs; this one answers thousands per second on one core."""
+    loop = asyncio.new_event_loop()
+    cache: dict[bytes, tuple[bytes, bytes]] = {}
+    server = loop.run_until_complete(
+        loop.create_server(lambda: _PortalProtocol(portal, cache), "127.0.0.1", 0, backlog=128)
+    )
+    thread = threading.Thread(target=loop.run_forever, name="bench-portal", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        server.close()
+        loop.close()
+
+
+def _settings_args(settings: dict[str, str]) -> list[str]:
+    return [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_crawl(name: str, cmd: list[str], cwd: Path, env: dict[str, str], stats_file: Path, log: Path) -> Run:
+    """Run one crawl subprocess (the only child alive) and read its wall time, CPU time and stats."""
+    stats_file.unlink(missing_ok=True)
+    cpu0, wall0 = _child_cpu(), time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    wall, cpu = time.perf_counter() - wall0, _child_cpu() - cpu0
+    if proc.returncode != 0 or not stats_file.exists():
+        tail = log.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{name}: crawl failed (exit {proc.returncode}); log {log}:\n{tail}")
+    stats = json.loads(stats_file.read_text())
+    bad = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if "] WARNING:" in line or "] ERROR:" in line
+    ]
+    if bad:
+        print(f"  note: {name} logged {len(bad)} warnings/errors, first: {bad[0]}", file=sys.stderr)
+    stored = sum(int(stats.get(f"gongkai/store/{k}", 0)) for k in ("new", "updated", "unchanged"))
+    return Run(
+        name,
+        int(stats.get("downloader/response_count", 0)),
+        int(stats.get("item_scraped_count", 0)),
+        stored,
+        wall,
+        cpu,
+    )
+
+
+def run_bare(base_url: str, tmp: Path, env: dict[str, str]) -> Run:
+    # Run outside the repository so Scrapy finds no scrapy.cfg: the bare spider gets Scrapy's defaults only.
+    workdir = tmp / "bare"
+    workdir.mkdir(exist_ok=True)
+    out, stats = workdir / "items.jsonl", workdir / "stats.json"
+    out.unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "runspider",
+        str(BARE_SPIDER),
+        "-a",
+        f"base_url={base_url}",
+        "-a",
+        f"stats_file={stats}",
+        "-o",
+        f"{out}:jsonlines",
+        *_settings_args(COMMON_SETTINGS),
+    ]
+    return _run_crawl("bare", cmd, workdir, env, stats, workdir / "crawl.log")
+
+
+def run_full(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: int) -> Run:
+    workdir = tmp / f"full-{concurrent_items}"
+    workdir.mkdir(exist_ok=True)
+    db, stats = workdir / "gongkai.sqlite3", workdir / "stats.json"
+    for path in workdir.glob("gongkai.sqlite3*"):
+        path.unlink()
+    run_env = dict(
+        env,
+        GONGKAI_DB=str(db),
+        GONGKAI_STATS_FILE=str(stats),
+        GONGKAI_SPOOL_DIR=str(workdir / "spool"),
+        GONGKAI_RUN_HISTORY="",
+        MONGO_URI="",
+        REDIS_URL="",
+    )
+    settings = dict(COMMON_SETTINGS, CONCURRENT_ITEMS=str(concurrent_items))
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        "gongkai",
+        "-a",
+        "site=demo",
+        "-a",
+        f"base_url={base_url}",
+        *_settings_args(settings),
+    ]
+    return _run_crawl(
+        f"full CONCURRENT_ITEMS={concurrent_items}", cmd, REPO, run_env, stats, workdir / "crawl.log"
+    )
+
+
+def _median_run(runs: list[Run]) -> Run:
+    return Run(
+        runs[0].name,
+        runs[0].pages,
+        runs[0].items,
+        runs[0].stored,
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.cpu for r in runs),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Full gongkai crawl vs a bare parsel spider; store upsert rates."
+    )
+    parser.add_argument("--articles", type=int, default=5100, help="articles in the portal (default 5100)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each crawl; medians printed (default 1)"
+    )
+    parser.add_argument(
+        "--concurrent-items",
+        default="10,100",
+        help="CONCURRENT_ITEMS values for the full crawl; the first is the one judged (default 10,100)",
+    )
+    parser.add_argument("--no-store", action="store_true", help="skip the store upsert benchmark")
+    parser.add_argument(
+        "--store-docs", type=int, default=5000, help="documents for the SQLite/MongoDB upserts"
+    )
+    args = parser.parse_args(argv)
+    items_values = [int(v) for v in args.concurrent_items.split(",") if v.strip()]
+
+    per_column = -(-args.articles // len(COLUMNS))
+    portal = build_portal(per_column)
+    n_articles = len(portal.expected)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "GONGKAI_", "MONGO_", "REDIS_"))
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+
+    results: dict[str, list[Run]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="gongkai-throughput-") as tmp_name,
+        fast_serve(portal) as base_url,
+    ):
+        tmp = Path(tmp_name)
+        print(
+            f"portal: {n_articles} articles ({per_column} per column: seed, TRS, Hanweb), "
+            f"{len(portal.pages)} pages, served at {base_url}; {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        for _ in range(args.repeat):
+            run = run_bare(base_url, tmp, env)
+            results.setdefault("bare", []).append(run)
+            for value in items_values:
+                run = run_full(base_url, tmp, env, value)
+                results.setdefault(f"full{value}", []).append(run)
+    runs = {key: _median_run(value) for key, value in results.items()}
+
+    bare = runs["bare"]
+    suffix = f" (median of {args.repeat})" if args.repeat > 1 else ""
+    print(
+        f"\n{'crawl' + suffix:<40}{'pages':>7}{'items':>7}{'stored':>7}{'wall s':>8}{'pages/s':>9}{'CPU ms/page':>12}"
+    )
+    labels = {"bare": "bare: parsel -> JSONL"}
+    labels.update({f"full{v}": f"full: gongkai -> SQLite, CONC_ITEMS={v}" for v in items_values})
+    for key, run in runs.items():
+        stored = "-" if key == "bare" else str(run.stored)
+        print(
+            f"{labels[key]:<40}{run.pages:>7}{run.items:>7}{stored:>7}{run.wall:>8.2f}{run.pages_per_s:>9.0f}"
+            f"{run.cpu_ms_per_page:>12.2f}"
+        )
+
+    full = runs[f"full{items_values[0]}"]
+    ratio = full.pages_per_s / bare.pages_per_s
+    extra = full.cpu_ms_per_page - bare.cpu_ms_per_page
+    print(
+        f"\nratio full/bare pages/s: {ratio:.2f} (need >= {MAX_RATIO})   "
+        f"CPU per page full/bare: {full.cpu_ms_per_page / bare.cpu_ms_per_page:.2f}"
+    )
+    print(f"extraction + pipelines: {extra:.2f} ms CPU per page (full - bare; need <= {MAX_EXTRA_CPU_MS})")
+    if len(items_values) > 1:
+        for value in items_values[1:]:
+            other = runs[f"full{value}"]
+            change = other.cpu_ms_per_page / full.cpu_ms_per_page - 1
+            print(
+                f"CONCURRENT_ITEMS={value} vs {items_values[0]}: {change:+.0%} CPU per page "
+                f"({other.cpu_ms_per_page:.2f} vs {full.cpu_ms_per_page:.2f} ms), "
+                f"{other.pages_per_s / full.pages_per_s - 1:+.0%} pages/s"
+            )
+    ok = ratio >= MAX_RATIO and extra <= MAX_EXTRA_CPU_MS and full.stored == n_articles
+    if full.stored != n_articles:
+        print(f"full crawl stored {full.stored} documents, expected {n_articles}")
+
+    if not args.no_store:
+        print("\nstore bulk upserts (documents/s, batches of 200):")
+        rows = store_bench.run(args.store_docs, 500, os.environ.get("TEST_MONGO_URI") or None)
+        print("\n".join(store_bench.format_rows(rows)))
+        if not os.environ.get("TEST_MONGO_URI"):
+            print(
+                "(MongoDB server: set TEST_MONGO_URI to measure one; mongomock-ng says nothing about its speed)"
+            )
+    print(f"\nacceptance: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
