@@ -32,7 +32,7 @@ from functools import lru_cache
 
 from lxml.html import HtmlElement
 
-from .text import KEEP, MARK, WIDGET, Line, Walk, walk
+from .text import KEEP, MARK, WIDGET, Line, RawText, Walk, walk
 
 # ----------------------------------------------------------------------------- 1. known containers
 # Body containers of the CMS families (gov-portals.md 1.1-1.5 and 3 "Takeaways" 2). Classes match one
@@ -346,13 +346,20 @@ def _body_element(tree: HtmlElement) -> HtmlElement:
     return tree if body is None else body
 
 
-def find_body(tree: HtmlElement, *, url: str = "", title: str | None = None) -> BodyResult:
+def walk_body(tree: HtmlElement, raw: RawText | None = None) -> Walk:
+    """The walk ``find_body`` works on; ``raw`` also records the page's raw text in the same pass."""
+    return walk(_body_element(tree), _attr_kind, NOISE_MAX_CHARS, raw)
+
+
+def find_body(tree: HtmlElement, *, url: str = "", title: str | None = None,
+              walked: Walk | None = None) -> BodyResult:
     """The article body of a parsed page: known CMS containers first, then text density.
 
     ``title`` (the headline, when known) lets title lines repeated at the top of the body be dropped.
-    ``url`` is part of the interface for callers' logging; the result never depends on it.
+    ``url`` is part of the interface for callers' logging; the result never depends on it. ``walked``
+    is ``walk_body(tree)`` when the caller already has it.
     """
-    w = walk(_body_element(tree), _attr_kind, NOISE_MAX_CHARS)
+    w = walked if walked is not None else walk_body(tree)
     if not w.elements:
         return BodyResult("", None)
     best = _choose(w)
@@ -368,4 +375,4 @@ def find_body(tree: HtmlElement, *, url: str = "", title: str | None = None) -> 
     return BodyResult("\n".join(line.text for line in lines), w.elements[best])
 
 
-__all__ = ["BODY_CONTAINER_CLASSES", "BODY_CONTAINER_IDS", "BodyResult", "find_body"]
+__all__ = ["BODY_CONTAINER_CLASSES", "BODY_CONTAINER_IDS", "BodyResult", "find_body", "walk_body"]

@@ -30,10 +30,11 @@ from lxml.html import HtmlElement
 
 from ..normalize import DATE_RE, parse_datetime
 from . import selectors as S
-from .body import find_body
+from .body import find_body, walk_body
 from .encoding import decode_html_utf8
 from .pagekind import classify_page
 from .signals import page_signals
+from .text import RawText
 
 # ----------------------------------------------------------------------------- page model
 _PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False)
@@ -43,12 +44,11 @@ _PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False)
 _PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(
     element=HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
     entity=lxml.html.HtmlEntity))
-# Subtrees that hold no visible text.
+# Subtrees that hold no visible text (in the page text; the body lines skip a few more, text.SKIP_TAGS).
 _SKIP_TAGS = frozenset({
     "script", "style", "noscript", "template", "title", "head", "meta", "link", "select", "option",
     "textarea", "button", "svg", "canvas", "object", "embed", "iframe", "frameset", "frame",
 })
-_HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WS_RUN_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _CJK_LINE_JOIN_RE = re.compile(rf"(?<=[{_CJK}，。、；：“”《》（）])\s*\n\s*(?=[{_CJK}，。、；：“”《》（）])")
@@ -88,7 +88,8 @@ class _Page:
 
     ``text`` joins the non-blank text nodes with ``\\n``; ``seg_start[i]``/``seg_el[i]`` give the offset of
     node ``i`` and the element whose ``.text`` (or, for a tail, whose parent) holds it; ``span[el]`` is the
-    ``(start, end)`` of an element's own text in ``text``.
+    ``(start, end)`` of an element's own text in ``text``. The same pass over ``<body>`` renders the lines
+    the body extractor scores (``walked``), so the page is walked once.
     """
 
     __slots__ = (
@@ -104,6 +105,7 @@ class _Page:
         "text",
         "tree",
         "url",
+        "walked",
     )
 
     def __init__(self, tree: HtmlElement, url: str) -> None:
@@ -114,54 +116,16 @@ class _Page:
         self.metas = _metas(tree)
         title_el = tree.find(".//title")
         self.html_title = tidy(title_el.text_content()) if title_el is not None else ""
-        self.scripts: list[str] = []
-        self.seg_start: list[int] = []
-        self.seg_el: list[HtmlElement] = []
-        self.seg_text: list[str] = []
-        self.span: dict[HtmlElement, tuple[int, int]] = {}
-        self._labels: list[tuple[int, int, str]] | None = None
-        self.text = self._walk(tree.find("body") if tree.find("body") is not None else tree)
-
-    def _walk(self, root: HtmlElement) -> str:
-        # Recursive: libxml2 caps the tree depth at 256 (lxml without huge_tree), well under Python's
-        # recursion limit, and a recursive walk is ~40% faster than an explicit stack here.
-        parts = self.seg_text
-        seg_start, seg_el, span, scripts = self.seg_start, self.seg_el, self.span, self.scripts
-        pos = 0
-        skip, hidden_re = _SKIP_TAGS, _HIDDEN_STYLE_RE
-
-        def visit(el: HtmlElement) -> None:
-            nonlocal pos
-            start = pos
-            text = el.text
-            if text and not text.isspace():
-                seg_start.append(pos)
-                seg_el.append(el)
-                parts.append(text)
-                pos += len(text) + 1
-            for child in el:
-                tag = child.tag
-                if tag.__class__ is not str or tag in skip:  # comments, scripts, styles, ...
-                    if tag == "script" and child.text:
-                        scripts.append(child.text)
-                else:
-                    style = child.get("style")
-                    if not (style and ("none" in style or "hidden" in style) and hidden_re.search(style)):
-                        visit(child)
-                text = child.tail  # a tail belongs to the parent's text
-                if text and not text.isspace():
-                    seg_start.append(pos)
-                    seg_el.append(el)
-                    parts.append(text)
-                    pos += len(text) + 1
-            span[el] = (start, pos)
-
-        visit(root)
+        raw = RawText(_SKIP_TAGS)
+        self.walked = walk_body(tree, raw)
+        self.seg_text, self.seg_start, self.seg_el, self.span = raw.parts, raw.starts, raw.owners, raw.span
+        self.scripts = raw.scripts
         # scripts under <head> matter for createPageHTML too
-        for script in self.tree.iterfind(".//head/script"):
+        for script in tree.iterfind(".//head/script"):
             if script.text:
-                scripts.append(script.text)
-        return "\n".join(parts) + "\n" if parts else ""
+                self.scripts.append(script.text)
+        self.text = raw.text()
+        self._labels: list[tuple[int, int, str]] | None = None
 
     # -- helpers over the linear text
     def seg_index(self, offset: int) -> int:
@@ -957,7 +921,7 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
 
         result["body"] = "\n".join(line.text for line in walk(body_override).lines)
     else:
-        result["body"] = find_body(tree, url=url, title=title).text
+        result["body"] = find_body(tree, url=url, title=title, walked=page.walked).text
     reason = classify_page(tree, status=status, body_text=result["body"], url=url)
     if reason:
         result["kind"], result["reason"] = "not_article", reason
