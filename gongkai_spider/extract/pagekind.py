@@ -99,14 +99,17 @@ def _visible_page_chars(tree: HtmlElement) -> int:
 
 
 def _is_challenge(tree: HtmlElement, status: int, page_chars: int, body_chars: int) -> bool:
-    scripts = " ".join(s.text or "" for s in _SCRIPTS(tree))
-    cookie_script = bool(scripts) and bool(_COOKIE_SCRIPT_RE.search(scripts))
     if status in CHALLENGE_STATUSES:
-        return cookie_script or page_chars < TINY_PAGE_CHARS * 5
+        return _cookie_script(tree) or page_chars < TINY_PAGE_CHARS * 5
     if page_chars >= TINY_PAGE_CHARS or body_chars >= LISTING_NO_BODY_CHARS:
-        return False
+        return False  # decided without reading the scripts (an article page's can be 100 KB)
     text = f"{_TITLE(tree)} {_BODY_TEXT(tree)}"
-    return cookie_script or bool(_WAF_TEXT_RE.search(text))
+    return _cookie_script(tree) or bool(_WAF_TEXT_RE.search(text))
+
+
+def _cookie_script(tree: HtmlElement) -> bool:
+    scripts = " ".join(s.text or "" for s in _SCRIPTS(tree))
+    return bool(scripts) and bool(_COOKIE_SCRIPT_RE.search(scripts))
 
 
 def _is_login(tree: HtmlElement, body_chars: int, page_text: str) -> bool:
