@@ -5,9 +5,23 @@ The store is the crawler's shared one (``gongkai_spider.storage.store_for_crawle
 and at close. A store outage never stops the crawl: the batch goes to the spool (``GONGKAI_SPOOL_DIR``),
 which is replayed at the next flush once the store answers again and when the next run opens.
 
+A page is never in both collections. Before each batch is written (and again when a spooled batch is
+replayed) the pipeline looks its ``_id``s up in the other collection, one ``existing_ids`` call per collection
+and batch (``get`` only for the few hits):
+
+- spam whose page is in ``articles`` with ``review.released`` true (``gongkai quarantine release``): a person
+  said it is not spam, so it stays in ``articles`` with its ``review`` and the new verdict in ``spam``
+  (``gongkai/store/kept_released``);
+- spam whose page is in ``articles`` otherwise (a clean page that turned spam, e.g. hijacked since): the
+  article is moved to ``quarantine`` (stamps kept), then updated there (``gongkai/store/moved_to_quarantine``);
+- a clean page that is in ``quarantine`` (cleaned up since, or scored differently now): the quarantined copy
+  is moved to ``articles``, then updated there (``gongkai/store/moved_to_articles``); when ``articles`` holds
+  the page already (a released page), the stale quarantined copy is deleted (``gongkai/store/stale_copy_removed``).
+
 Stats: ``gongkai/store/{new,updated,unchanged,rejected}`` (documents written), ``gongkai/store/quarantined``
-(routed to quarantine), ``gongkai/store/spooled`` / ``gongkai/store/replayed`` (into / out of the spool),
-``gongkai/store/errors`` (failed store calls), and per site ``gongkai/site/<site>/store/<outcome>``.
+(routed to quarantine), the routing counts above, ``gongkai/store/spooled`` / ``gongkai/store/replayed``
+(into / out of the spool), ``gongkai/store/errors`` (failed store calls), and per site
+``gongkai/site/<site>/store/<outcome>``.
 """
 
 from __future__ import annotations
@@ -73,8 +87,6 @@ class StorePipeline:
         doc = storable(dict(item))
         spam = doc.get("spam") or {}
         collection = "quarantine" if isinstance(spam, dict) and spam.get("is_spam") else "articles"
-        if collection == "quarantine":
-            self.stats.inc_value("gongkai/store/quarantined")
         self._buffer[collection].append(doc)
         self._buffered += 1
         if self._buffered >= self.batch_size:
@@ -103,9 +115,71 @@ class StorePipeline:
         self._buffered = 0
         if self._spool_pending:
             self._replay()
+        if any(batches.values()) and self._available():
+            try:
+                batches = self._routed(batches)
+            except Exception as exc:  # an outage: the batch is spooled as it is and routed at replay
+                self._failed(f"routing of {sum(map(len, batches.values()))} documents", exc)
+        if batches["quarantine"]:
+            self.stats.inc_value("gongkai/store/quarantined", len(batches["quarantine"]))
         for collection, docs in batches.items():
             if docs:
                 self._write(collection, docs, now)
+
+    def _routed(self, batches: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """``_route`` that falls back to each document's own verdict on a non-outage error (never stuck)."""
+        full = {"articles": [], "quarantine": [], **batches}
+        try:
+            return self._route(full)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            logger.exception("store: routing of %d documents failed; storing them by their own verdict",
+                             sum(map(len, full.values())))
+            self.stats.inc_value("gongkai/store/errors")
+            return full
+
+    def _route(self, batches: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """The final collection of each document, so that no page is in both (see the module docstring).
+
+        Moves happen before the batch is written: a failure in between leaves the page in one collection
+        (with its previous content), never in both and never in neither.
+        """
+        store = self.store
+        articles, quarantine = list(batches["articles"]), []
+        spam = batches["quarantine"]
+        in_articles = store.existing_ids([d["_id"] for d in spam if d.get("_id")], "articles") if spam else set()
+        reviews: dict[str, dict | None] = {}  # _id -> review of a released article, None: not released
+        for doc in spam:
+            _id = doc.get("_id")
+            if _id not in in_articles:
+                quarantine.append(doc)
+                continue
+            if _id not in reviews:
+                stored = store.get("articles", _id) or {}
+                review = stored.get("review")
+                released = isinstance(review, dict) and review.get("released") is True
+                reviews[_id] = review if released else None
+                if not released and stored:
+                    store.move(_id, "articles", "quarantine")  # stamps kept; the upsert below updates it
+                    self.stats.inc_value("gongkai/store/moved_to_quarantine")
+            if reviews[_id] is not None:
+                articles.append({**doc, "review": reviews[_id]})  # the person's decision outlives re-crawls
+                self.stats.inc_value("gongkai/store/kept_released")
+            else:
+                quarantine.append(doc)
+        ids = list(dict.fromkeys(d["_id"] for d in articles if d.get("_id")))
+        in_quarantine = store.existing_ids(ids, "quarantine") if ids else set()
+        if in_quarantine:
+            also_articles = store.existing_ids(in_quarantine, "articles")
+            for _id in in_quarantine:
+                if _id in also_articles:
+                    store.delete("quarantine", _id)
+                    self.stats.inc_value("gongkai/store/stale_copy_removed")
+                else:
+                    store.move(_id, "quarantine", "articles")
+                    self.stats.inc_value("gongkai/store/moved_to_articles")
+        return {"articles": articles, "quarantine": quarantine}
 
     def _available(self) -> bool:
         if self.store is None and self._opener is not None and time.monotonic() >= self._down_until:
@@ -125,7 +199,8 @@ class StorePipeline:
         outcomes: dict[str, str] = {}
         sites: dict[str, Any] = {}
         try:
-            counts = self.spool.replay(self.store, self.batch_size, outcomes, sites)
+            counts = self.spool.replay(self.store, self.batch_size, outcomes, sites,
+                                       route=lambda collection, docs: self._routed({collection: docs}))
         except Exception as exc:
             self._failed("replay of the spool", exc)
             return

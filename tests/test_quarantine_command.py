@@ -140,3 +140,25 @@ def test_mongodb_store(monkeypatch, capsysbinary, tmp_path: Path) -> None:
     assert doc["review"]["note"] == "test release" and store.get("quarantine", _id) is None
     assert store.count("quarantine") == 1 and store.count("articles") == 2
     store.close()
+
+
+def test_released_page_stays_released_through_a_refresh_crawl(tmp_path: Path) -> None:
+    """Release a hijacked demo page, crawl again with refresh=1: it is scored spam again but stays in articles."""
+    from test_e2e_crawl import crawl, stored
+
+    from gongkai_spider.commands.quarantine import release
+    from gongkai_spider.demo import build_portal, serve
+
+    portal = build_portal({"seed": 3, "trs": 1, "hanweb": 1}, spam=1)
+    with serve(portal) as base_url:
+        crawl(base_url, tmp_path)
+        (url,) = stored(tmp_path)["quarantine"]
+        store = SQLiteStore(tmp_path / "crawl.sqlite3")
+        release(store, url, "reviewed: not spam", "qa")
+        store.close()
+        stats = crawl(base_url, tmp_path, "-a", "refresh=1")
+    after = stored(tmp_path)
+    assert after["quarantine"] == {} and after["articles"][url]["review"]["note"] == "reviewed: not spam"
+    assert after["articles"][url]["spam"]["is_spam"] is True  # the verdict as scored, for audits
+    assert stats["gongkai/spam/spam"] == 1 and stats["gongkai/store/kept_released"] == 1
+    assert "gongkai/store/quarantined" not in stats

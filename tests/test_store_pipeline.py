@@ -182,3 +182,135 @@ def test_crawl_with_mongodb_down_then_back(tmp_path):
     store = store_for_crawler(back)
     assert store.count("articles") == 4 and store.count("quarantine") == 1
     back.signals.send_catch_log(signals.spider_closed, spider=None, reason="finished")
+
+
+# ------------------------------------------------------------------------ one page, one collection
+
+
+def released_spam(store, tmp_path, n: int = 7, **overrides) -> dict:
+    """A spam page quarantined by a crawl, then released by a reviewer (``gongkai quarantine release``)."""
+    from gongkai_spider.commands.quarantine import release
+    from gongkai_spider.normalize import canonical_url, doc_id
+
+    page = spam_doc(n)
+    page.update(_id=doc_id(canonical_url(page["url"])), **overrides)
+    run_pipeline(StorePipeline(store=store, spool_dir=str(tmp_path / "spool")), [page])
+    assert store.existing_ids([page["_id"]], "quarantine") == {page["_id"]}
+    release(store, page["url"], "统计脚本，非跳转", "reviewer1")
+    return page
+
+
+def where(store, _id: str) -> list[str]:
+    return [c for c in ("articles", "quarantine") if store.get(c, _id) is not None]
+
+
+def test_released_page_stays_in_articles_when_crawled_again(tmp_path, store):
+    page = released_spam(store, tmp_path)
+    review = store.get("articles", page["_id"])["review"]
+    # refresh=1: the same page, scored spam again
+    again = StorePipeline(store=store, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(again, [page, doc(1)])
+    assert where(store, page["_id"]) == ["articles"]
+    assert again.stats.get_value("gongkai/store/kept_released") == 1
+    assert again.stats.get_value("gongkai/store/quarantined") is None
+    assert again.stats.get_value("gongkai/store/unchanged") == 1
+    # the page changed (and is still scored spam): updated in articles, review and new verdict kept
+    changed = {**page, "content_hash": "edited", "spam": {"is_spam": True, "score": 1.5, "reasons": ["spun_text"]}}
+    third = StorePipeline(store=store, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(third, [changed])
+    assert where(store, page["_id"]) == ["articles"]
+    stored = store.get("articles", page["_id"])
+    assert stored["review"] == review and stored["review"]["released"] is True
+    assert stored["spam"] == changed["spam"] and stored["version"] == 2
+    assert third.stats.get_value("gongkai/store/updated") == 1
+
+
+def test_clean_article_that_turns_spam_moves_to_quarantine(tmp_path, store):
+    run_pipeline(StorePipeline(store=store, spool_dir=str(tmp_path / "spool")), [doc(1), doc(2)])
+    first_seen = store.get("articles", "id0001")["first_seen"]
+    hijacked = doc(1, spam={"is_spam": True, "score": 1.2, "reasons": ["referrer_redirect"]})  # same text
+    again = StorePipeline(store=store, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(again, [hijacked, doc(2)])
+    assert where(store, "id0001") == ["quarantine"] and where(store, "id0002") == ["articles"]
+    moved = store.get("quarantine", "id0001")
+    assert moved["spam"] == hijacked["spam"]  # the new verdict is stored, not kept as "unchanged"
+    assert (moved["first_seen"], moved["version"]) == (first_seen, 2)
+    stats = again.stats
+    assert stats.get_value("gongkai/store/moved_to_quarantine") == 1
+    assert stats.get_value("gongkai/store/quarantined") == 1 and stats.get_value("gongkai/store/updated") == 1
+
+
+def test_quarantined_page_that_is_clean_now_moves_to_articles(tmp_path, store):
+    run_pipeline(StorePipeline(store=store, spool_dir=str(tmp_path / "spool")), [spam_doc(3)])
+    cleaned = doc(3, site="hijacked")  # the site removed the injected script: same text, clean verdict
+    again = StorePipeline(store=store, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(again, [cleaned])
+    assert where(store, "id0003") == ["articles"]
+    stored = store.get("articles", "id0003")
+    assert stored["spam"]["is_spam"] is False and stored["version"] == 2
+    assert again.stats.get_value("gongkai/store/moved_to_articles") == 1
+
+
+def test_a_page_stored_in_both_collections_is_repaired(tmp_path, store):
+    # what a released page re-crawled before this fix left behind: an article and a quarantined copy
+    page = released_spam(store, tmp_path)
+    store.upsert_many([page], "quarantine")
+    assert where(store, page["_id"]) == ["articles", "quarantine"]
+    again = StorePipeline(store=store, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(again, [page])
+    assert where(store, page["_id"]) == ["articles"]
+    assert store.get("articles", page["_id"])["review"]["released"] is True
+    assert again.stats.get_value("gongkai/store/stale_copy_removed") == 1
+
+
+class CountingStore:
+    """Counts the lookups the pipeline makes."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, []
+
+    def existing_ids(self, ids, collection="articles"):
+        self.calls.append(("existing_ids", collection))
+        return self.inner.existing_ids(ids, collection)
+
+    def get(self, collection, _id):
+        self.calls.append(("get", collection))
+        return self.inner.get(collection, _id)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_routing_looks_up_once_per_batch_not_per_item(tmp_path, store):
+    page = released_spam(store, tmp_path, n=50)
+    counting = CountingStore(store)
+    pipeline = StorePipeline(store=counting, batch_size=100, spool_dir=str(tmp_path / "spool"))
+    run_pipeline(pipeline, [spam_doc(n) for n in range(60, 80)] + [page] + [doc(n) for n in range(1, 21)])
+    # one existing_ids per collection; get only for the one spam page found in articles
+    assert sorted(counting.calls) == [("existing_ids", "articles"), ("existing_ids", "quarantine"),
+                                      ("get", "articles")]
+    assert pipeline.stats.get_value("gongkai/store/kept_released") == 1
+    assert store.count("quarantine") == 20 and where(store, page["_id"]) == ["articles"]
+
+
+def test_spooled_spam_is_routed_when_replayed(tmp_path, store):
+    from pymongo.errors import AutoReconnect
+
+    page = released_spam(store, tmp_path)
+
+    class Down(FlakyStore):
+        def ensure_ready(self):
+            raise AutoReconnect("simulated: no primary")
+
+        def existing_ids(self, ids, collection="articles"):
+            raise AutoReconnect("simulated: no primary")
+
+    spool_dir = str(tmp_path / "spool")
+    down = StorePipeline(store=Down(store, failures=10**6), spool_dir=spool_dir, retry_seconds=3600)
+    run_pipeline(down, [page])  # the lookup fails too: spooled for quarantine, unrouted
+    assert down.stats.get_value("gongkai/store/spooled") == 1 and where(store, page["_id"]) == ["articles"]
+    later = StorePipeline(store=store, spool_dir=spool_dir)
+    run_pipeline(later, [])
+    assert later.stats.get_value("gongkai/store/replayed") == 1
+    assert later.stats.get_value("gongkai/store/kept_released") == 1
+    assert where(store, page["_id"]) == ["articles"]

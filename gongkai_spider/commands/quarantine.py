@@ -15,6 +15,10 @@ The Store protocol has no "set a field" operation (an upsert with unchanged cont
 start at the release; the quarantine stamps are kept under ``review.quarantined``) and then deletes the
 quarantined copy; a failure in between leaves two copies, never none.
 
+A released page stays released: when a later crawl (``-a refresh=1``, or a changed page) scores it spam
+again, the store pipeline keeps it in ``articles`` with its ``review`` (``gongkai/store/kept_released``)
+instead of quarantining a second copy.
+
 Reads the same store settings as the spider (``MONGO_URI``, else ``GONGKAI_DB``); ``--db PATH`` uses that
 SQLite file. Exit status: 0 done, 1 unknown URL, 2 store unreachable / missing.
 """

@@ -162,8 +162,19 @@ def _content(doc: Mapping[str, Any]) -> str:
                       sort_keys=True, ensure_ascii=False, default=str)
 
 
+def _is_spam(doc: Mapping[str, Any]) -> bool:
+    spam = doc.get("spam")
+    return bool(spam.get("is_spam")) if isinstance(spam, Mapping) else False
+
+
 def same_content(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
-    """Content is compared by ``content_hash`` (set by the dedup pipeline); without one, field by field."""
+    """Content is compared by ``content_hash`` (set by the dedup pipeline); without one, field by field.
+
+    A flipped spam verdict counts as a change: a page that moves between ``articles`` and ``quarantine``
+    (pipelines/store.py) must get its new verdict stored, not keep the old one as "unchanged".
+    """
+    if _is_spam(new) != _is_spam(old):
+        return False
     if new.get("content_hash") is not None or old.get("content_hash") is not None:
         return new.get("content_hash") == old.get("content_hash")
     return _content(new) == _content(old)

@@ -168,10 +168,14 @@ class Spool:
                 yield record["collection"], record["now"], record["doc"]
 
     def replay(self, store: Store, batch_size: int = 200, outcomes: dict[str, str] | None = None,
-               sites: dict[str, Any] | None = None) -> dict[str, int]:
+               sites: dict[str, Any] | None = None,
+               route: Callable[[str, list[dict]], dict[str, list[dict]]] | None = None) -> dict[str, int]:
         """Upsert every spooled document into ``store``; return counts (new/updated/unchanged/replayed).
 
         ``outcomes`` and ``sites``, when given, receive _id -> outcome and _id -> site of each document.
+        ``route``, when given, decides the collection of each spooled batch again now that the store answers
+        (``(collection, docs) -> {collection: docs}``): a batch spooled during an outage was never checked
+        against what the store holds (pipelines/store.py keeps a page out of both collections at once).
 
         A file is deleted only after all its documents are stored. On an outage the file is given back
         and the error raised: the next replay starts it again (upserts, so the repeat is harmless).
@@ -186,9 +190,12 @@ class Spool:
                 continue
             try:
                 for collection, now, docs in self._batches(claimed, batch_size):
-                    counts = upsert_or_reject(store, docs, collection, now,
-                                              lambda d, e, c=collection: self.reject(c, d, e), outcomes)
-                    totals.update(counts)
+                    routed = route(collection, docs) if route is not None else {collection: docs}
+                    for target, group in routed.items():
+                        if group:
+                            counts = upsert_or_reject(store, group, target, now,
+                                                      lambda d, e, c=target: self.reject(c, d, e), outcomes)
+                            totals.update(counts)
                     totals["replayed"] += len(docs)
                     if sites is not None:
                         sites.update((d["_id"], d.get("site")) for d in docs)
