@@ -305,11 +305,20 @@ def _agreeing_element(page: _Page, target: str, *, exact: bool = False) -> tuple
     seen: set[HtmlElement] = set()
     min_len = len(nt) if exact else min(4, len(nt))
     max_len = len(target) + 40
+    # characters a matching text node can start with (the test on its first two characters below needs
+    # one of them): a set lookup turns away most of the page's nodes
+    nt_chars = set(nt)
+    firsts = set(nt_raw) | nt_chars | {chr(ord(c) + 0xFEE0) for c in nt_chars if "!" <= c <= "~"}
     for i, seg in enumerate(page.seg_text):
+        first = seg[:1]
+        if first not in firsts and not first.isspace():
+            continue  # stripping would not change the first character
         if len(seg) > max_len and len(seg := seg.strip()) > max_len:
             continue
         if seg[:1].isspace():
             seg = seg.lstrip()
+        if seg[:1] not in firsts:
+            continue
         head = seg[:2]
         if head[1:].isspace():
             head = head[:1]
@@ -792,11 +801,12 @@ def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None) -> st
     return None
 
 
-def _attachments(page: _Page) -> list[dict[str, str]]:
+def _attachments(page: _Page, hrefs: list[str]) -> list[dict[str, str]]:
+    """Links to files; ``hrefs`` is ``_HREFS_XPATH(page.tree)``."""
     out: list[dict[str, str]] = []
     seen: set[str] = set()
     # lower-cased first: an IGNORECASE regex loses the engine's fast literal-prefix scan
-    if (not S.ATTACHMENT_IN_HREFS_RE.search("\n".join(_HREFS_XPATH(page.tree)).lower())
+    if (not S.ATTACHMENT_IN_HREFS_RE.search("\n".join(hrefs).lower())
             and not _HAS_OLDSRC_XPATH(page.tree)):
         return out
     for a in _LINKS_XPATH(page.tree):
@@ -888,7 +898,8 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
     tree = parse_html(body, encoding=encoding)
     if tree is None:
         return _empty("empty")
-    signals = page_signals(tree, url)  # before anything else looks at (or could touch) the tree
+    hrefs = _HREFS_XPATH(tree)  # for the signals and the attachment pre-check
+    signals = page_signals(tree, url, hrefs=hrefs)  # before anything else looks at (or could touch) the tree
     page = _Page(tree, url)
     overrides = _site_detail(site)
 
@@ -910,7 +921,7 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
         "summary": _override_text(page.tree, overrides, "summary") or _summary(page),
         "keywords": _override_text(page.tree, overrides, "keywords") or _keywords(page),
         "body": "",
-        "attachments": _override_attachments(page, overrides.get("attachments")) or _attachments(page),
+        "attachments": _override_attachments(page, overrides.get("attachments")) or _attachments(page, hrefs),
         "doc_meta": doc_meta,
         "continuation_urls": _continuation_urls(page),
         "signals": signals,

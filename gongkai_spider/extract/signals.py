@@ -67,6 +67,8 @@ _HIDING = (
 )
 # Any of them: one search per style, the ordered loop above only for the few styles that hide.
 _ANY_HIDING = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in _HIDING), re.I | re.S)
+# Words one of them needs (in an ASCII style: re.I also folds a few non-ASCII letters, e.g. U+0131 to i).
+_HIDING_WORDS = ("none", "hidden", "font-size", "left", "top", "indent")
 _NOT_LINK_CONTAINERS = frozenset({"iframe", "script", "style", "input", "img", "noscript", "link", "meta"})
 
 # JavaScript identifiers are case-sensitive, so these patterns are too (and stay fast); engine and spider
@@ -151,6 +153,10 @@ def _hidden_containers_query(slots: int) -> etree.XPath:
 def _hidden_links(tree: Any) -> tuple[list[dict], int]:
     hiding_styles: dict[str, str] = {}
     for style in dict.fromkeys(_X_STYLES(tree)):  # ordered: the output must not depend on hash seeds
+        if style.isascii():
+            low = style.lower()
+            if not any(word in low for word in _HIDING_WORDS):
+                continue  # a plain substring test is ~10x cheaper than the case-insensitive regex
         if not _ANY_HIDING.search(style):
             continue
         for how, pattern in _HIDING:
@@ -225,8 +231,11 @@ def _scripts(tree: Any, page_domain: str | None) -> tuple[list[dict], list[str],
     return redirects, obfuscated, sorted(external)
 
 
-def page_signals(tree: Any, url: str) -> dict:
-    """Markup facts of one parsed page (an ``lxml.html`` document); see the module docstring for the keys."""
+def page_signals(tree: Any, url: str, *, hrefs: list[str] | None = None) -> dict:
+    """Markup facts of one parsed page (an ``lxml.html`` document); see the module docstring for the keys.
+
+    ``hrefs``: the ``//a/@href`` values of ``tree``, when the caller has them already.
+    """
     host = url_host(url) or ""
     page_domain = registrable_domain(host) if host else None
     title = _X_HEAD_TITLE(tree) or _X_TITLE(tree)
@@ -254,7 +263,7 @@ def page_signals(tree: Any, url: str) -> dict:
     out["redirect_scripts"], out["obfuscated_js"], out["external_script_hosts"] = _scripts(tree, page_domain)
 
     link_hosts = set()
-    for href in _X_HREFS(tree):  # plain string ops: a regex per link costs several times more
+    for href in _X_HREFS(tree) if hrefs is None else hrefs:  # plain string ops: a regex per link costs several times more
         href = href.strip()
         if href.startswith(_ABSOLUTE):
             host = href.split("/", 3)[2].rpartition("@")[2].partition(":")[0].lower()

@@ -39,25 +39,24 @@ _WS_RE = re.compile(r"[\s\xa0\u3000\u2002\u2003\u2009\u200b\u200c\u200d\u2060\uf
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 
-# The characters _WS_RE adds to \s (what str.split() and str.isspace() know): the zero-width ones.
-_ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
-_ZERO_WIDTH_RE = re.compile("[" + "".join(_ZERO_WIDTH) + "]")
+def _no_zero_width(text: str) -> bool:
+    """No zero-width characters: then str.split() sees exactly the whitespace of _WS_RE (its \\s)."""
+    return text.isascii() or not ("\u200b" in text or "\u200c" in text or "\u200d" in text
+                                  or "\u2060" in text or "\ufeff" in text)
 
 
 def collapse(text: str) -> str:
     """One ASCII space per whitespace run (NBSP, U+3000 and zero-width characters included), trimmed."""
-    if text.isascii() or not _ZERO_WIDTH_RE.search(text):
-        return " ".join(text.split())  # the same without zero-width characters, and ~2x faster
+    if _no_zero_width(text):
+        return " ".join(text.split())  # 2-3x faster than the regex
     return _WS_RE.sub(" ", text).strip()
 
 
 def visible_len(text: str) -> int:
     """Number of non-whitespace characters (zero-width ones count as whitespace)."""
-    # str.split() drops exactly \s; a regex substitution costs ~3x more on long scripts
-    n = len("".join(text.split()))
-    if not text.isascii():
-        n -= sum(text.count(zw) for zw in _ZERO_WIDTH)
-    return n
+    if _no_zero_width(text):
+        return len("".join(text.split()))
+    return len(_WS_RE.sub("", text))
 
 
 def is_hidden(el: HtmlElement) -> bool:
@@ -199,6 +198,9 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
     raw_owners: list[HtmlElement] = raw.owners if raw is not None else []
     raw_span: dict[HtmlElement, tuple[int, int]] = raw.span if raw is not None else {}
     el_start: list[int] = []  # raw offset where each of ``elements`` starts
+    raw_skip_tags = raw.skip_tags if raw is not None else frozenset()
+    raw_scripts: list[str] = raw.scripts if raw is not None else []
+    tags: list[str] = []  # tag of each of ``elements`` (el.tag builds a new string per call)
 
     def flush() -> None:
         nonlocal link_chars, cells
@@ -227,7 +229,12 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
             tag = el.tag
             if tag in skip_tags:
                 if record:
-                    raw_skipped(el)
+                    if tag not in raw_skip_tags:
+                        raw_skipped(el)
+                    elif tag == "script":
+                        code = el.text
+                        if code:
+                            raw_scripts.append(code)
                 walker.skip_subtree()
                 skipped = el
                 continue
@@ -268,6 +275,7 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
                 in_link += 1
             idx = len(elements)
             elements.append(el)
+            tags.append(tag)
             parent.append(path[-1] if path else -1)
             end.append(idx)
             path.append(idx)
@@ -279,15 +287,13 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
             if el is skipped:
                 skipped = None
             else:
-                idx = path.pop()
+                idx = path[-1]
                 if record:
                     raw_span[el] = (el_start[idx], pos)
-                tag = el.tag
+                tag = tags[idx]
                 if tag in block_tags:
                     if buf:
-                        path.append(idx)  # the line ends inside this element
-                        flush()
-                        path.pop()
+                        flush()  # the line ends inside this element
                 elif tag in cell_tags:
                     if buf:
                         buf.append(" ")
@@ -295,6 +301,7 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
                 elif tag == "a":
                     in_link -= 1
                 end[idx] = len(elements) - 1
+                path.pop()
                 if buf and len(path) < min_depth:
                     min_depth = len(path)
                 if not path:
