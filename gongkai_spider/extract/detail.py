@@ -111,19 +111,21 @@ class _Page:
     def __init__(self, tree: HtmlElement, url: str) -> None:
         self.tree = tree
         self.url = url
-        base = tree.find(".//base[@href]")
+        # iter(tag) filters in C; an ElementPath find() makes a Python object of every element it passes
+        base = next((el for el in tree.iter("base") if el.get("href") is not None), None)
         self.base_url = urljoin(url, base.get("href").strip()) if base is not None else url
         self.metas = _metas(tree)
-        title_el = tree.find(".//title")
+        title_el = next(tree.iter("title"), None)
         self.html_title = tidy(title_el.text_content()) if title_el is not None else ""
         raw = RawText(_SKIP_TAGS)
         self.walked = walk_body(tree, raw)
         self.seg_text, self.seg_start, self.seg_el, self.span = raw.parts, raw.starts, raw.owners, raw.span
         self.scripts = raw.scripts
         # scripts under <head> matter for createPageHTML too
-        for script in tree.iterfind(".//head/script"):
-            if script.text:
-                self.scripts.append(script.text)
+        for head in tree.iter("head"):
+            for script in head.iterchildren("script"):
+                if script.text:
+                    self.scripts.append(script.text)
         self.text = raw.text()
         self._labels: list[tuple[int, int, str]] | None = None
 
