@@ -876,6 +876,25 @@ def _empty(reason: str, signals: dict | None = None) -> dict:
 
 
 _EARLY_CLOSE_RE = re.compile(r"</(?:html|body)\s*>", re.I)
+# The same over UTF-8 bytes (half the bytes of a CJK page's text to scan): \s spelled out as the UTF-8 of
+# every Unicode whitespace character (a bytes \s is ASCII only); re.I folds no non-ASCII letter into
+# "html" or "body", so both find the same closers.
+_UNICODE_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+                   + "\u2028\u2029\u202f\u205f\u3000")  # str.isspace(): what \s matches in a str pattern
+_EARLY_CLOSE_BYTES_RE = re.compile(
+    rb"</(?:html|body)(?:" + b"|".join(re.escape(ch.encode()) for ch in _UNICODE_SPACES) + rb")*>", re.I)
+
+
+def _early_close(text: str, data: bytes | None) -> bool:
+    """Does a ``</html>`` or ``</body>`` come before more than 200 characters holding markup?"""
+    if data is None:
+        closer = _EARLY_CLOSE_RE.search(text)
+        return bool(closer and len(text) - closer.end() > 200 and "<" in text[closer.end():])
+    closer = _EARLY_CLOSE_BYTES_RE.search(data)
+    if not closer or len(data) - closer.end() <= 200:  # fewer bytes, fewer characters
+        return False
+    rest = data[closer.end():]
+    return b"<" in rest and len(rest.decode("utf-8")) > 200
 
 
 def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | None:
@@ -883,8 +902,7 @@ def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | Non
     text, data = decode_html_utf8(body, encoding)  # data: the UTF-8 bytes when ``body`` already is them
     if not text or text.isspace():
         return None
-    closer = _EARLY_CLOSE_RE.search(text)
-    if closer and len(text) - closer.end() > 200 and "<" in text[closer.end():]:
+    if _early_close(text, data):
         # libxml2 drops everything after a premature </html> (templates that include a whole page as
         # the header); browsers keep it, so do we
         text, data = _EARLY_CLOSE_RE.sub("", text), None
