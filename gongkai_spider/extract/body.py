@@ -222,10 +222,11 @@ def _score(w: Walk) -> _Scores:
             value[o] -= JUNK_WEIGHT * line.chars
     parent = w.parent
     for i in range(n - 1, 0, -1):  # reversed pre-order: children before parents
-        q = parent[i]
-        prose[q] += prose[i]
-        value[q] += value[i]
-        chars[q] += chars[i]
+        if chars[i]:  # a subtree without lines adds nothing (every line has a visible character)
+            q = parent[i]
+            prose[q] += prose[i]
+            value[q] += value[i]
+            chars[q] += chars[i]
     return _Scores(value, prose, chars)
 
 

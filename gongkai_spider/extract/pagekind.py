@@ -159,15 +159,27 @@ def _link_stats(tree: HtmlElement) -> tuple[int, int, int]:
     return dated, chars, headlines
 
 
+def _prose_chars(body_text: str, enough: int | None = None) -> int:
+    """Visible characters of the body lines with sentence punctuation; counting stops at ``enough``."""
+    total = 0
+    for line in body_text.splitlines():
+        if _PROSE_PUNCT_RE.search(line):
+            total += visible_len(line)
+            if enough is not None and total >= enough:
+                break
+    return total
+
+
 def classify_page(tree: HtmlElement, *, status: int = 200, body_text: str = "", url: str = "") -> str | None:
     """A not-article reason for the page (see the module docstring), or None for an article page.
 
     ``body_text`` is what ``find_body`` found; ``url`` is accepted for logging and never decides.
     """
     body_chars = visible_len(body_text)
-    prose_chars = visible_len("".join(line for line in body_text.splitlines() if _PROSE_PUNCT_RE.search(line)))
-    if status < 400 and body_chars >= SHORT_BODY_CHARS and prose_chars >= LISTING_MAX_PROSE_CHARS:
+    enough = LISTING_MAX_PROSE_CHARS
+    if status < 400 and body_chars >= SHORT_BODY_CHARS and _prose_chars(body_text, enough) >= enough:
         return None  # an article body: none of the checks below can fire, skip their cost
+    prose_chars = _prose_chars(body_text)
     page_chars = _visible_page_chars(tree)
     if _is_challenge(tree, status, page_chars, body_chars):
         return "challenge"
