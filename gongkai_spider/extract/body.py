@@ -230,6 +230,12 @@ def _score(w: Walk) -> _Scores:
     return _Scores(value, prose, chars)
 
 
+def _best_positive(score: list[float]) -> int:
+    """``_best(score, range(len(score)))``: the last element of the top score, if that is positive."""
+    top = max(score, default=0.0)  # C loops instead of a Python one over every element
+    return len(score) - 1 - score[::-1].index(top) if top > 0 else -1
+
+
 def _best(score: list[float], candidates: range | list[int], *, positive: bool = True) -> int:
     best, best_score = -1, 0.0
     for i in candidates:
@@ -262,7 +268,7 @@ def _descend(w: Walk, sc: _Scores, best: int) -> int:
 
 def _choose(w: Walk) -> int:
     sc = _score(w)
-    generic = _descend(w, sc, _best(sc.score, range(len(w.elements))))
+    generic = _descend(w, sc, _best_positive(sc.score))
     if w.marked:
         known = [i for i in w.marked if sc.chars[i] >= MIN_CONTAINER_CHARS]
         best = _best(sc.score, known, positive=False)
