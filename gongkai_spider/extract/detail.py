@@ -812,11 +812,13 @@ def _attachments(page: _Page, hrefs: list[str]) -> list[dict[str, str]]:
     if (not S.ATTACHMENT_IN_HREFS_RE.search("\n".join(hrefs).lower())
             and not any(a.get("oldsrc") is not None for a in page.tree.iter("a"))):
         return out
+    is_file = S.ATTACHMENT_EXT_UNSTRIPPED_RE.search
     for a in _body_links(page.tree):
-        href = (a.get("href") or "").strip()
+        raw_href = a.get("href")
+        if not is_file(raw_href) and a.get("oldsrc") is None:
+            continue  # most links: one regex, before any string work
+        href = raw_href.strip()
         if not href or href.startswith(("javascript:", "mailto:", "#")):
-            continue
-        if a.get("oldsrc") is None and not S.ATTACHMENT_EXT_RE.search(href):
             continue
         if _in_chrome(a):
             continue

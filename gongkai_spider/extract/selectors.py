@@ -181,6 +181,8 @@ ATTACHMENT_EXTS: tuple[str, ...] = (
     ".pdf", ".doc", ".xls", ".ppt", ".wps", ".et", ".ofd", ".zip", ".rar", ".7z", ".txt", ".csv", ".ceb", ".tif")
 _EXT_ALT = "|".join(re.escape(e[1:]) for e in ATTACHMENT_EXTS)
 ATTACHMENT_EXT_RE = re.compile(r"\.(?:" + _EXT_ALT + r")x?(?:$|[?#])", re.I)
+# The same on an href not yet stripped (trailing whitespace before the end): tested before stripping it.
+ATTACHMENT_EXT_UNSTRIPPED_RE = re.compile(r"\.(?:" + _EXT_ALT + r")x?(?:\s*$|[?#])", re.I)
 # The same over lower-cased hrefs joined with newlines: one search per page instead of one per link.
 ATTACHMENT_IN_HREFS_RE = re.compile(r"\.(?:" + _EXT_ALT + r")x?(?:$|[?#\n])")
 ATTACHMENT_CONTAINER_RE = re.compile(r"appendix|attach|fujian|fj\b|xgfj|download|file", re.I)
