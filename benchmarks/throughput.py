@@ -2,10 +2,12 @@
 """Throughput benchmark: the full gongkai crawl against a bare parsel spider, side by side, in one run.
 
 1. Generates the demo portal (gongkai_spider/demo/portal.py) with ``--articles`` articles (default 5,100,
-   split over the seed-template, TRS and Hanweb columns) and serves it on 127.0.0.1 from this process
-   (``gongkai_spider.demo.server.serve``: threaded, keep-alive; its CPU is not counted).
+   split over the seed-template, TRS and Hanweb columns) and serves it on 127.0.0.1 from an asyncio server in
+   a thread of this process (prebuilt responses, keep-alive; its CPU is not counted).
 2. Crawls it, each crawl in its own subprocess so its CPU time is read from the child's rusage:
-   * ``bare``: benchmarks/bare_spider.py on Scrapy's default settings, parsel selectors, JSONL feed;
+   * ``bare``: benchmarks/bare_spider.py on Scrapy's default settings, parsel selectors, JSONL feed; the
+     acceptance baseline. Run a second time with the full crawl's CONCURRENT_ITEMS, for a like-for-like
+     figure (Scrapy's default of 100 alone costs the bare spider about 0.8 ms of CPU per page);
    * ``full``: ``scrapy crawl gongkai -a site=demo`` with the project settings (extraction, clean ->
      validate -> spam -> dedup -> store pipelines, middlewares, extensions) into a fresh SQLite store,
      once per ``--concurrent-items`` value (default 10 and Scrapy's default 100).
@@ -13,7 +15,9 @@
    requests, 8 per host. Runs are interleaved; with ``--repeat N`` the medians are printed.
 3. Prints per crawl: pages (responses), items, wall seconds, pages/s, CPU ms per page (whole process: start-up
    included, so slightly pessimistic), then the ratio full/bare of pages/s and the extra CPU of extraction +
-   pipelines per page (full minus bare), and what CONCURRENT_ITEMS=100 costs against 10.
+   pipelines per page (full minus bare), and what CONCURRENT_ITEMS=100 costs against 10. As a cross-check,
+   extraction and the clean -> validate -> spam -> dedup chain are also timed in-process, without Scrapy
+   (``time.process_time`` over every article page of the portal).
 4. Bulk upsert rates of the stores (benchmarks/store_bench.py): SQLite, mongomock-ng, and MongoDB when
    TEST_MONGO_URI is set.
 
@@ -136,6 +140,49 @@ def fast_serve(portal: Portal) -> Iterator[str]:
         loop.close()
 
 
+def measure_in_process(portal: Portal, limit: int | None = None) -> tuple[int, float, float]:
+    """(pages, extract_detail ms/page, pipelines ms/page) over the portal's article pages, in this process."""
+    import asyncio as _asyncio
+    import inspect
+
+    from scrapy.exceptions import DropItem
+
+    from gongkai_spider.extract import extract_detail
+    from gongkai_spider.items import ArticleItem
+    from gongkai_spider.spiders.gongkai import DETAIL_FIELDS
+    from pipelines.clean import CleanPipeline
+    from pipelines.common import CounterStats
+    from pipelines.dedup import DedupPipeline
+    from pipelines.spam import SpamPipeline
+    from pipelines.validate import ValidatePipeline
+
+    base = "http://bench.example.gov.cn"
+    stats = CounterStats()
+    chain = [CleanPipeline(stats), ValidatePipeline(stats), SpamPipeline(stats), DedupPipeline(stats)]
+    pages = [
+        (base + doc["url"], portal.lookup(doc["url"])[0]) for doc in portal.expected[:limit]
+    ]  # page 1 each
+    extract_s = pipe_s = 0.0
+    for url, body in pages:
+        t0 = time.process_time()
+        result = extract_detail(body, url)
+        t1 = time.process_time()
+        item = ArticleItem({name: result.get(name) for name in DETAIL_FIELDS})
+        item.update(
+            url=url, site="demo", list_url=base + "/", _page_signals=result.get("signals"), _page_host="bench"
+        )
+        try:
+            for pipeline in chain:
+                item = pipeline.process_item(item)
+                if inspect.isawaitable(item):
+                    item = _asyncio.run(item)
+        except DropItem:
+            pass
+        pipe_s += time.process_time() - t1
+        extract_s += t1 - t0
+    return len(pages), 1000 * extract_s / len(pages), 1000 * pipe_s / len(pages)
+
+
 def _settings_args(settings: dict[str, str]) -> list[str]:
     return [arg for key, value in settings.items() for arg in ("-s", f"{key}={value}")]
 
@@ -174,9 +221,11 @@ def _run_crawl(name: str, cmd: list[str], cwd: Path, env: dict[str, str], stats_
     )
 
 
-def run_bare(base_url: str, tmp: Path, env: dict[str, str]) -> Run:
+def run_bare(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: int | None = None) -> Run:
+    """The bare spider on Scrapy's defaults (``concurrent_items`` None: CONCURRENT_ITEMS=100), or with the
+    full crawl's CONCURRENT_ITEMS for a like-for-like baseline."""
     # Run outside the repository so Scrapy finds no scrapy.cfg: the bare spider gets Scrapy's defaults only.
-    workdir = tmp / "bare"
+    workdir = tmp / f"bare-{concurrent_items or 'default'}"
     workdir.mkdir(exist_ok=True)
     out, stats = workdir / "items.jsonl", workdir / "stats.json"
     out.unlink(missing_ok=True)
@@ -186,6 +235,7 @@ def run_bare(base_url: str, tmp: Path, env: dict[str, str]) -> Run:
         "scrapy",
         "runspider",
         str(BARE_SPIDER),
+        *(_settings_args({"CONCURRENT_ITEMS": str(concurrent_items)}) if concurrent_items else []),
         "-a",
         f"base_url={base_url}",
         "-a",
@@ -281,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for _ in range(args.repeat):
-            run = run_bare(base_url, tmp, env)
-            results.setdefault("bare", []).append(run)
+            results.setdefault("bare", []).append(run_bare(base_url, tmp, env))
+            results.setdefault("bare_same", []).append(run_bare(base_url, tmp, env, items_values[0]))
             for value in items_values:
                 run = run_full(base_url, tmp, env, value)
                 results.setdefault(f"full{value}", []).append(run)
@@ -293,10 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{'crawl' + suffix:<40}{'pages':>7}{'items':>7}{'stored':>7}{'wall s':>8}{'pages/s':>9}{'CPU ms/page':>12}"
     )
-    labels = {"bare": "bare: parsel -> JSONL"}
+    labels = {"bare": "bare: parsel -> JSONL", "bare_same": f"bare, CONC_ITEMS={items_values[0]}"}
     labels.update({f"full{v}": f"full: gongkai -> SQLite, CONC_ITEMS={v}" for v in items_values})
     for key, run in runs.items():
-        stored = "-" if key == "bare" else str(run.stored)
+        stored = "-" if key.startswith("bare") else str(run.stored)
         print(
             f"{labels[key]:<40}{run.pages:>7}{run.items:>7}{stored:>7}{run.wall:>8.2f}{run.pages_per_s:>9.0f}"
             f"{run.cpu_ms_per_page:>12.2f}"
@@ -310,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU per page full/bare: {full.cpu_ms_per_page / bare.cpu_ms_per_page:.2f}"
     )
     print(f"extraction + pipelines: {extra:.2f} ms CPU per page (full - bare; need <= {MAX_EXTRA_CPU_MS})")
+    same = runs["bare_same"]
+    print(
+        f"like for like (bare also at CONCURRENT_ITEMS={items_values[0]}): ratio {full.pages_per_s / same.pages_per_s:.2f},"
+        f" CPU per page full/bare {full.cpu_ms_per_page / same.cpu_ms_per_page:.2f},"
+        f" extraction + pipelines {full.cpu_ms_per_page - same.cpu_ms_per_page:.2f} ms per page"
+    )
     if len(items_values) > 1:
         for value in items_values[1:]:
             other = runs[f"full{value}"]
@@ -319,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"({other.cpu_ms_per_page:.2f} vs {full.cpu_ms_per_page:.2f} ms), "
                 f"{other.pages_per_s / full.pages_per_s - 1:+.0%} pages/s"
             )
+    n, extract_ms, pipe_ms = measure_in_process(portal)
+    print(
+        f"in-process, no Scrapy ({n} article pages): extract_detail {extract_ms:.2f} ms/page, "
+        f"clean+validate+spam+dedup {pipe_ms:.2f} ms/page"
+    )
     ok = ratio >= MAX_RATIO and extra <= MAX_EXTRA_CPU_MS and full.stored == n_articles
     if full.stored != n_articles:
         print(f"full crawl stored {full.stored} documents, expected {n_articles}")
