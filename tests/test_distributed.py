@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -344,62 +345,97 @@ def _stored_urls(db: Path) -> list[str]:
         store.close()
 
 
+def _start_worker(n: int, base_url: str, redis_url: str, prefix: str, tmp_path: Path) -> subprocess.Popen:
+    """`scrapy crawl gongkai -a site=demo` as worker ``n``: its own SQLite store, stats file and log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGKAI_", "MONGO_", "REDIS_"))}
+    env.update(
+        REDIS_URL=redis_url,
+        GONGKAI_REDIS_KEY_PREFIX=prefix,
+        GONGKAI_DB=str(tmp_path / f"worker{n}.sqlite3"),
+        GONGKAI_STATS_FILE=str(tmp_path / f"stats{n}.json"),
+        GONGKAI_SPOOL_DIR=str(tmp_path / f"spool{n}"),
+        GONGKAI_RUN_HISTORY="",
+        GONGKAI_AUTOTHROTTLE="0",
+        GONGKAI_DOWNLOAD_DELAY="0",
+        GONGKAI_CONCURRENT_REQUESTS_PER_DOMAIN="8",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        "gongkai",
+        "-a",
+        "site=demo",
+        "-a",
+        f"base_url={base_url}",
+    ]
+    with (tmp_path / f"worker{n}.log").open("w") as log:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait(proc: subprocess.Popen, timeout: float = 240) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _finished_cleanly(n: int, proc: subprocess.Popen, tmp_path: Path) -> dict:
+    """Worker ``n``'s final stats, after checking its exit status and that its log has no warning or error."""
+    log = (tmp_path / f"worker{n}.log").read_text()
+    assert proc.returncode == 0, f"worker {n} exited {proc.returncode}:\n{log[-4000:]}"
+    assert _problems(log) == [], f"worker {n} logged problems"
+    return json.loads((tmp_path / f"stats{n}.json").read_text())
+
+
+def _stored_once(expected: list[str], tmp_path: Path, workers: tuple[int, ...] = (1, 2)) -> None:
+    stored = Counter(url for n in workers for url in _stored_urls(tmp_path / f"worker{n}.sqlite3"))
+    duplicates = sorted(url for url, count in stored.items() if count > 1)
+    missing = sorted(set(expected) - set(stored))
+    assert (duplicates, missing) == ([], [])
+    assert sorted(stored) == expected
+
+
 def test_two_workers_store_every_article_exactly_once(redis_url: str, server, prefix: str, tmp_path: Path):
     portal = build_portal(ARTICLES_PER_COLUMN, spam=5)
     with serve(portal) as base_url:
         expected = sorted(doc["url"] for doc in portal.expected_for(base_url))
-        workers = []
-        for n in (1, 2):
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGKAI_", "MONGO_", "REDIS_"))}
-            env.update(
-                REDIS_URL=redis_url,
-                GONGKAI_REDIS_KEY_PREFIX=prefix,
-                GONGKAI_DB=str(tmp_path / f"worker{n}.sqlite3"),
-                GONGKAI_STATS_FILE=str(tmp_path / f"stats{n}.json"),
-                GONGKAI_SPOOL_DIR=str(tmp_path / f"spool{n}"),
-                GONGKAI_RUN_HISTORY="",
-                GONGKAI_AUTOTHROTTLE="0",
-                GONGKAI_DOWNLOAD_DELAY="0",
-                GONGKAI_CONCURRENT_REQUESTS_PER_DOMAIN="8",
-            )
-            log = (tmp_path / f"worker{n}.log").open("w")
-            cmd = [
-                sys.executable,
-                "-m",
-                "scrapy",
-                "crawl",
-                "gongkai",
-                "-a",
-                "site=demo",
-                "-a",
-                f"base_url={base_url}",
-            ]
-            workers.append(
-                (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log)
-            )
-        for proc, log in workers:
-            try:
-                proc.wait(timeout=240)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                log.close()
+        workers = [_start_worker(n, base_url, redis_url, prefix, tmp_path) for n in (1, 2)]
+        for proc in workers:
+            _wait(proc)
 
-    logs = [(tmp_path / f"worker{n}.log").read_text() for n in (1, 2)]
-    for n, ((proc, _), log) in enumerate(zip(workers, logs, strict=True), 1):
-        assert proc.returncode == 0, f"worker {n} exited {proc.returncode}:\n{log[-4000:]}"
-        assert _problems(log) == [], f"worker {n} logged problems"
-
-    stats = [json.loads((tmp_path / f"stats{n}.json").read_text()) for n in (1, 2)]
+    stats = [_finished_cleanly(n, proc, tmp_path) for n, proc in enumerate(workers, 1)]
     assert [s["finish_reason"] for s in stats] == ["finished", "finished"]
     assert all(s.get("item_scraped_count", 0) > 100 for s in stats), (
         "both workers must get a share of the work"
     )
     assert sum(s.get("gongkai/distributed/seeds/pushed", 0) for s in stats) == 3  # three columns, seeded once
-
-    stored = Counter(url for n in (1, 2) for url in _stored_urls(tmp_path / f"worker{n}.sqlite3"))
-    duplicates = sorted(url for url, count in stored.items() if count > 1)
-    missing = sorted(set(expected) - set(stored))
-    assert duplicates == [] and missing == []
-    assert sorted(stored) == expected
+    _stored_once(expected, tmp_path)
     assert list(server.scan_iter(match=prefix.split("%")[0] + "*")) == []  # the finished crawl left nothing
+
+
+def test_a_stopped_crawl_resumes_with_the_next_worker(redis_url: str, server, prefix: str, tmp_path: Path):
+    portal = build_portal(400)
+    with serve(portal) as base_url:
+        expected = sorted(doc["url"] for doc in portal.expected_for(base_url))
+        first = _start_worker(1, base_url, redis_url, prefix, tmp_path)
+        seen = f"{prefix % {'site': 'demo'}}:dupefilter"
+        deadline = time.monotonic() + 120
+        while server.scard(seen) < 300 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.send_signal(signal.SIGINT)  # Ctrl-C: finish what is in flight, leave the rest queued
+        _wait(first)
+        assert server.zcard(f"{prefix % {'site': 'demo'}}:requests") > 0, (
+            "stopped too late to leave work behind"
+        )
+        second = _start_worker(2, base_url, redis_url, prefix, tmp_path)
+        _wait(second)
+
+    first_stats = _finished_cleanly(1, first, tmp_path)
+    second_stats = _finished_cleanly(2, second, tmp_path)
+    assert first_stats["finish_reason"] == "shutdown"
+    assert second_stats["finish_reason"] == "finished"
+    assert second_stats["gongkai/distributed/seeds/skipped"] == 3  # resumed, not re-seeded
+    _stored_once(expected, tmp_path)
