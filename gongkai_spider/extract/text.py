@@ -140,23 +140,38 @@ class RawText:
     def visit(self, el: HtmlElement) -> None:
         """Record ``el``'s subtree. Recursive: only for the subtrees the lines skip (small widgets), and
         libxml2 caps a parsed tree's depth at 256 anyway."""
-        parts, starts, owners = self.parts, self.starts, self.owners
-        start = self.pos
-        text = el.text
-        if text and not text.isspace():
-            starts.append(self.pos)
-            owners.append(el)
-            parts.append(text)
-            self.pos += len(text) + 1
-        for child in el:
-            self.child(child)
-            text = child.tail  # a tail belongs to the parent's text
+        parts, starts, owners, span, scripts = self.parts, self.starts, self.owners, self.span, self.scripts
+        skip, hidden_re = self.skip_tags, _HIDDEN_STYLE_RE
+        pos = self.pos
+
+        def visit_el(el: HtmlElement) -> None:  # ``child`` inlined: one Python call per element
+            nonlocal pos
+            start = pos
+            text = el.text
             if text and not text.isspace():
-                starts.append(self.pos)
+                starts.append(pos)
                 owners.append(el)
                 parts.append(text)
-                self.pos += len(text) + 1
-        self.span[el] = (start, self.pos)
+                pos += len(text) + 1
+            for child in el:
+                tag = child.tag
+                if tag.__class__ is not str or tag in skip:  # comments, scripts, styles, ...
+                    if tag == "script" and child.text:
+                        scripts.append(child.text)
+                else:
+                    style = child.get("style")
+                    if not (style and ("none" in style or "hidden" in style) and hidden_re.search(style)):
+                        visit_el(child)
+                text = child.tail  # a tail belongs to the parent's text
+                if text and not text.isspace():
+                    starts.append(pos)
+                    owners.append(el)
+                    parts.append(text)
+                    pos += len(text) + 1
+            span[el] = (start, pos)
+
+        visit_el(el)
+        self.pos = pos
 
 
 def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] | None = None,
