@@ -39,22 +39,20 @@ _WS_RE = re.compile(r"[\s\xa0\u3000\u2002\u2003\u2009\u200b\u200c\u200d\u2060\uf
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 
-def _no_zero_width(text: str) -> bool:
-    """No zero-width characters: then str.split() sees exactly the whitespace of _WS_RE (its \\s)."""
-    return text.isascii() or not ("\u200b" in text or "\u200c" in text or "\u200d" in text
-                                  or "\u2060" in text or "\ufeff" in text)
-
-
+# Without zero-width characters, str.split() sees exactly the whitespace of _WS_RE (its \s) and is 2-3x
+# faster than the regex. (The test is spelled out in both functions: they run once per line and link.)
 def collapse(text: str) -> str:
     """One ASCII space per whitespace run (NBSP, U+3000 and zero-width characters included), trimmed."""
-    if _no_zero_width(text):
-        return " ".join(text.split())  # 2-3x faster than the regex
+    if text.isascii() or not ("\u200b" in text or "\u200c" in text or "\u200d" in text
+                              or "\u2060" in text or "\ufeff" in text):
+        return " ".join(text.split())
     return _WS_RE.sub(" ", text).strip()
 
 
 def visible_len(text: str) -> int:
     """Number of non-whitespace characters (zero-width ones count as whitespace)."""
-    if _no_zero_width(text):
+    if text.isascii() or not ("\u200b" in text or "\u200c" in text or "\u200d" in text
+                              or "\u2060" in text or "\ufeff" in text):
         return len("".join(text.split()))
     return len(_WS_RE.sub("", text))
 
