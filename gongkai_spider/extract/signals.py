@@ -130,8 +130,11 @@ def _is_hanweb_credit(host: str | None) -> bool:
 
 
 def _text(el: Any) -> str:
-    # the text serialiser gives itertext()'s text (no comments, PIs or own tail) in one C call
-    return " ".join(etree.tostring(el, method="text", encoding="unicode", with_tail=False).split())
+    # a link is mostly a leaf: its .text is all its text; else the text serialiser gives itertext()'s text
+    # (no comments, PIs or own tail) in one C call
+    text = (el.text or "") if not len(el) else etree.tostring(el, method="text", encoding="unicode",
+                                                               with_tail=False)
+    return " ".join(text.split())
 
 
 def _hidden_containers(tree: Any, styles: list[str]) -> list[Any]:
