@@ -54,13 +54,9 @@ def declared_in_markup(body: bytes) -> str | None:
     return normalize_encoding(match.group(1).decode("ascii", "ignore")) if match else None
 
 
-def _decode_strict(body: bytes, codec: str) -> str:
-    """Strict decoding that forgives a character cut off at the very end (a truncated transfer)."""
-    return _decode_strict_end(body, codec)[0]
-
-
-def _decode_strict_end(body: bytes, codec: str) -> tuple[str, int]:
-    """``_decode_strict`` and how many bytes of ``body`` it decoded."""
+def _decode_strict(body: bytes, codec: str) -> tuple[str, int]:
+    """Strict decoding that forgives a character cut off at the very end (a truncated transfer); the text
+    and how many bytes of ``body`` it holds."""
     try:
         return body.decode(codec), len(body)
     except UnicodeDecodeError as exc:
@@ -91,7 +87,7 @@ def decode_html_utf8(body: bytes, declared: str | None = None) -> tuple[str, byt
     if candidates and candidates[0] != "utf-8":
         # valid UTF-8 with non-ASCII text (GBK text practically never is): a wrong GB/other declaration
         try:
-            text, end = _decode_strict_end(body, "utf-8")
+            text, end = _decode_strict(body, "utf-8")
         except UnicodeDecodeError:
             pass
         else:
@@ -102,7 +98,7 @@ def decode_html_utf8(body: bytes, declared: str | None = None) -> tuple[str, byt
     best: tuple[int, str] | None = None
     for name in candidates:
         try:
-            text, end = _decode_strict_end(body, name)
+            text, end = _decode_strict(body, name)
         except UnicodeDecodeError:
             text = body.decode(name, "replace")
         except LookupError:
