@@ -916,8 +916,10 @@ def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | Non
         # libxml2 drops everything after a premature </html> (templates that include a whole page as
         # the header); browsers keep it, so do we
         text, data = _EARLY_CLOSE_RE.sub("", text), None
+    if data is None:
+        data = text.encode("utf-8")
     try:
-        return lxml.html.document_fromstring(data if data is not None else text.encode("utf-8"), parser=_PARSER)
+        return lxml.html.document_fromstring(data, parser=_PARSER)
     except (etree.ParserError, ValueError):
         return None
 

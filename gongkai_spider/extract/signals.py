@@ -262,7 +262,9 @@ def page_signals(tree: Any, url: str, *, hrefs: list[str] | None = None) -> dict
     out["redirect_scripts"], out["obfuscated_js"], out["external_script_hosts"] = _scripts(tree, page_domain)
 
     link_hosts = set()
-    for href in _X_HREFS(tree) if hrefs is None else hrefs:  # plain string ops: a regex per link costs several times more
+    if hrefs is None:
+        hrefs = _X_HREFS(tree)
+    for href in hrefs:  # plain string ops: a regex per link costs several times more
         href = href.strip()
         if href.startswith(_ABSOLUTE):
             host = href.split("/", 3)[2].rpartition("@")[2].partition(":")[0].lower()
