@@ -4,8 +4,9 @@ Order of work (the tree is parsed once and never modified here):
 
 1. decode (``encoding.decode_html_utf8``) and parse with lxml;
 2. ``signals.page_signals(tree, url)`` -- the spam scorer's markup facts, taken before anything else;
-3. one walk over the page gives a linear text with the offset of every element (``_Page``); all label
-   searches run over that text, so the page is scanned a fixed, small number of times;
+3. one walk over the page gives a linear text with the offset of every element (``_Page``), and in the
+   same pass the lines the body extractor scores; all label searches run over that text, so the page is
+   scanned a fixed, small number of times;
 4. fields, each a cascade where the first stage that finds a value wins (style.md 3.3):
    site overrides -> standard ``<meta>`` tags -> 信息公开 metadata table -> labelled byline fields near the
    headline -> labelled fields anywhere -> weaker fallbacks (URL date, ``<title>`` with the site suffix cut);

@@ -2,7 +2,9 @@
 
 Used by the body extractor (``extract/body.py``) and by any field helper that needs the visible text of an
 element. One walk over the subtree gives every line together with the innermost element that holds the
-whole line and how many of its characters sit inside links, which is what the text-density scoring needs.
+whole line and how many of its characters sit inside links, which is what the text-density scoring needs;
+the same walk can also lay out the raw text nodes for the field extractor (``RawText``), so a detail page
+is walked once.
 
 Rules: block elements (``p``, ``div``, ``li``, ``tr``, headings, ...) and ``<br>`` end a line; table cells
 are separated by a space; scripts, styles, form controls, comments and hidden elements
