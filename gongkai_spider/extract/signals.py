@@ -69,6 +69,8 @@ _HIDING = (
         ("hidden",),
     ),
 )
+# Any word of any way: most styles have none, and one search tells.
+_HIDING_WORDS_RE = re.compile("|".join(re.escape(w) for _, _, words in _HIDING for w in words))
 _NOT_LINK_CONTAINERS = frozenset({"iframe", "script", "style", "input", "img", "noscript", "link", "meta"})
 
 # JavaScript identifiers are case-sensitive, so these patterns are too (and stay fast); engine and spider
@@ -158,6 +160,8 @@ def _hidden_links(tree: Any) -> tuple[list[dict], int]:
     hiding_styles: dict[str, str] = {}
     for style in dict.fromkeys(_X_STYLES(tree)):  # ordered: the output must not depend on hash seeds
         low = style.lower() if style.isascii() else None
+        if low is not None and not _HIDING_WORDS_RE.search(low):
+            continue
         for how, pattern, words in _HIDING:
             if (low is None or any(word in low for word in words)) and pattern.search(style):
                 hiding_styles[style] = how
