@@ -29,8 +29,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from itemadapter import ItemAdapter
-
 from gongkai_spider.items import DOCUMENT_FIELDS
 from gongkai_spider.normalize import (
     AUTHOR_LABELS,
@@ -48,7 +46,7 @@ from gongkai_spider.normalize import (
     split_keywords,
     strip_label,
 )
-from pipelines.common import CounterStats, Stats
+from pipelines.common import CounterStats, Stats, as_dict, fields
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +125,7 @@ def clean_item(item: Mapping[str, Any] | Any) -> dict[str, Any]:
 
     Pure: the input is not modified. Keys come out in schema order (items.DOCUMENT_FIELDS), then the others.
     """
-    src = dict(ItemAdapter(item).items()) if not isinstance(item, dict) else item
+    src = as_dict(item)
     raw = src.get("raw")
     if not isinstance(raw, Mapping):
         raw = {key: src.get(key) for key in RAW_FIELDS}
@@ -179,7 +177,7 @@ class CleanPipeline:
                 logger.debug("unparseable publish_time %r: %s", raw_time, cleaned["url"])
         if isinstance(item, dict):
             return cleaned
-        adapter = ItemAdapter(item)
+        adapter = fields(item)
         try:
             for key, value in cleaned.items():
                 adapter[key] = value

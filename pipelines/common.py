@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import MutableMapping
 from typing import Any, Protocol
+
+from itemadapter import ItemAdapter
+from scrapy import Item
 
 
 class Stats(Protocol):
@@ -29,3 +33,26 @@ class CounterStats:
 
     def get_stats(self) -> dict[str, Any]:
         return dict(self._values)
+
+
+def fields(item: Any) -> MutableMapping[str, Any]:
+    """``item`` as a mutable mapping: the item itself when it is a dict or a scrapy ``Item``, else an ItemAdapter.
+
+    Both already have ItemAdapter's get / ``[]`` / ``[]=`` semantics (an Item refuses undeclared fields the same
+    way); building an ItemAdapter probes every adapter class (attrs, dataclass, pydantic ...) each time, which
+    the pipelines paid several times per item.
+    """
+    return item if isinstance(item, (dict, Item)) else ItemAdapter(item)
+
+
+def as_dict(item: Any) -> dict[str, Any]:
+    """A shallow dict of the item's fields (a dict is returned as it is: callers only read it).
+
+    Not ``ItemAdapter.asdict()``: that one deep-copies every nested value, probing each for an item type
+    (0.1 ms per article), and nested values here are plain dicts and lists.
+    """
+    if isinstance(item, dict):
+        return item
+    if isinstance(item, Item):
+        return dict(item)
+    return dict(ItemAdapter(item).items())

@@ -41,9 +41,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from itemadapter import ItemAdapter
-
-from pipelines.common import CounterStats, Stats
+from pipelines.common import CounterStats, Stats, fields
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +310,7 @@ class DedupPipeline:
         self.stats.set_value("gongkai/dedup/index_loaded", loaded)
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
+        adapter = fields(item)
         digest, signed, body_chars = fingerprint(adapter.get("title"), adapter.get("body"))
         adapter["content_hash"] = digest
         adapter["simhash"] = signed

@@ -91,10 +91,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from itemadapter import ItemAdapter
-
 from gongkai_spider.extract.signals import registrable_domain, url_host
-from pipelines.common import CounterStats, Stats
+from pipelines.common import CounterStats, Stats, as_dict, fields
 
 logger = logging.getLogger(__name__)
 
@@ -890,10 +888,10 @@ class SpamPipeline:
         logger.info("spam lists %s, threshold %s", self.lists.version, self.threshold)
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        doc = adapter.asdict()
+        doc = as_dict(item)  # read-only for both: a shallow view is enough
         verdict = score_spam(doc, self.lists, self.threshold)
         changes = strip_brands(doc, self.lists)
+        adapter = fields(item)
         adapter["spam"] = verdict
         for key, value in changes.items():
             adapter[key] = value

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
-from pipelines.common import CounterStats, Stats
+from pipelines.common import CounterStats, Stats, fields
 
 REASONS: tuple[str, ...] = ("no_url", "no_title", "no_body", "body_too_short")
 
@@ -30,7 +29,7 @@ def _text(value: Any) -> str:
 
 def validation_error(item: Any, *, min_body_chars: int = 0) -> str | None:
     """The reason to drop ``item`` (one of REASONS), or None when it is a storable article."""
-    adapter = ItemAdapter(item)
+    adapter = fields(item)
     if not _text(adapter.get("url")):
         return "no_url"
     if not _text(adapter.get("title")):
@@ -58,7 +57,7 @@ class ValidatePipeline:
 
     def process_item(self, item: Any) -> Any:
         reason = validation_error(item, min_body_chars=self.min_body_chars)
-        adapter = ItemAdapter(item)
+        adapter = fields(item)
         if reason is not None:
             self.stats.inc_value(f"gongkai/validate/dropped/{reason}")
             raise DropItem(f"{reason}: {adapter.get('url') or adapter.get('list_url') or '?'}", log_level="INFO")
