@@ -20,6 +20,7 @@ from typing import Any
 
 from gongkai_spider.storage.base import (
     COLLECTIONS,
+    SCALARS,
     as_shanghai,
     plan_upserts,
     prepare_doc,
@@ -64,10 +65,10 @@ def encode_doc(doc: dict) -> tuple[str, str | None]:
     paths: list[list] = []
 
     def walk(value: Any, path: list) -> Any:
-        if isinstance(value, dict):
-            return {k: walk(v, [*path, k]) for k, v in value.items()}
+        if isinstance(value, dict):  # scalar leaves are kept without a call (most of a document)
+            return {k: v if type(v) in SCALARS else walk(v, [*path, k]) for k, v in value.items()}
         if isinstance(value, list):
-            return [walk(v, [*path, i]) for i, v in enumerate(value)]
+            return [v if type(v) in SCALARS else walk(v, [*path, i]) for i, v in enumerate(value)]
         if isinstance(value, datetime):
             paths.append(path)
             return value.isoformat(timespec="milliseconds")
