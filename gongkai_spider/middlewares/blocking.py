@@ -51,8 +51,12 @@ MAX_CHALLENGE_TEXT = 200
 _SCRIPT_RE = re.compile(rb"<script\b", re.I)
 _STRIP_RE = re.compile(rb"<(script|style|noscript)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
 _WS_RE = re.compile(rb"\s+|&nbsp;")
-_COOKIE_JS_RE = re.compile(rb"document\.cookie\s*=", re.I)
-_RELOAD_JS_RE = re.compile(rb"location\s*(\.\s*(reload|replace|assign|href)\b|=)", re.I)
+# These two run on the lower-cased body: a case-sensitive scan is several times faster than re.I.
+_COOKIE_JS_RE = re.compile(rb"document\.cookie\s*=")
+_RELOAD_JS_RE = re.compile(rb"location\s*(\.\s*(reload|replace|assign|href)\b|=)")
+# The prefixes to look for in a page: those not containing another one (__jsl covers __jsluid ...).
+_WAF_BODY_NEEDLES: tuple[bytes, ...] = tuple(
+    p.encode() for p in WAF_COOKIE_PREFIXES if not any(q != p and q in p for q in WAF_COOKIE_PREFIXES))
 # document.cookie = "name=value; path=/"  (a string literal; concatenations are not followed)
 _COOKIE_LITERAL_RE = re.compile(rb"""document\.cookie\s*=\s*(["'])([^"'+]*?)\1\s*[;,\n)]""", re.I)
 
@@ -63,7 +67,7 @@ def _has_waf_cookie(set_cookies: Iterable[bytes | str], body_lower: bytes) -> bo
         name = text.split("=", 1)[0].strip().lower()
         if name.startswith(WAF_COOKIE_PREFIXES):
             return True
-    return any(prefix.encode() in body_lower for prefix in WAF_COOKIE_PREFIXES)
+    return any(needle in body_lower for needle in _WAF_BODY_NEEDLES)
 
 
 def visible_text_length(body: bytes) -> int:
@@ -81,16 +85,17 @@ def classify_challenge(status: int, set_cookies: Iterable[bytes | str], body: by
       and reloads / redirects.
     """
     set_cookies = list(set_cookies)
-    head = body[:MAX_CHALLENGE_BYTES]
     if status in CHALLENGE_STATUSES:
-        return str(status) if (set_cookies or _SCRIPT_RE.search(head)) else None
+        return str(status) if (set_cookies or _SCRIPT_RE.search(body, 0, MAX_CHALLENGE_BYTES)) else None
     if len(body) > MAX_CHALLENGE_BYTES or not _SCRIPT_RE.search(body):
         return None
-    if visible_text_length(body) > MAX_CHALLENGE_TEXT:
-        return None
+    # The cheap tests first: an ordinary small page with scripts neither writes document.cookie nor sets a WAF
+    # cookie, and is done without measuring its visible text (a regex pass over the page, ~60 us).
     lower = body.lower()
-    cookie_reload = bool(_COOKIE_JS_RE.search(body) and _RELOAD_JS_RE.search(body))
-    return "waf" if cookie_reload or _has_waf_cookie(set_cookies, lower) else None
+    cookie_reload = bool(_COOKIE_JS_RE.search(lower) and _RELOAD_JS_RE.search(lower))
+    if not (cookie_reload or _has_waf_cookie(set_cookies, lower)):
+        return None
+    return "waf" if visible_text_length(body) <= MAX_CHALLENGE_TEXT else None
 
 
 def literal_cookies(body: bytes) -> dict[str, str]:
