@@ -10,13 +10,15 @@ import pytest
 from scrapy import Request
 from scrapy.exceptions import CloseSpider
 from scrapy.http import HtmlResponse, Response, XmlResponse
+from scrapy.utils.misc import is_generator_with_return_value
+from scrapy.utils.request import request_from_dict
 from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
 from gongkai_spider.demo import build_portal
 from gongkai_spider.demo.portal import Portal
 from gongkai_spider.items import ArticleItem
-from gongkai_spider.spiders.gongkai import GongkaiSpider
+from gongkai_spider.spiders.gongkai import _CALLBACKS, GongkaiSpider
 
 BASE = "http://127.0.0.1:8765"
 
@@ -122,6 +124,20 @@ def test_listing_yields_detail_requests_then_next_pages(portal: Portal) -> None:
         (BASE + "/zwgk/tzgg/index_1.html", 2), (BASE + "/zwgk/tzgg/index_2.html", 3)]
     assert out[0].callback == spider.parse_detail and out[-1].callback == spider.parse_listing
     assert (stat(spider, "gongkai/listing/pages"), stat(spider, "gongkai/listing/links")) == (1, 20)
+
+
+def test_requests_share_one_callback_object_per_method(portal: Portal) -> None:
+    """Scrapy's generator-return check caches its verdict per callback object, weakly: the spider's requests must
+    all carry the one bound method the spider holds, or the check re-parses the callback's source (ast)."""
+    spider = make_spider(site="demo", base_url=BASE)
+    start = start_requests(spider)[1]
+    out = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    assert start.callback is spider.parse_listing and start.errback is spider.request_failed
+    assert all(r.callback is spider.parse_detail for r in out[:20])
+    assert all(r.callback is spider.parse_listing and r.errback is spider.request_failed for r in out[-2:])
+    for name in _CALLBACKS:  # and what the check would find stays true, checked here once instead
+        assert not is_generator_with_return_value(getattr(spider, name)), name
+    assert request_from_dict(out[0].to_dict(spider=spider), spider=spider).callback is spider.parse_detail
 
 
 def test_listing_pages_are_scheduled_once_per_column(portal: Portal) -> None:
