@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from issue5_support import REPO, portal_handler, run_scrapy, scrapy_env, serve
@@ -59,6 +61,57 @@ def test_history_marks_the_run_and_records_its_end(tmp_path):
     assert "running" not in on_disk and on_disk["last_run"]["reason"] == "finished"
     assert on_disk["runs"][0]["items"] == 3
     assert SiteHistory(history.path, "demo").previous_complete
+
+
+def test_workers_sharing_a_history_file_never_undo_each_other(tmp_path):
+    """Two workers of one distributed crawl on one machine: each writes only its own change to the file."""
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps({"site": "demo", "runs": [{"items": 40, "coverage": {"title": 1.0}}],
+                                "last_run": {"reason": "finished"}}))
+    first, second = SiteHistory(path, "demo"), SiteHistory(path, "demo", pid=os.getppid())  # both alive
+    first.start()
+    second.start()
+    on_disk = json.loads(path.read_text())
+    assert [on_disk["running"]["pid"], on_disk["running_others"][0]["pid"]] == [os.getpid(), os.getppid()]
+    assert not SiteHistory(path, "demo", pid=2**22 + 1).previous_complete  # a third run sees both on
+    second.finish("finished", {"items": 30, "coverage": {"title": 0.9}})  # the worker that did the work
+    on_disk = json.loads(path.read_text())
+    assert on_disk["running"]["pid"] == os.getpid() and "running_others" not in on_disk
+    first.finish("finished")  # saw nothing: it must not write back the runs it read at its start
+    on_disk = json.loads(path.read_text())
+    assert [r["items"] for r in on_disk["runs"]] == [40, 30]
+    assert "running" not in on_disk and on_disk["last_run"]["reason"] == "finished"
+    assert SiteHistory(path, "demo").previous_complete
+    # a marker left by a killed run is judged by the next run, then dropped when it starts
+    path.write_text(json.dumps({**on_disk, "running": {"pid": 2**22 + 12345, "started_at": "x"}}))
+    after_kill = SiteHistory(path, "demo")
+    assert not after_kill.previous_complete
+    after_kill.start()
+    assert json.loads(path.read_text())["running"]["pid"] == os.getpid()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def _finish_one_run(path: str, n: int, barrier) -> None:
+    history = SiteHistory(Path(path), "demo", pid=os.getpid())
+    history.start()
+    barrier.wait(10)  # every worker read the file before any writes back
+    history.finish("finished", {"items": 20 + n, "coverage": {"title": 1.0}})
+
+
+def test_concurrent_workers_lose_no_run(tmp_path):
+    context = multiprocessing.get_context("fork")
+    workers = 6
+    barrier = context.Barrier(workers)
+    procs = [context.Process(target=_finish_one_run, args=(str(tmp_path / "demo.json"), n, barrier))
+             for n in range(workers)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(30)
+    assert [proc.exitcode for proc in procs] == [0] * workers
+    on_disk = json.loads((tmp_path / "demo.json").read_text())
+    assert sorted(r["items"] for r in on_disk["runs"]) == [20 + n for n in range(workers)]
+    assert "running" not in on_disk and "running_others" not in on_disk
 
 
 def test_full_walk_after_an_interrupted_run(tmp_path):

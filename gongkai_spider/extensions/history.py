@@ -18,7 +18,14 @@ Two components read it:
   articles), so nothing the interrupted run never reached is lost.
 
 ``site_history_for_crawler(crawler)`` opens the file once per crawl and marks the run as running; whichever component
-asks first, both see the state the previous run left. Writes are atomic (temporary file + rename).
+asks first, both see the state the previous run left.
+
+Several processes may share one file: the workers of a distributed crawl (docs/SCALING.md) started on one machine,
+or a second run started while one is on. Every write is therefore a merge: under an exclusive lock on
+``<file>.lock`` the file is read afresh, this run's change applied (its marker set or cleared, its end and coverage
+record added) and the result written to a temporary file that replaces the old one (``os.replace``: readers never
+see half a file). A run never writes back the copy it read at its start, so it cannot undo what another run
+recorded meanwhile. Markers of runs that are on beside the first one go to ``running_others``.
 """
 
 from __future__ import annotations
@@ -27,9 +34,16 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: writes stay atomic, concurrent runs are not merged
+    fcntl = None  # type: ignore[assignment]
 
 from gongkai_spider.normalize import SHANGHAI
 
@@ -80,13 +94,32 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
-class SiteHistory:
-    """One site's history file (see the module docstring)."""
+def _markers(data: dict) -> list[dict]:
+    """Running markers in the file: ``running`` (the first run on), then ``running_others``."""
+    first = data.get("running")
+    others = data.get("running_others")
+    markers = [first] if isinstance(first, dict) else []
+    markers += [m for m in others if isinstance(m, dict)] if isinstance(others, list) else []
+    return markers
 
-    def __init__(self, path: Path, site: str, size: int = 20) -> None:
+
+def _set_markers(data: dict, markers: list[dict]) -> None:
+    data.pop("running", None)
+    data.pop("running_others", None)
+    if markers:
+        data["running"] = markers[0]
+    if len(markers) > 1:
+        data["running_others"] = markers[1:]
+
+
+class SiteHistory:
+    """One site's history file (see the module docstring). ``pid``: this run's process (tests pass others)."""
+
+    def __init__(self, path: Path, site: str, size: int = 20, *, pid: int | None = None) -> None:
         self.path = path
         self.site = site
         self.size = size
+        self.pid = pid or os.getpid()
         self.data = self._load()
         self.previous_complete, self.previous_note = self._judge_previous()
         self._started_at: str | None = None
@@ -108,8 +141,9 @@ class SiteHistory:
         return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
 
     def _judge_previous(self) -> tuple[bool, str]:
-        running = self.data.get("running")
-        if isinstance(running, dict) and running.get("pid") != os.getpid():
+        for running in _markers(self.data):
+            if running.get("pid") == self.pid:
+                continue
             if _pid_alive(running.get("pid")):
                 # Another live crawl of this site (e.g. a second worker): it may not have reached the end either.
                 return False, f"another run of this site is in progress (pid {running.get('pid')})"
@@ -119,30 +153,56 @@ class SiteHistory:
             return False, f"the previous run ended with reason {last.get('reason')!r}"
         return True, "previous run finished" if last else "no previous run"
 
-    def save(self) -> None:
-        self.data["site"] = self.site
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f"{self.path.name}.lock"), "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+
+    def _update(self, change: Callable[[dict], None]) -> None:
+        """Apply ``change`` to the file as it is now, under the lock, and replace it atomically."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.data, ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)  # atomic: a crash never leaves half a file
+            with self._locked():
+                data = self._load()
+                change(data)
+                data["site"] = self.site
+                tmp = self.path.with_name(f"{self.path.name}.{self.pid}.tmp")
+                tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+                os.replace(tmp, self.path)  # atomic: a crash never leaves half a file
         except OSError as exc:
             logger.warning("could not write run history %s: %s", self.path, exc)
+            return
+        self.data = data
 
     def start(self) -> None:
         """Mark this run as running (once)."""
-        if self._started_at is None:
-            self._started_at = _now()
-            self.data["running"] = {"pid": os.getpid(), "started_at": self._started_at}
-            self.save()
+        if self._started_at is not None:
+            return
+        self._started_at = _now()
+        marker = {"pid": self.pid, "started_at": self._started_at}
+
+        def mark(data: dict) -> None:
+            # Markers of runs that are on stay; a dead run's marker has been judged (previous_complete) and goes.
+            others = [m for m in _markers(data) if m.get("pid") != self.pid and _pid_alive(m.get("pid"))]
+            _set_markers(data, [*others, marker])
+
+        self._update(mark)
 
     def finish(self, reason: str, run: dict | None = None) -> None:
-        """Record how this run ended and, when given, its coverage record; clears the running marker."""
-        self.data.pop("running", None)
-        self.data["last_run"] = {"started_at": self._started_at, "finished_at": _now(), "reason": reason}
-        if run is not None:
-            self.data["runs"] = [*self.runs, {"finished_at": _now(), **run}][-self.size:]
-        self.save()
+        """Record how this run ended and, when given, its coverage record; clears this run's marker only."""
+        finished_at = _now()
+
+        def record(data: dict) -> None:
+            _set_markers(data, [m for m in _markers(data) if m.get("pid") != self.pid])
+            data["last_run"] = {"started_at": self._started_at, "finished_at": finished_at, "reason": reason}
+            if run is not None:
+                runs = data.get("runs")
+                runs = [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
+                data["runs"] = [*runs, {"finished_at": finished_at, **run}][-self.size:]
+
+        self._update(record)
         self.finished = True
 
     def spider_closed(self, spider: Any = None, reason: str = "finished") -> None:
