@@ -21,6 +21,7 @@ from gongkai_spider.extensions.monitor import (
     COVERAGE_FIELDS,
     RunMonitor,
     coverage_drops,
+    distributed_crawl,
     has_value,
     history_file,
 )
@@ -185,6 +186,65 @@ def test_lost_documents_raise_an_alert(tmp_path, caplog):
     stats.set_value("gongkai/store/lost", 2)
     assert [a[0] for a in mon.close("finished")] == ["store_lost"]
     assert "store outage   spooled 5 · replayed 0 · errors 0 · lost 2" in caplog.text
+
+
+# --- distributed workers (REDIS_URL): one shared crawl, many processes --------------------------------------------
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, False),
+    ({"REDIS_URL": "redis://10.0.0.5:6379/0"}, True),
+    ({"REDIS_HOST": "10.0.0.5"}, True),
+    ({"SCHEDULER": "scrapy.core.scheduler.Scheduler"}, False),
+])
+def test_a_redis_frontier_makes_the_monitor_a_distributed_worker(settings, expected):
+    crawler = get_crawler(settings_dict=settings)
+    assert distributed_crawl(crawler.settings) is expected
+    assert RunMonitor.from_crawler(crawler).distributed is expected
+
+
+def test_a_scrapy_redis_scheduler_set_directly_is_distributed_too():
+    pytest.importorskip("scrapy_redis", reason="the [redis] extra is not installed")
+    crawler = get_crawler(settings_dict={"SCHEDULER": "scrapy_redis.scheduler.Scheduler"})
+    assert distributed_crawl(crawler.settings)
+
+
+def test_a_worker_that_got_no_listing_page_raises_no_alert(tmp_path, caplog):
+    caplog.set_level("INFO")
+    # Another worker took every listing page: this one fetched only a few article pages, or nothing at all.
+    mon, stats = monitor(tmp_path, distributed=True)
+    assert mon.close("finished") == [] and stats.get_value("gongkai/alert") == 0
+    assert "other workers may have taken them" in caplog.text
+    mon, stats = monitor(tmp_path, distributed=True)
+    fetch(mon, "detail", 3)
+    scrape(mon, 3)
+    assert mon.close("finished") == []
+    mon, stats = monitor(tmp_path, distributed=True)
+    fetch(mon, "listing", 2)  # listing pages whose articles the other workers fetched
+    assert mon.close("finished") == []
+    # the other alerts stay: they are about this worker's own pages
+    mon, stats = monitor(tmp_path, distributed=True)
+    stats.set_value("gongkai/listing/empty", 1)
+    stats.set_value("gongkai/blocked/gave_up", 1)
+    assert [a[0] for a in mon.close("finished")] == ["empty_listing", "blocked"]
+    assert [a[0] for a in monitor(tmp_path, distributed=True)[0].close("site_config_missing")] == ["close_reason"]
+    # a single process still alerts
+    assert [a[0] for a in monitor(tmp_path)[0].close("finished")] == ["no_pages"]
+
+
+def test_a_distributed_worker_with_a_small_share_adds_no_coverage_baseline(tmp_path):
+    path = _write_history(tmp_path, [_run(40), _run(35)])
+    mon, _ = monitor(tmp_path, distributed=True)
+    fetch(mon, "detail", 5)
+    scrape(mon, 5)  # below GONGKAI_COVERAGE_MIN_ITEMS (20): would only push real baselines out
+    assert mon.close("finished") == []
+    history = json.loads(path.read_text())
+    assert [r["items"] for r in history["runs"]] == [40, 35] and history["last_run"]["reason"] == "finished"
+    mon, _ = monitor(tmp_path, distributed=True)
+    fetch(mon, "detail", 25)
+    scrape(mon, 25)
+    assert mon.close("finished") == []
+    assert [r["items"] for r in json.loads(path.read_text())["runs"]] == [40, 35, 25]
 
 
 @pytest.mark.parametrize(("settings", "expected"), [

@@ -16,7 +16,9 @@
 
   - ``empty_listing``: a listing page answered but yielded no article links (the spider's ``gongkai/listing/empty``);
   - ``no_pages`` / ``no_items``: the run fetched no listing page, or listing pages led to no article at all
-    (nothing extracted, nothing skipped as known or old);
+    (nothing extracted, nothing skipped as known or old). Not raised by a worker of a distributed crawl
+    (``REDIS_URL``, docs/SCALING.md): the workers share one frontier, so one that got no listing page (or no
+    article) only means the others took them; the crawl's pages are spread over the workers' stats;
   - ``coverage_drop``: a field's coverage fell below ``GONGKAI_COVERAGE_DROP_RATIO`` (0.5) of its median over the
     site's previous runs — a template change. Only judged with at least ``GONGKAI_COVERAGE_MIN_ITEMS`` (20)
     items in this run and ``GONGKAI_COVERAGE_MIN_RUNS`` (2) earlier runs of that size, and only for fields whose
@@ -30,7 +32,9 @@ With ``GONGKAI_STATS_FILE`` set, the final crawl stats (alerts included) are als
 object, for schedulers and dashboards that collect run metrics (and for the end-to-end tests).
 
 A run stopped by the operator (``shutdown``, e.g. to resume later from ``JOBDIR``) is neither judged for
-missing pages/items nor used as a coverage baseline.
+missing pages/items nor used as a coverage baseline. A distributed worker records its coverage only when it saw at
+least ``GONGKAI_COVERAGE_MIN_ITEMS`` items: a smaller share is no baseline, and appending it would push real
+baselines out of the history (the workers of one machine share the file; see extensions/history.py).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import load_object
 
 from gongkai_spider.extensions.history import (
     DEFAULT_TEMPLATE,
@@ -84,6 +89,22 @@ def has_value(value: Any) -> bool:
     if isinstance(value, (list, tuple, dict, set)):
         return bool(value)
     return True
+
+
+def distributed_crawl(settings: Any) -> bool:
+    """True when this process is one worker of a shared crawl: the Redis frontier is on (``REDIS_URL`` /
+    ``REDIS_HOST``, what the ``SCHEDULER`` switch of gongkai_spider.distributed reads) or ``SCHEDULER`` names a
+    scrapy-redis scheduler itself."""
+    from gongkai_spider.distributed import redis_enabled
+
+    if redis_enabled(settings):
+        return True
+    scheduler = settings.get("SCHEDULER")
+    try:
+        cls = load_object(scheduler) if isinstance(scheduler, str) else scheduler
+    except Exception:  # an unloadable scheduler fails the crawl elsewhere, with its own message
+        return False
+    return any(str(getattr(c, "__module__", "")).startswith("scrapy_redis") for c in getattr(cls, "__mro__", ()))
 
 
 def reason_ok(reason: str) -> bool:
@@ -150,8 +171,10 @@ class RunMonitor:
         drop_ratio: float = 0.5,
         min_baseline: float = 0.2,
         stats_file: str = "",
+        distributed: bool = False,
     ) -> None:
         self.stats = stats
+        self.distributed = distributed  # one worker of a shared (Redis) crawl: see the module docstring
         self.stats_file = stats_file  # "" = do not write the stats as JSON
         self.history_size = history_size
         # site -> its history file (None = no history kept, no coverage-drop alerts); from_crawler shares the
@@ -181,6 +204,7 @@ class RunMonitor:
             drop_ratio=s.getfloat("GONGKAI_COVERAGE_DROP_RATIO", 0.5),
             min_baseline=s.getfloat("GONGKAI_COVERAGE_MIN_BASELINE", 0.2),
             stats_file=s.get("GONGKAI_STATS_FILE", "") or "",
+            distributed=distributed_crawl(s),
         )
         ext._history_for = lambda site: site_history_for_crawler(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
@@ -278,9 +302,13 @@ class RunMonitor:
         self._judge_history(reason)
         listings = sum(t.pages.get("listing", 0) for t in self.sites.values())
         if judged and reason_ok(reason):
-            if not listings:
+            nothing = not seen_elsewhere and not any(t.items for t in self.sites.values())
+            if self.distributed and (not listings or nothing):
+                logger.info("this worker fetched %d listing page(s) and extracted no article; in a distributed "
+                            "crawl the other workers may have taken them: no alert", listings)
+            elif not listings:
                 self._alert("no_pages", "no listing page was fetched (site down, robots.txt or blocked?)")
-            elif not seen_elsewhere and not any(t.items for t in self.sites.values()):
+            elif nothing:
                 self._alert("no_items", f"{listings} listing page(s) fetched but no article was extracted "
                             "or already known")
         self.stats.set_value("gongkai/alert", len(self.alerts))
@@ -293,7 +321,7 @@ class RunMonitor:
         path = Path(self.stats_file)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # workers may share a folder
             tmp.write_text(json.dumps(dict(self.stats.get_stats()), default=str, ensure_ascii=False, indent=1,
                                       sort_keys=True), encoding="utf-8")
             os.replace(tmp, path)
@@ -316,6 +344,8 @@ class RunMonitor:
                             f"items, previous runs' median {_pct(median)} (template change?)")
         # A paused or failed run is no coverage baseline; its end is recorded all the same.
         record = None
+        if self.distributed and tally is not None and tally.items < self.min_items:
+            coverage = None  # a worker's small share: no baseline (module docstring)
         if coverage is not None and reason != "shutdown" and reason_ok(reason):
             record = {"reason": reason, "items": tally.items, "pages": sum(tally.pages.values()),
                       "coverage": {k: round(v, 4) for k, v in coverage.items()}}
