@@ -338,11 +338,14 @@ def _lower(text: str) -> str:
     return low if len(low) == len(text) else text  # keep offsets valid (a few letters grow when lowered)
 
 
-def _tokens(text: str | None, lists: SpamLists) -> list[tuple[str, str, int, int]]:
-    """(token, category, start, end) of every listed token in ``text``; allow-list phrases are skipped."""
+def _tokens(text: str | None, lists: SpamLists, low: str | None = None) -> list[tuple[str, str, int, int]]:
+    """(token, category, start, end) of every listed token in ``text``; allow-list phrases are skipped.
+
+    ``low``: ``_lower(text)`` when the caller has it already."""
     if not text:
         return []
-    low = _lower(text)
+    if low is None:
+        low = _lower(text)
     found: list[tuple[int, int, str]] = []  # (start, end, token), leftmost-longest, no overlaps
     search = lists.token_re.search
     m = search(low)
@@ -412,7 +415,7 @@ def _brands_in(text: str, lists: SpamLists) -> list[str]:
     if not text:
         return []
     low = _lower(text)
-    return [t for t, *_ in _brand_hits(text, low, _tokens(text, lists), lists)]
+    return [t for t, *_ in _brand_hits(text, low, _tokens(text, lists, low), lists)]
 
 
 def _is_gov_host(host: str) -> bool:
@@ -524,7 +527,7 @@ def score_spam(item: Mapping[str, Any], lists: SpamLists | None = None, threshol
         if not text:
             continue
         low = _lower(text)
-        hits = _tokens(text, lists)
+        hits = _tokens(text, lists, low)
         brands = _brand_hits(text, low, hits, lists)
         if brands:
             # A crackdown story names a brand bare; injected brand text carries its CTA (官网, 入口 ...).
@@ -559,8 +562,9 @@ def _score_title_terms(v: _Verdict, text: str, low: str, hits: list[tuple], list
             v.add("bet_cta_in_title", text[start : m.end()] if m else token)
     for line in text.splitlines():
         segments = [s for s in _TITLE_SPLIT.split(line)[::2] if s.strip()]
-        cta_segments = sum(1 for s in segments if lists.cta_re.search(_lower(s)) or _VERSION.search(s))
-        if len(segments) >= 3 and cta_segments >= 2:
+        # a chain needs 3 segments: most titles have fewer, and need no CTA search per segment
+        if len(segments) >= 3 and sum(
+                1 for s in segments if lists.cta_re.search(_lower(s)) or _VERSION.search(s)) >= 2:
             v.add("keyword_chain_title")
         version = _VERSION.search(line)
         if version and lists.cta_re.search(_lower(line)):
@@ -571,7 +575,7 @@ def _score_body(v: _Verdict, body: str, lists: SpamLists, enforcement: bool, hos
     if not body:
         return
     low = _lower(body)
-    hits = _tokens(body, lists)
+    hits = _tokens(body, lists, low)
     brands = _brand_hits(body, low, hits, lists)
     if brands:
         names = _distinct(t for t, *_ in brands)
@@ -653,8 +657,8 @@ def _score_identity(
         if registrable_domain(domain) not in own and not _is_gov_host(domain):
             v.add("source_domain_mismatch", domain)
             break
+    path = urlsplit(item.get("url") or "").path
     if not gov_host:
-        path = urlsplit(item.get("url") or "").path
         if _GOV_PATH.search(path):
             v.add("gov_path_on_foreign_host", host)
         claims = (
@@ -665,7 +669,7 @@ def _score_identity(
         )
         if claims:
             v.add("gov_identity_on_foreign_host", host)
-    m = _URL_DATE.search(urlsplit(item.get("url") or "").path)
+    m = _URL_DATE.search(path)
     if m:
         month, day = int(m.group(2)), int(m.group(3))
         if not (1 <= month <= 12 and 1 <= day <= 31):
@@ -745,7 +749,7 @@ def _runs(text: str, lists: SpamLists, *, cta_only: bool = False) -> list[tuple[
     """Spans of injected brand text: each brand with the CTAs/affixes glued on and the quotes around it."""
     low = _lower(text)
     spans: list[tuple[int, int]] = []
-    for _token, _category, start, end in _brand_hits(text, low, _tokens(text, lists), lists):
+    for _token, _category, start, end in _brand_hits(text, low, _tokens(text, lists, low), lists):
         right = lists.run_right_re.match(low, end)
         new_end = right.end() if right else end
         left = lists.run_left_re.search(low[max(0, start - 40) : start])
