@@ -25,11 +25,13 @@ import pytest
 from scrapy import Request, Spider
 from scrapy.core.scheduler import Scheduler as ScrapyScheduler
 from scrapy.exceptions import DontCloseSpider
+from scrapy.utils.request import fingerprint
 from scrapy.utils.test import get_crawler
 
 from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.demo.server import serve
 from gongkai_spider.distributed import Scheduler
+from gongkai_spider.sites import load_site
 from gongkai_spider.storage import open_store
 from pipelines.common import CounterStats
 
@@ -345,7 +347,8 @@ def _stored_urls(db: Path) -> list[str]:
         store.close()
 
 
-def _start_worker(n: int, base_url: str, redis_url: str, prefix: str, tmp_path: Path) -> subprocess.Popen:
+def _start_worker(n: int, base_url: str, redis_url: str, prefix: str, tmp_path: Path,
+                  **extra_env: str) -> subprocess.Popen:
     """`scrapy crawl gongkai -a site=demo` as worker ``n``: its own SQLite store, stats file and log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGKAI_", "MONGO_", "REDIS_"))}
     env.update(
@@ -358,6 +361,7 @@ def _start_worker(n: int, base_url: str, redis_url: str, prefix: str, tmp_path: 
         GONGKAI_AUTOTHROTTLE="0",
         GONGKAI_DOWNLOAD_DELAY="0",
         GONGKAI_CONCURRENT_REQUESTS_PER_DOMAIN="8",
+        **extra_env,
     )
     cmd = [
         sys.executable,
@@ -439,3 +443,22 @@ def test_a_stopped_crawl_resumes_with_the_next_worker(redis_url: str, server, pr
     assert second_stats["finish_reason"] == "finished"
     assert second_stats["gongkai/distributed/seeds/skipped"] == 3  # resumed, not re-seeded
     _stored_once(expected, tmp_path)
+
+
+def test_a_worker_left_without_listing_pages_finishes_without_alert(redis_url: str, server, prefix: str,
+                                                                     tmp_path: Path):
+    """Another worker took every listing page: this one fetches nothing, yet the shared crawl is fine (exit 0)."""
+    keys = CrawlKeys.for_prefix(prefix % {"site": "demo"})
+    portal = build_portal(5)
+    with serve(portal) as base_url:
+        seeds = load_site("demo").with_base_url(base_url).start_urls
+        server.sadd(keys.dupefilter, *(fingerprint(Request(url)) for url in seeds))  # seeded by the other worker
+        seconds, micros = server.time()
+        server.zadd(keys.workers, {"the-other-worker": seconds + micros / 1e6})  # busy, then silent (its TTL)
+        proc = _start_worker(1, base_url, redis_url, prefix, tmp_path, GONGKAI_REDIS_WORKER_TTL="2")
+        _wait(proc, timeout=120)
+
+    stats = _finished_cleanly(1, proc, tmp_path)
+    assert stats["finish_reason"] == "finished" and stats["gongkai/distributed/seeds/skipped"] == 3
+    assert stats.get("gongkai/site/demo/pages", 0) == 0 and stats["gongkai/alert"] == 0
+    assert "no alert" in (tmp_path / "worker1.log").read_text()
