@@ -183,8 +183,8 @@ DOWNLOADER_MIDDLEWARES = {
     "gongkai_spider.middlewares.blocking.BlockedMiddleware": 585,
     # sees 3xx responses before RedirectMiddleware (600): a loop is a counted failure, not a silent dupe
     "gongkai_spider.middlewares.redirects.RedirectLoopMiddleware": 610,
-    # Scrapy's meta-refresh redirects without decoding every page to find none (77 us CPU per page on the demo
-    # portal); same place, same decisions; see middlewares/redirects.py
+    # Scrapy's meta-refresh redirects without decoding every page to find none (measured on the demo portal's
+    # pages: 59 us CPU per page with Scrapy's, 6 with this one); same place, same decisions; middlewares/redirects.py
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "gongkai_spider.middlewares.redirects.ByteMetaRefreshMiddleware": 580,
 }
