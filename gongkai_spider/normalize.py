@@ -359,3 +359,15 @@ def canonical_url(url: str) -> str:
 def doc_id(canonical: str) -> str:
     """The document ``_id``: sha1 hex of the canonical URL (pass ``canonical_url(url)``)."""
     return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
+
+
+def as_date(value: date | datetime | str | None) -> date | None:
+    """A day from a date, a datetime or any date string parse_datetime reads (None when unreadable)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    parsed = parse_datetime(str(value))
+    return parsed.date() if parsed else None

@@ -32,7 +32,7 @@ from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 
 from gongkai_spider.extensions.history import SiteHistory, site_history_for_crawler
-from gongkai_spider.normalize import SHANGHAI, canonical_url, doc_id, parse_datetime
+from gongkai_spider.normalize import SHANGHAI, as_date, canonical_url, doc_id, parse_datetime
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -44,18 +44,6 @@ logger = logging.getLogger(__name__)
 
 # Collections a document may already live in: a page quarantined as spam is "known" too.
 KNOWN_COLLECTIONS = ("articles", "quarantine")
-
-
-def as_date(value: Any) -> date | None:
-    """``since`` as a date: accepts a date, a datetime or a date string (None when unparseable)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    parsed = parse_datetime(str(value))
-    return parsed.date() if parsed else None
 
 
 def _gongkai_meta(obj: Request | Response) -> dict:

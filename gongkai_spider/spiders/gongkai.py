@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +46,7 @@ from twisted.python.failure import Failure
 
 from gongkai_spider.extract import extract_detail, extract_listing
 from gongkai_spider.items import ArticleItem
+from gongkai_spider.normalize import as_date
 from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, available_sites, load_site
 
 # Raw fields copied from extract_detail's result into the item.
@@ -358,16 +359,10 @@ def _parse_start_urls(value: str) -> list[str]:
 
 
 def _parse_since(value: str | date | None) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValueError(f"since must be a date YYYY-MM-DD, got {value!r}") from None
+    since = as_date(value)
+    if since is None and value not in (None, ""):
+        raise ValueError(f"since must be a date YYYY-MM-DD, got {value!r}")
+    return since
 
 
 def _parse_max_pages(value: str | int | None) -> int | None:
