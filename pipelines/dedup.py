@@ -256,7 +256,7 @@ FingerprintSource = Callable[[], Iterable[tuple[str, int]]]
 
 
 def store_fingerprints(crawler: Any) -> Iterable[tuple[str, int]]:
-    """(_id, simhash) of the stored articles, from the crawl's shared store (storage helper's protocol)."""
+    """(_id, simhash) of the stored articles, from the crawl's shared store (storage.Store.iter_fingerprints)."""
     try:
         from gongkai_spider.storage import store_for_crawler
     except ImportError:

@@ -14,7 +14,6 @@ datetimes into ISO 8601 strings with their +08:00 offset for ``json.dumps``.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -26,6 +25,7 @@ from gongkai_spider.items import storable
 from pipelines.clean import CleanPipeline
 from pipelines.common import CounterStats, Stats
 from pipelines.dedup import DedupPipeline
+from pipelines.spam import SpamLists, SpamPipeline
 from pipelines.validate import ValidatePipeline, validation_error
 
 
@@ -40,22 +40,13 @@ def _run(pipeline: Any, item: Any) -> Any:
     return result
 
 
-def _spam_pipeline(stats: Stats, threshold: float | None, lists_dir: str | None) -> Any | None:
-    """The spam helper's SpamPipeline, or None while pipelines/spam.py does not exist."""
-    try:
-        spam = importlib.import_module("pipelines.spam")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pipelines.spam":  # spam.py exists but is broken: say so, do not hide it
-            raise
-        return None
-    kwargs: dict[str, Any] = {"stats": stats}
+def _spam_pipeline(stats: Stats, threshold: float | None, lists_dir: str | None) -> SpamPipeline:
+    """The crawl's SpamPipeline, with the same keyword lists the crawl would use."""
+    kwargs: dict[str, Any] = {"stats": stats, "lists": SpamLists.load(lists_dir) if lists_dir else None}
     if threshold is not None:
         kwargs["threshold"] = threshold
-    if lists_dir and hasattr(spam, "SpamLists"):  # the same keyword lists the crawl would use
-        kwargs["lists"] = spam.SpamLists.load(lists_dir)
-    pipeline = spam.SpamPipeline(**kwargs)
-    if hasattr(pipeline, "open_spider"):
-        pipeline.open_spider()
+    pipeline = SpamPipeline(**kwargs)
+    pipeline.open_spider()
     return pipeline
 
 
@@ -79,9 +70,7 @@ def process_offline(raw_item: Mapping[str, Any], settings: Any = None, *,
     except DropItem as exc:
         return {"dropped": validation_error(item, min_body_chars=min_body_chars), "message": str(exc),
                 "url": item.get("url"), "document": storable(item)}
-    spam = _spam_pipeline(stats, spam_threshold, get("GONGKAI_SPAM_LISTS_DIR") or None)
-    if spam is not None:
-        item = _run(spam, item)
+    item = _run(_spam_pipeline(stats, spam_threshold, get("GONGKAI_SPAM_LISTS_DIR") or None), item)
     item = _run(DedupPipeline(stats), item)
     return storable(dict(item))
 

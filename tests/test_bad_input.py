@@ -12,7 +12,7 @@ import json
 import sqlite3
 
 import pytest
-from issue5_support import FIXTURES, html, run_scrapy, serve
+from crawl_support import FIXTURES, html, run_scrapy, serve
 
 from gongkai_spider.extract import extract_detail
 from gongkai_spider.normalize import canonical_url, doc_id

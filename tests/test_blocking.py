@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from issue5_support import FIXTURES, REPO, html, run_scrapy, scrapy_env, serve
+from crawl_support import FIXTURES, REPO, html, run_scrapy, scrapy_env, serve
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import date
 
 import pytest
-from issue5_support import portal_handler, run_scrapy, serve
+from crawl_support import portal_handler, run_scrapy, serve
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from issue5_support import FIXTURES, html, portal_handler, run_scrapy, scrapy_env, serve
+from crawl_support import FIXTURES, html, portal_handler, run_scrapy, scrapy_env, serve
 from scrapy import Request
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler

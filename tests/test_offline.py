@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import sys
-import types
 
 import pytest
 
@@ -87,8 +85,11 @@ def test_spam_stage_runs_when_the_spam_module_exists() -> None:
 
 
 class _RecordingSpam:
-    def __init__(self, stats=None, threshold: float = 1.0) -> None:
+    def __init__(self, stats=None, threshold: float = 1.0, lists=None) -> None:
         self.stats, self.threshold = stats, threshold
+
+    def open_spider(self) -> None:
+        pass
 
     def process_item(self, item):
         item["spam"] = {"is_spam": True, "score": 9.0, "reasons": [f"threshold:{self.threshold}"]}
@@ -97,19 +98,10 @@ class _RecordingSpam:
 
 
 def test_spam_threshold_reaches_the_spam_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("pipelines.spam")
-    module.SpamPipeline = _RecordingSpam
-    monkeypatch.setitem(sys.modules, "pipelines.spam", module)
+    monkeypatch.setattr("pipelines.offline.SpamPipeline", _RecordingSpam)
     doc = process_offline({**RAW, "title": "我市和谐社区建设再上新台阶尊龙凯时"}, spam_threshold=2.5)
     assert doc["spam"]["reasons"] == ["threshold:2.5"]
     assert doc["title"] == "我市和谐社区建设再上新台阶"  # spam runs before dedup, after clean
     assert doc["raw"]["title"] == "我市和谐社区建设再上新台阶尊龙凯时"
     doc = process_offline(RAW, {"GONGKAI_SPAM_THRESHOLD": "0.5"})
     assert doc["spam"]["reasons"] == ["threshold:0.5"]
-
-
-def test_without_a_spam_module_the_chain_still_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pipelines.spam", None)  # import fails as if the file did not exist
-    doc = process_offline(RAW)
-    assert "spam" not in doc
-    assert len(doc["content_hash"]) == 40

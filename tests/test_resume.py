@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from issue5_support import REPO, portal_handler, run_scrapy, scrapy_env, serve
+from crawl_support import REPO, portal_handler, run_scrapy, scrapy_env, serve
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler

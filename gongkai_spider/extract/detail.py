@@ -1,4 +1,4 @@
-"""Detail-page extraction: page bytes + URL -> the raw fields of one article (contracts "Extraction").
+"""Detail-page extraction: page bytes + URL -> the raw fields of one article.
 
 Order of work (the tree is parsed once and never modified here):
 
@@ -927,7 +927,7 @@ def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | Non
 
 def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status: int = 200,
                    site: Any = None) -> dict:
-    """Raw fields of one detail page; see the module docstring and contracts.md for the keys."""
+    """Raw fields of one detail page; see the module docstring for the keys."""
     tree = parse_html(body, encoding=encoding)
     if tree is None:
         return _empty("empty")

@@ -1,6 +1,6 @@
 """Listing pages: the article links of a column page and the URLs of its further pages.
 
-``extract_listing(body, url)`` is pure (bytes + URL in, dict out; see the team contract)::
+``extract_listing(body, url)`` is pure (bytes + URL in, dict out)::
 
     {"links": [{"url": abs, "title": str | None, "date": str | None, "pinned": bool}, ...],  # page order
      "next_urls": [abs, ...],

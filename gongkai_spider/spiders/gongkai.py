@@ -21,7 +21,7 @@ Arguments (``scrapy crawl gongkai -a NAME=VALUE``)::
     refresh=1          refetch articles already stored (applied by middlewares/incremental.py)
 
 Every request carries ``meta["gongkai"]`` (kind listing/detail/continuation, site, column, list_url, page,
-pinned, list_date, list_title; see the team contract). Items carry the working field ``_page_site_hosts``
+pinned, list_date, list_title). Items carry the working field ``_page_site_hosts``
 (the site's allowed domains and start URL hosts): the spam scorer treats those hosts as the site's own.
 Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
 ``gongkai/detail/{pages,items,file_pages,continuation_pages,continuation_failed}``,

@@ -1,4 +1,4 @@
-"""Helpers for the scheduled-crawling tests (issue 5): a scriptable local HTTP server and a `scrapy` runner.
+"""Helpers for the crawl tests: a scriptable local HTTP server and a `scrapy` runner.
 
 Not a test module. The server binds 127.0.0.1 on a free port and answers each path with a handler
 ``(request) -> (status, headers, body)``; every crawl runs as a real ``scrapy`` subprocess in the repository
