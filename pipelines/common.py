@@ -6,9 +6,6 @@ from collections import Counter
 from collections.abc import MutableMapping
 from typing import Any, Protocol
 
-from itemadapter import ItemAdapter
-from scrapy import Item
-
 
 class Stats(Protocol):
     def inc_value(self, key: str, count: int = 1, start: int = 0) -> None: ...
@@ -42,7 +39,13 @@ def fields(item: Any) -> MutableMapping[str, Any]:
     way); building an ItemAdapter probes every adapter class (attrs, dataclass, pydantic ...) each time, which
     the pipelines paid several times per item.
     """
-    return item if isinstance(item, (dict, Item)) else ItemAdapter(item)
+    if isinstance(item, dict):
+        return item
+    # Imported here: `gongkai extract` handles plain dicts and must not pay for Scrapy's import chain.
+    from itemadapter import ItemAdapter
+    from scrapy import Item
+
+    return item if isinstance(item, Item) else ItemAdapter(item)
 
 
 def as_dict(item: Any) -> dict[str, Any]:
@@ -53,6 +56,9 @@ def as_dict(item: Any) -> dict[str, Any]:
     """
     if isinstance(item, dict):
         return item
+    from itemadapter import ItemAdapter
+    from scrapy import Item
+
     if isinstance(item, Item):
         return dict(item)
     return dict(ItemAdapter(item).items())
