@@ -91,8 +91,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gongkai_spider.extract.signals import registrable_domain, url_host
-from pipelines.common import CounterStats, Stats, as_dict, fields
+from gongkai_spider.normalize import registrable_domain, url_host
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import as_dict, fields
 
 logger = logging.getLogger(__name__)
 
