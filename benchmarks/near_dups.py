@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gongkai_spider.demo.copies import MemoryCandidates, demo_articles, labelled_set, score
-from pipelines.common import CounterStats
+from gongkai_spider.stats import CounterStats
 from pipelines.dedup import DedupPipeline
 
 MIN_PRECISION, MIN_RECALL = 0.99, 0.9

@@ -48,7 +48,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipelines.common import CounterStats, Stats, fields
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import fields
 
 logger = logging.getLogger(__name__)
 
@@ -399,7 +400,9 @@ class DedupPipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> DedupPipeline:
         settings = crawler.settings
-        store = StoreCandidates(crawler) if settings.getbool("GONGKAI_DEDUP_LOAD_INDEX", True) else None
+        store = None
+        if settings.getbool("GONGKAI_DEDUP_LOAD_INDEX", True) and not settings.getbool("GONGKAI_READ_ONLY"):
+            store = StoreCandidates(crawler)
         return cls(crawler.stats, max_distance=settings.getint("GONGKAI_NEAR_DUP_DISTANCE", MAX_DISTANCE),
                    min_chars=settings.getint("GONGKAI_NEAR_DUP_MIN_CHARS", MIN_CHARS),
                    min_similarity=settings.getfloat("GONGKAI_NEAR_DUP_SIMILARITY", MIN_SIMILARITY), store=store)

@@ -19,8 +19,8 @@ from datetime import date, datetime
 from typing import Any
 
 from gongkai_spider.items import storable
+from gongkai_spider.stats import CounterStats, Stats
 from pipelines.clean import CleanPipeline
-from pipelines.common import CounterStats, Stats
 from pipelines.dedup import DedupPipeline
 from pipelines.spam import SpamLists, SpamPipeline
 from pipelines.validate import ValidatePipeline, drop_message

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.common import CounterStats, Stats, fields
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import fields
 
 REASONS: tuple[str, ...] = ("no_url", "no_title", "no_body", "body_too_short")
 
