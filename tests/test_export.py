@@ -109,3 +109,30 @@ def test_clear_errors(tmp_path, capsys):
     assert not (tmp_path / "missing.sqlite3").exists()  # a reading command creates nothing
     with pytest.raises(SystemExit):
         run_export("--since", "yesterday")
+
+
+def test_jsonl_fast_path_writes_exactly_what_the_document_path_wrote(tmp_path):
+    # The SQLite fast path rewrites only the recorded datetime paths of the stored JSON; the result must be
+    # byte for byte what decoding every document and json_util.dumps gave: ms and whole seconds, a date
+    # before 1970 ($numberLong), datetimes nested in lists and objects, a string that only looks like a date.
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    store.upsert_many([
+        doc(1, publish_time=datetime(2024, 5, 20, 9, 0, 0, 250000, tzinfo=SHANGHAI)),
+        doc(2, publish_time=datetime(1965, 3, 1, 8, 0, tzinfo=SHANGHAI), summary="2024-05-20T09:00:00+08:00"),
+        doc(3, publish_time=None, attachments=[{"name": "a.pdf", "fetched": datetime(2024, 6, 1, tzinfo=SHANGHAI)}],
+            review={"released": True, "at": datetime(2024, 6, 2, 23, 59, 59, tzinfo=SHANGHAI)}),
+        doc(4, title="标题 \"引号\" \\ 反斜杠\u2028", simhash=-(2**63)),
+    ], now=T0)
+    slow, fast = io.StringIO(), io.StringIO()
+    assert export.write_export(store.iter_docs("articles"), slow, "jsonl") == 4
+    assert export.write_stored_jsonl(store.iter_json("articles"), fast) == 4
+    store.close()
+    assert fast.getvalue() == slow.getvalue()
+    assert '{"$numberLong": ' in fast.getvalue() and '.250Z"}' in fast.getvalue()
+
+
+def test_jsonl_export_uses_the_fast_path_on_sqlite(db, capsysbinary, monkeypatch):
+    monkeypatch.setattr(export, "jsonl_line", lambda _doc: pytest.fail("per-document path used"))
+    assert run_export("--db", db) == 0
+    lines = capsysbinary.readouterr().out.decode().splitlines()
+    assert len(lines) == 3 and json_util.loads(lines[0])["_id"] == "id0001"

@@ -15,7 +15,6 @@ import sys
 import time
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import urlsplit
 
 DEFAULT_PORT = 8765
 DEFAULT_ARTICLES = 200
@@ -112,13 +111,16 @@ def _store_summary(settings: Any, portal: Any, base_url: str) -> str:
 
 
 def _per_column(store: Any, portal: Any, base_url: str) -> dict[str, tuple[int, int]]:
-    """(articles, quarantined) per demo column, for documents of this portal (same host and port)."""
-    netloc = urlsplit(base_url).netloc
-    counts = {name: [0, 0] for name in portal.columns}
-    for slot, collection in enumerate(("articles", "quarantine")):
-        for doc in store.iter_docs(collection):
-            parts = urlsplit(doc.get("url") or "")
-            column = portal.column_of(parts.path) if parts.netloc == netloc else None
-            if column:
-                counts[column][slot] += 1
-    return {name: (a, q) for name, (a, q) in counts.items()}
+    """(articles, quarantined) per demo column, for documents of this portal (same host and port).
+
+    Counted by the store on its url index (a range per column folder), never by reading the documents.
+    """
+    from gongkai_spider.demo.portal import ARTICLE_FOLDERS
+
+    base = base_url.rstrip("/")
+    counts: dict[str, tuple[int, int]] = {}
+    for name in portal.columns:
+        folder = ARTICLE_FOLDERS.get(name)
+        counts[name] = ((store.count_url_prefix("articles", base + folder),
+                         store.count_url_prefix("quarantine", base + folder)) if folder else (0, 0))
+    return counts

@@ -262,6 +262,11 @@ class MongoStore:
                 yield doc["_id"], doc["simhash"]
 
     @_guarded
+    def count_url_prefix(self, collection: str, prefix: str) -> int:
+        """Documents whose url starts with ``prefix`` (a range on the url index, no scan)."""
+        return self._col(collection).count_documents({"url": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}})
+
+    @_guarded
     def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
         """Every stored simhash (covered by the simhash index)."""
         for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1, "_id": 0}):

@@ -209,6 +209,23 @@ class SQLiteStore:
         for text, paths in cursor:
             yield decode_doc(text, paths)
 
+    def iter_json(self, collection: str, since: datetime | date | None = None) -> Iterator[tuple[str, str | None]]:
+        """(doc JSON text, datetime paths JSON or None) as stored, in ``iter_docs`` order: for exporters that
+        can write the stored JSON without decoding it into Python datetimes first."""
+        table = self._table(collection)
+        start = since_datetime(since)
+        if start is None:
+            yield from self._conn.execute(f"SELECT doc, datetime_paths FROM {table} ORDER BY _id")
+        else:
+            yield from self._conn.execute(
+                f"SELECT doc, datetime_paths FROM {table} WHERE publish_time >= ? ORDER BY _id",
+                (_utc_text(start),))
+
+    def count_url_prefix(self, collection: str, prefix: str) -> int:
+        """Documents whose url starts with ``prefix`` (a range on the url index, no scan)."""
+        return self._conn.execute(f"SELECT COUNT(*) FROM {self._table(collection)} WHERE url >= ? AND url < ?",
+                                  (prefix, prefix + "\U0010ffff")).fetchone()[0]
+
     def count(self, collection: str) -> int:
         return self._conn.execute(f"SELECT COUNT(*) FROM {self._table(collection)}").fetchone()[0]
 
