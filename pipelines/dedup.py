@@ -246,7 +246,8 @@ class SimhashIndex:
 
     def load(self, values: Iterable[int]) -> int:
         """Bulk-add hashes known by value only (the store's); returns how many."""
-        loaded = np.fromiter((v & _MASK64 for v in values), dtype=np.uint64)
+        # Stored hashes are signed int64 (to_signed64): the same 64 bits, read as unsigned.
+        loaded = np.fromiter(values, dtype=np.int64).view(np.uint64)
         if len(loaded):
             need = self._size + len(loaded)
             if need > len(self._values):

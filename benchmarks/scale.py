@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Scale benchmark: the same crawl into an empty store, a 100k-document store and a 1M-document store.
+
+1. Builds the stores once (kept in ``--dir``, default /tmp/gongkai-scale; rebuilt only when missing or with
+   ``--rebuild``): documents generated from the demo portal's phrase tables (so their simhashes are as
+   templated as real notices of one office), written with direct bulk inserts (no journal, one
+   transaction) into the store's own schema, the secondary indexes created afterwards. The 100k store holds the first 100k
+   documents of the 1M one.
+2. Serves one generated demo portal of ``--articles`` articles (default 5,000) on 127.0.0.1
+   (benchmarks/throughput.py's in-process server) and crawls it with ``scrapy crawl gongkai`` (every
+   pipeline, the SQLite store) into a fresh copy of each store, each crawl in its own process; the stores
+   take turns within each round, ``--repeat`` rounds (default 3), medians printed.
+3. Per store: pages/s, CPU ms per page, peak RSS of the crawl process, and start-up: the wall (and CPU)
+   time of the same command against a portal with no articles (imports, store open, near-duplicate index
+   load, the few listing pages, shutdown). Ratios to the empty store. On a loaded machine the wall
+   start-up is mostly waiting for a core; its CPU seconds say what the process itself needs.
+
+Acceptance (issue 11), at 1M documents: pages/s >= 0.9 x the empty store's, start-up <= 3 s, RSS <= 400 MB.
+
+Usage: python3 benchmarks/scale.py [--sizes 0,100000,1000000] [--articles 5000] [--repeat 3] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from throughput import COMMON_SETTINGS, REPO, _settings_args, fast_serve
+
+from gongkai_spider.demo.copies import _notice
+from gongkai_spider.demo.portal import COLUMNS, build_portal
+from gongkai_spider.demo.text import TextMaker
+from gongkai_spider.normalize import SHANGHAI
+from gongkai_spider.storage.sqlite import _COLUMNS, SQLiteStore
+from pipelines.dedup import _fingerprint
+
+MIN_RATIO, MAX_STARTUP_S, MAX_RSS_MB = 0.9, 3.0, 400
+SITES = 40
+_DATETIME_PATHS = json.dumps([["publish_time"], ["first_seen"], ["last_seen"], ["updated_at"]])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building the stores
+# ---------------------------------------------------------------------------------------------------------
+
+
+_CHUNK = 10_000
+
+
+def _chunk_rows(chunk: int, seed: int = 11) -> list[tuple]:
+    """Store rows (the columns of sqlite._COLUMNS) of generated articles ``chunk * _CHUNK`` onwards."""
+    maker = TextMaker(seed * 1_000_003 + chunk)  # one generator per chunk: chunks can be built in parallel
+    stamp = datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
+    seen = stamp.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
+    rows = []
+    for i in range(chunk * _CHUNK, (chunk + 1) * _CHUNK):
+        notice = _notice(maker, i)
+        site = f"site{i % SITES:02d}"
+        url = f"http://www.{site}.example.gov.cn/art/{2015 + i % 10}/{i}.html"
+        _id = hashlib.sha1(url.encode()).hexdigest()
+        digest, simhash, _chars, _text = _fingerprint(notice["title"], notice["body"])
+        published = stamp - timedelta(minutes=7 * i)
+        local = published.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
+        doc = {
+            "_id": _id, "url": url, "site": site, "list_url": url.rsplit("/", 1)[0] + "/index.html",
+            "title": notice["title"], "publish_time": local, "read_count": i % 5000 or None,
+            "author": None, "source": "市人民政府办公室", "summary": None, "keywords": [],
+            "body": notice["body"], "attachments": [], "doc_meta": {},
+            "spam": {"is_spam": False, "score": 0.0, "reasons": []}, "near_duplicate_of": None,
+            "content_hash": digest, "simhash": simhash, "first_seen": seen, "last_seen": seen,
+            "updated_at": seen, "version": 1,
+            "raw": {"title": notice["title"], "publish_time": local[:16].replace("T", " ")},
+        }
+        rows.append((_id, url, site, published.isoformat(timespec="milliseconds"), digest, simhash, None,
+                     stamp.isoformat(timespec="milliseconds"),
+                     json.dumps(doc, ensure_ascii=False, separators=(",", ":")), _DATETIME_PATHS))
+    return rows
+
+
+def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Path]:
+    """{size: path of a store holding that many generated articles}; missing ones are built."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {n: folder / f"store-{n}.sqlite3" for n in sizes if n}
+    todo = {n: p for n, p in paths.items() if rebuild or not (p.exists() and _count(p) == n)}
+    if todo:
+        largest = max(todo)
+        print(f"building stores of {sorted(todo)} documents in {folder} ...", flush=True)
+        started = time.perf_counter()
+        conns = {}
+        for n, path in todo.items():
+            for old in folder.glob(path.name + "*"):
+                old.unlink()
+            SQLiteStore(path).close()  # the store's own schema
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-1000000;")
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL "
+                                        "AND tbl_name='articles'").fetchall():
+                conn.execute(f"DROP INDEX {name}")  # recreated sorted, in one pass, when the store reopens
+            conn.execute("BEGIN")
+            conns[n] = conn
+        insert = f"INSERT INTO articles ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+        done = 0
+        # Generating the text and its simhash is most of the cost: two worker processes, in chunk order.
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            for batch in pool.imap(_chunk_rows, range(-(-largest // _CHUNK))):
+                for n, conn in conns.items():  # the smaller stores hold a prefix of the largest one's documents
+                    if done < n:
+                        conn.executemany(insert, batch[:n - done])
+                done += len(batch)
+                if done % 100_000 == 0:
+                    print(f"  {done:,} documents, {time.perf_counter() - started:.0f} s", flush=True)
+        for n, conn in conns.items():
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.close()
+            SQLiteStore(todo[n]).close()  # recreates the secondary indexes
+            with sqlite3.connect(todo[n]) as c:
+                c.execute("ANALYZE")
+        print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    return paths
+
+
+def _count(path: Path) -> int:
+    try:
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+    except sqlite3.Error:
+        return -1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Crawling
+# ---------------------------------------------------------------------------------------------------------
+
+
+# `scrapy ...` under cProfile timed by process CPU time (cProfile's default clock is wall time, which on a
+# loaded machine charges other processes' turns to whatever function was running).
+_PROFILED = """
+import cProfile, sys, time
+from scrapy.cmdline import execute
+dump = sys.argv.pop(1)
+profiler = cProfile.Profile(time.process_time)
+try:
+    profiler.runcall(execute, ["scrapy", *sys.argv[1:]])
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+profiler.dump_stats(dump)
+sys.exit(code)
+"""
+
+
+@dataclass
+class Crawl:
+    pages: int
+    items: int
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: Path | None = None) -> Crawl:
+    """One ``scrapy crawl gongkai`` into ``db``, in its own process; CPU and peak RSS from its own rusage."""
+    stats = workdir / "stats.json"
+    stats.unlink(missing_ok=True)
+    run_env = dict(env, GONGKAI_DB=str(db), GONGKAI_STATS_FILE=str(stats), GONGKAI_SPOOL_DIR=str(workdir / "spool"),
+                   GONGKAI_RUN_HISTORY="off", MONGO_URI="", REDIS_URL="")
+    cmd = [sys.executable, *(["-c", _PROFILED, str(profile)] if profile else ["-m", "scrapy"]), "crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={base_url}",
+           *_settings_args(COMMON_SETTINGS)]
+    log = workdir / "crawl.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=run_env, stdout=out, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 3) or not stats.exists():
+        raise SystemExit(f"crawl into {db} failed (exit {proc.returncode}); log {log}:\n"
+                         + log.read_text(errors="replace")[-3000:])
+    values = json.loads(stats.read_text())
+    return Crawl(int(values.get("downloader/response_count", 0)), int(values.get("item_scraped_count", 0)),
+                 wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+# Where a profiled crawl's CPU goes, by the file a function lives in (first match wins).
+_AREAS = (("extraction", "gongkai_spider/extract/"), ("pipelines: dedup", "pipelines/dedup.py"),
+          ("pipelines: spam", "pipelines/spam.py"), ("pipelines: clean/validate", "pipelines/"),
+          ("store (SQLite)", "gongkai_spider/storage/"), ("sqlite3 C calls", "sqlite3.Connection"),
+          ("json", "json/"), ("lxml / parsel", "lxml"), ("our middlewares/extensions", "gongkai_spider/"),
+          ("Scrapy", "scrapy/"), ("Twisted", "twisted/"), ("numpy", "numpy"))
+
+
+def profile_report(path: Path, pages: int, top: int = 25) -> None:
+    """Own CPU (tottime) per area and the most expensive functions of a cProfile dump, per page."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    areas: dict[str, float] = {}
+    rows = []
+    for (filename, line, name), (_cc, _nc, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{filename}:{name}"
+        area = next((a for a, key in _AREAS if key in where), "other (stdlib, builtins)")
+        areas[area] = areas.get(area, 0.0) + tottime
+        rows.append((tottime, cumtime, f"{Path(filename).name}:{line}({name})"))
+    total = sum(areas.values())
+    print(f"\nprofile ({path}): {1e3 * total / pages:.2f} ms CPU per page under cProfile, by area (own time):")
+    for area, seconds in sorted(areas.items(), key=lambda kv: -kv[1]):
+        print(f"  {area:<30}{1e3 * seconds / pages:>7.3f} ms/page  {seconds / total:>5.1%}")
+    print(f"top {top} functions by own time (ms per page own / cumulative):")
+    for tottime, cumtime, where in sorted(rows, reverse=True)[:top]:
+        print(f"  {1e3 * tottime / pages:>7.3f} {1e3 * cumtime / pages:>8.3f}  {where}")
+
+
+def write_cost(db: Path, docs: list[dict], batch: int = 200) -> tuple[float, float]:
+    """(µs per new document, µs per unchanged document) of ``upsert_many`` batches into ``db``."""
+    store = SQLiteStore(db)
+    try:
+        costs = []
+        for _pass in range(2):  # new, then the same documents again (only last_seen moves)
+            started = time.perf_counter()
+            for i in range(0, len(docs), batch):
+                store.upsert_many(docs[i:i + batch])
+            costs.append(1e6 * (time.perf_counter() - started) / len(docs))
+        return costs[0], costs[1]
+    finally:
+        store.close()
+
+
+def _fresh_copy(source: Path | None, target: Path) -> Path:
+    for old in target.parent.glob(target.name + "*"):
+        old.unlink()
+    if source is not None:
+        shutil.copyfile(source, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0,100000,1000000", help="store sizes (default 0,100000,1000000)")
+    parser.add_argument("--articles", type=int, default=5000, help="articles in the crawled portal (default 5000)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians printed (default 3)")
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "gongkai-scale",
+                        help="where the stores are kept between runs (default /tmp/gongkai-scale)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the stores even if present")
+    parser.add_argument("--build-only", action="store_true", help="build the stores and stop")
+    parser.add_argument("--profile", type=int, metavar="SIZE",
+                        help="instead: one crawl under cProfile into the store of SIZE documents, and where its CPU goes")
+    args = parser.parse_args(argv)
+    sizes = [int(v) for v in args.sizes.split(",")]
+    masters = build_stores(sizes, args.dir, args.rebuild)
+    if args.build_only:
+        return 0
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "GONGKAI_", "MONGO_", "REDIS_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    portal = build_portal(-(-args.articles // len(COLUMNS)))
+    empty_portal = build_portal(0)
+    if args.profile is not None:
+        with tempfile.TemporaryDirectory(prefix="gongkai-scale-", dir=args.dir) as tmp_name, \
+                fast_serve(portal) as base_url:
+            tmp = Path(tmp_name)
+            db = _fresh_copy(masters.get(args.profile), tmp / "store.sqlite3")
+            dump = args.dir / f"crawl-{args.profile}.prof"
+            run = crawl(base_url, db, tmp, env, profile=dump)
+            print(f"store {args.profile:,}: {run.pages} pages in {run.wall:.1f} s (profiled)")
+            profile_report(dump, run.pages)
+        return 0
+    import store_bench
+
+    docs = store_bench.make_docs(args.articles)
+    for d in docs:  # the store stamps are the store's to set
+        d["near_duplicate_of"] = None
+    writes: dict[int, list[tuple[float, float]]] = {n: [] for n in sizes}
+    runs: dict[int, list[Crawl]] = {n: [] for n in sizes}
+    startups: dict[int, list[Crawl]] = {n: [] for n in sizes}
+    with tempfile.TemporaryDirectory(prefix="gongkai-scale-", dir=args.dir) as tmp_name:
+        tmp = Path(tmp_name)
+        with fast_serve(portal) as base_url, fast_serve(empty_portal) as empty_url:
+            print(f"portal: {len(portal.expected)} articles, {len(portal.pages)} pages at {base_url}; "
+                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+            for round_no in range(args.repeat):
+                for n in sizes:
+                    db = _fresh_copy(masters.get(n), tmp / "store.sqlite3")
+                    startups[n].append(crawl(empty_url, db, tmp, env))
+                    run = crawl(base_url, db, tmp, env)
+                    runs[n].append(run)
+                    writes[n].append(write_cost(db, docs))  # other URLs than the portal's: all new
+                    print(f"  round {round_no + 1} store {n:>9,}: {run.pages} pages in {run.wall:.1f} s, "
+                          f"start-up {startups[n][-1].wall:.2f} s, RSS {run.rss_mb:.0f} MB", flush=True)
+    rows = {}
+    for n in sizes:
+        pages_s = statistics.median(r.pages / r.wall for r in runs[n])
+        cpu = statistics.median(1000 * r.cpu / r.pages for r in runs[n])
+        rss = statistics.median(r.rss_mb for r in runs[n])
+        rows[n] = (runs[n][0].pages, pages_s, cpu, rss, statistics.median(s.wall for s in startups[n]),
+                   statistics.median(s.cpu for s in startups[n]))
+    base = rows[sizes[0]]
+    print(f"\nstore size (median of {args.repeat})   pages   pages/s  ratio  CPU ms/page  ratio  peak RSS MB"
+          "  start-up s (CPU s)")
+    for n, (pages, pages_s, cpu, rss, startup, startup_cpu) in rows.items():
+        print(f"{n:>28,}{pages:>8}{pages_s:>10.0f}{pages_s / base[1]:>7.2f}{cpu:>13.2f}{cpu / base[2]:>7.2f}"
+              f"{rss:>13.0f}{startup:>12.2f} ({startup_cpu:.2f})")
+    print(f"\nupsert_many after the crawl, batches of 200, {len(docs)} documents (median of {args.repeat}): "
+          "µs per document")
+    for n in sizes:
+        new = statistics.median(w[0] for w in writes[n])
+        same = statistics.median(w[1] for w in writes[n])
+        print(f"{n:>28,}  new {new:>6.0f} ({new / statistics.median(w[0] for w in writes[sizes[0]]):.2f}x)"
+              f"   unchanged {same:>6.0f} ({same / statistics.median(w[1] for w in writes[sizes[0]]):.2f}x)")
+    largest = rows[max(sizes)]
+    ok = largest[1] >= MIN_RATIO * base[1] and largest[4] <= MAX_STARTUP_S and largest[3] <= MAX_RSS_MB
+    print(f"\nacceptance at {max(sizes):,} documents (pages/s >= {MIN_RATIO} x empty, start-up <= {MAX_STARTUP_S} s, "
+          f"RSS <= {MAX_RSS_MB} MB): {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
