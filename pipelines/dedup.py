@@ -212,6 +212,7 @@ class SimhashIndex:
         self._size = 0  # rows used in _values
         self._base = 0  # rows [0, _base) are in the sorted buckets, [_base, _size) in the tail
         self._rows: list[np.ndarray] = []  # per band: base rows ordered by band value (then row)
+        self._sorted: list[np.ndarray] = []  # per band: their values in that order (scanned as contiguous slices)
         self._starts: list[np.ndarray] = []  # per band: 65537 offsets into _rows[band]
         self._ids: dict[int, str] = {}  # row -> _id, for rows added with one
         self._row_of: dict[str, int] = {}  # _id -> its current row
@@ -259,7 +260,7 @@ class SimhashIndex:
 
     def _rebuild(self) -> None:
         values = self._values[:self._size]
-        self._rows, self._starts = [], []
+        self._rows, self._sorted, self._starts = [], [], []
         for band in range(_BANDS):
             keys = ((values >> np.uint64(band * _BAND_BITS)) & np.uint64(_BAND_MASK)).astype(np.int64)
             order = np.argsort(keys, kind="stable")
@@ -267,6 +268,7 @@ class SimhashIndex:
             starts = np.zeros(_BAND_MASK + 2, dtype=np.int64)
             np.cumsum(counts, out=starts[1:])
             self._rows.append(order)
+            self._sorted.append(values[order])
             self._starts.append(starts)
         self._base = self._size
 
@@ -274,28 +276,34 @@ class SimhashIndex:
         """(distance, row) of every indexed hash within max_distance of ``value``, nearest first, then oldest."""
         value = to_unsigned64(value)
         query = np.uint64(value)
-        parts: list[np.ndarray] = []
+        # Slices of the band-sorted value copies: contiguous memory, no gather; rows only when something is close.
+        parts: list[tuple[int, int, int]] = []  # (band, lo, hi)
         if self._base:
             cap = self.bucket_cap
             for band in range(_BANDS):
                 key = (value >> (band * _BAND_BITS)) & _BAND_MASK
                 probes = key ^ self._masks
-                starts, rows = self._starts[band], self._rows[band]
+                starts = self._starts[band]
                 for lo, hi in zip(starts[probes].tolist(), starts[probes + 1].tolist(), strict=True):
                     if hi > lo:
                         if hi - lo > cap:
                             self.capped += 1
                             lo = hi - cap
-                        parts.append(rows[lo:hi])
+                        parts.append((band, lo, hi))
+        arrays = [self._sorted[band][lo:hi] for band, lo, hi in parts]
         if self._size > self._base:
-            parts.append(np.arange(self._base, self._size))
-        if not parts:
+            arrays.append(self._values[self._base:self._size])
+        if not arrays:
             return []
-        rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        distances = np.bitwise_count(self._values[rows] ^ query)
+        values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        distances = np.bitwise_count(values ^ query)
         close = distances <= self.max_distance
         if not close.any():
             return []
+        row_arrays = [self._rows[band][lo:hi] for band, lo, hi in parts]
+        if self._size > self._base:
+            row_arrays.append(np.arange(self._base, self._size))
+        rows = np.concatenate(row_arrays) if len(row_arrays) > 1 else row_arrays[0]
         found = sorted(set(zip(distances[close].tolist(), rows[close].tolist(), strict=True)))
         excluded = self._row_of.get(exclude) if exclude is not None else None
         return [(d, r) for d, r in found if r not in self._dead and r != excluded]
