@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from crawl_support import REPO, portal_handler, scrapy_env, serve
+
 from gongkai_spider.demo import build_portal
 
 pytestmark = pytest.mark.timeout(120)
