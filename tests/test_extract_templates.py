@@ -24,7 +24,7 @@ import pytest
 from gongkai_spider.extract import extract_detail
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TEMPLATES = ("seed", "trs", "hanweb", "ucap", "generic_meta")
+TEMPLATES = ("seed", "trs", "hanweb", "ucap", "generic_meta", "hostile", "gov")
 BODY_CHECKS = ("body_startswith", "body_endswith", "body_contains", "body_excludes", "body_lines")
 CASES = sorted(
     case for template in TEMPLATES if (FIXTURES / template).is_dir()

@@ -200,7 +200,15 @@ class _Scores:
     chars: list[int]     # visible characters per element
 
 
-def _score(w: Walk) -> _Scores:
+def _is_headline(line: Line, tag: str, title_norm: str) -> bool:
+    """The headline (an ``<h1>``, or the title's own text): neither prose nor junk. A long headline
+    scored as prose would make its own element the body."""
+    if tag == "h1":
+        return True
+    return bool(title_norm) and abs(line.chars - len(title_norm)) <= 4 and _norm(line.text) == title_norm
+
+
+def _score(w: Walk, title_norm: str = "") -> _Scores:
     n = len(w.elements)
     prose = [0] * n
     value = [0.0] * n
@@ -210,6 +218,8 @@ def _score(w: Walk) -> _Scores:
         o = line.owner
         nonlink = line.chars - line.link_chars
         chars[o] += line.chars
+        if line.chars >= PROSE_LONG_CHARS and _is_headline(line, elements[o].tag, title_norm):
+            continue
         p = _prose_value(line)
         if p:
             prose[o] += p
@@ -266,8 +276,8 @@ def _descend(w: Walk, sc: _Scores, best: int) -> int:
     return best
 
 
-def _choose(w: Walk) -> int:
-    sc = _score(w)
+def _choose(w: Walk, title_norm: str = "") -> int:
+    sc = _score(w, title_norm)
     generic = _descend(w, sc, _best_positive(sc.score))
     if w.marked:
         known = [i for i in w.marked if sc.chars[i] >= MIN_CONTAINER_CHARS]
@@ -369,7 +379,7 @@ def find_body(tree: HtmlElement, *, url: str = "", title: str | None = None,
     w = walked if walked is not None else walk_body(tree)
     if not w.elements:
         return BodyResult("", None)
-    best = _choose(w)
+    best = _choose(w, _norm(title) if title else "")
     if best < 0:
         return BodyResult("", None)
     last = w.end[best]

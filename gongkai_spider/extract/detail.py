@@ -38,7 +38,10 @@ from .signals import page_signals
 from .text import RawText
 
 # ----------------------------------------------------------------------------- page model
-_PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False)
+# huge_tree: libxml2 otherwise stops at 256 open elements and drops the rest of the page (an article under
+# a few hundred wrappers, or under the unclosed <font> tags broken CMS output piles up); with it the limit
+# is 2048, and deeper pages are flattened before a second parse (``parse_html``).
+_PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False, huge_tree=True)
 # Every element proxy lxml.html creates calls a Python lookup picking a class by tag (FormElement,
 # InputElement ...), ~1000 calls a page; nothing here uses those form classes, so a C-level lookup
 # hands out plain HtmlElement (text_content(), iterancestors() ... all still there).
@@ -920,9 +923,31 @@ def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | Non
     if data is None:
         data = text.encode("utf-8")
     try:
-        return lxml.html.document_fromstring(data, parser=_PARSER)
+        tree = lxml.html.document_fromstring(data, parser=_PARSER)
+        for flatten in _FLATTEN:
+            if not _too_deep(_PARSER):
+                break
+            # nested past libxml2's hard limit: everything after that point is gone; tags that only
+            # style or wrap text are dropped (then block wrappers turned into line breaks) and it is
+            # parsed again
+            data = flatten(data)
+            tree = lxml.html.document_fromstring(data, parser=_PARSER)
+        return tree
     except (etree.ParserError, ValueError):
         return None
+
+
+def _too_deep(parser: etree.HTMLParser) -> bool:
+    """Did the last parse stop at libxml2's depth limit? (Parsing ends there, so that error is the last.)"""
+    error = parser.error_log.last_error
+    return error is not None and error.type_name == "ERR_RESOURCE_LIMIT" and "depth" in error.message
+
+
+_INLINE_TAG_RE = re.compile(rb"</?(?:font|span|b|i|u|em|strong|small|big|sup|sub|s|strike|label|o:p)(?:\s[^>]*)?/?>",
+                            re.I)
+_WRAPPER_TAG_RE = re.compile(rb"</?(?:div|section|article|center|blockquote|main|aside|header|footer|nav|form|"
+                             rb"fieldset|dl|dd|dt|ul|ol|li|table|tbody|thead|tfoot|tr|td|th)(?:\s[^>]*)?/?>", re.I)
+_FLATTEN = (lambda data: _INLINE_TAG_RE.sub(b"", data), lambda data: _WRAPPER_TAG_RE.sub(b"<br>", data))
 
 
 def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status: int = 200,
