@@ -7,7 +7,7 @@ the same walk can also lay out the raw text nodes for the field extractor (``Raw
 is walked once.
 
 Rules: block elements (``p``, ``div``, ``li``, ``tr``, headings, ...) and ``<br>`` end a line; table cells
-are separated by a space; scripts, styles, form controls, comments and hidden elements
+are separated by a tab (a data-table row is one line, its cells tab-separated); scripts, styles, form controls, comments and hidden elements
 (``display:none``, ``visibility:hidden``, ``hidden``) give no text; runs of whitespace (NBSP, ideographic
 space and zero-width characters included) become one space; empty lines are dropped.
 """
@@ -37,6 +37,10 @@ SKIP_TAGS = frozenset({
     "link", "base", "frameset", "frame",
 })
 
+# Marks the end of a table cell inside a line being built (a private-use character no page text holds in
+# practice; whitespace would be collapsed away); rendered as a tab.
+CELL_END = "\ue0f0"
+_CELL_SEP_RE = re.compile(r" ?\ue0f0 ?")
 _WS_RE = re.compile(r"[\s\xa0\u3000\u2002\u2003\u2009\u200b\u200c\u200d\u2060\ufeff]+")
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
@@ -225,8 +229,10 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
     def flush() -> None:
         nonlocal link_chars, cells
         text = collapse("".join(buf))
+        if cells:  # a table row: its cells tab-separated
+            text = _CELL_SEP_RE.sub("\t", text).strip("\t ")
         if text:
-            chars = len(text) - text.count(" ")
+            chars = len(text) - text.count(" ") - (text.count("\t") if cells else 0)
             lines.append(Line(text, path[min_depth - 1] if min_depth else 0, chars, min(link_chars, chars),
                               cells))
         buf.clear()
@@ -316,7 +322,7 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
                         flush()  # the line ends inside this element
                 elif tag in cell_tags:
                     if buf:
-                        buf.append(" ")
+                        buf.append(CELL_END)
                         cells += 1
                 elif tag == "a":
                     in_link -= 1
