@@ -2,15 +2,20 @@
 
 Order of work (the tree is parsed once and never modified here):
 
-1. decode (``encoding.decode_html_utf8``) and parse with lxml;
+1. decode (``encoding.decode_html_utf8``) and parse with lxml (``huge_tree``; a page nested past libxml2's
+   limit is flattened and parsed again);
 2. ``signals.page_signals(tree, url)`` -- the spam scorer's markup facts, taken before anything else;
 3. one walk over the page gives a linear text with the offset of every element (``_Page``), and in the
    same pass the lines the body extractor scores; all label searches run over that text, so the page is
    scanned a fixed, small number of times;
-4. fields, each a cascade where the first stage that finds a value wins (style.md 3.3):
-   site overrides -> standard ``<meta>`` tags -> 信息公开 metadata table -> labelled byline fields near the
-   headline -> labelled fields anywhere -> weaker fallbacks (URL date, ``<title>`` with the site suffix cut);
-5. ``body.find_body`` for the body text, then ``pagekind.classify_page`` for not-article pages.
+4. the 信息公开 metadata table (``_doc_meta``, every layout of gov-portals.md 2.3);
+5. fields, each a cascade where the first stage that finds a value wins (style.md 3.3): site overrides ->
+   what the page shows (labelled byline fields near the headline, the metadata table, labelled fields
+   anywhere) -> standard ``<meta>`` tags (title: ``ArticleTitle`` first) -> weaker fallbacks (URL date,
+   ``<title>`` with the site suffix cut). Date and source follow gov-portals.md 2.3.1: the printed date
+   and the visible 来源 win over ``<meta PubDate>`` / ``ContentSource``, whose values come back in ``raw``;
+6. ``body.find_body`` for the body text (without the metadata rows), then ``pagekind.classify_page`` for
+   not-article pages.
 
 Values are returned raw (as found on the page, whitespace runs collapsed); typing and label stripping
 belong to the clean pipeline.
@@ -703,8 +708,32 @@ def _doc_meta(page: _Page) -> _MetaTable:
         pair = _pair_value(page, i, m.end(), lab, key)
         if pair is not None:
             value, rows = pair
-            pairs.append(_Pair(key, label, value, _container(lab), rows))
+            container = _container(lab)
+            pairs.append(_Pair(key, label, value, container, rows))
+            if value and seg[m.end():].strip():
+                pairs.extend(_more_inline_pairs(seg[m.end():], container, rows))
     return _meta_table(pairs)
+
+
+def _more_inline_pairs(text: str, container: HtmlElement, rows: tuple[HtmlElement, ...]) -> list[_Pair]:
+    """Further "标签：值" pairs in the text node of a first one ("索引号：…　发文机构：县林业局")."""
+    out = []
+    for m in S.NEXT_TABLE_LABEL_RE.finditer(text):
+        part = text[m.start():]
+        head = S.TABLE_LABEL_RE.match(part)  # anchored with ^: on the slice
+        if head is None or not (head.group("colon") or part[:1] in "[【"):
+            continue
+        key = S.table_kind(head.group("label"))
+        if key is None:
+            continue
+        value = part[head.end():]
+        stop = S.NEXT_TABLE_LABEL_RE.search(value)
+        value = tidy(_CELL_GAP_RE.split((value[:stop.start()] if stop else value).strip(), 1)[0])
+        value = value.strip(_TRAILING_JUNK + _LEADING_JUNK)
+        if value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES \
+                and _TABLE_VALUE_CHECKS.get(key, bool)(value):
+            out.append(_Pair(key, _WS_RUN_RE.sub("", head.group("label")), value, container, rows))
+    return out
 
 
 def _label_element(page: _Page, i: int) -> HtmlElement | None:
