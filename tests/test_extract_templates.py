@@ -81,7 +81,8 @@ def test_fixture_field(case: Path, field: str) -> None:
 def test_result_has_every_contract_key(case: Path) -> None:
     result = _extracted(case)
     assert set(result) == {"kind", "reason", "title", "publish_time", "read_count", "author", "source", "summary",
-                           "keywords", "body", "attachments", "doc_meta", "continuation_urls", "signals", "raw"}
+                           "keywords", "body", "attachments", "doc_meta", "continuation_urls", "signals", "raw",
+                           "overrides"}
     assert set(result["doc_meta"]) <= {"index_no", "issuer", "written_date", "published_date", "doc_no", "topic",
                                        "validity", "disclosure", "scope", "subject_words", "genre", "title", "other"}
     assert set(result["raw"]) <= {"meta_publish_time", "meta_source"}
