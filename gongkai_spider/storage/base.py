@@ -24,6 +24,8 @@ from gongkai_spider.items import DOCUMENT_FIELDS, STORE_FIELDS
 from gongkai_spider.normalize import SHANGHAI
 
 COLLECTIONS: tuple[str, ...] = ("articles", "quarantine")
+# The completeness ledger (extensions/ledger.py): article URLs seen in a listing and not stored yet.
+PENDING = "pending"
 OUTCOMES: tuple[str, ...] = ("new", "updated", "unchanged")
 
 # Key characters MongoDB refuses or misreads (operators, dotted paths) and their stand-ins. Applied one-way,
@@ -48,6 +50,10 @@ class Store(Protocol):
     def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]: ...
     def ensure_ready(self) -> None: ...
     def close(self) -> None: ...
+    # the completeness ledger (collection PENDING): whole entries written and read per site
+    def pending_entries(self, site: str) -> list[dict]: ...
+    def pending_write(self, entries: list[dict]) -> None: ...
+    def pending_clear(self, ids: Iterable[str]) -> int: ...
 
 
 class StoreUnavailable(RuntimeError):
