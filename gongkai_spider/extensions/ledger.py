@@ -93,6 +93,8 @@ class PendingLedger:
         settings = crawler.settings
         if not settings.getbool("GONGKAI_PENDING_ENABLED", True):
             raise NotConfigured("GONGKAI_PENDING_ENABLED is off")
+        if settings.getbool("GONGKAI_READ_ONLY"):
+            raise NotConfigured("GONGKAI_READ_ONLY: the store is not opened")
 
         def open_store() -> Store:
             from gongkai_spider.storage import store_for_crawler
