@@ -45,8 +45,8 @@ from gongkai_spider.normalize import canonical_url, doc_id
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from gongkai_spider.stats import Stats
     from gongkai_spider.storage.base import Store
-    from pipelines.common import Stats
 
 logger = logging.getLogger(__name__)
 
