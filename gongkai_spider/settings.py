@@ -162,8 +162,9 @@ GONGKAI_STORE_BATCH_SIZE = _env_int("GONGKAI_STORE_BATCH_SIZE", 200)
 # Store outage safety: batches MongoDB cannot take go to a local spool, replayed later (storage/spool.py)
 # ---------------------------------------------------------------------------------------------------------
 
-# GONGKAI_SPOOL_DIR: folder of the spool (JSONL). Replayed at the next flush and when the next run opens.
-# Default: data/spool. Env: GONGKAI_SPOOL_DIR.
+# GONGKAI_SPOOL_DIR: folder of the spool (JSONL), one subfolder per store (store-<digest>/, its store.json names
+# the MongoDB hosts + database or the SQLite path): a run replays only its own store's folder, at the next flush
+# and when the next run opens. Default: data/spool. Env: GONGKAI_SPOOL_DIR.
 GONGKAI_SPOOL_DIR = os.environ.get("GONGKAI_SPOOL_DIR", "data/spool")
 # GONGKAI_SPOOL_RETRY_SECONDS: after a failure, batches go straight to the spool for this long before the
 # store is tried again (each try can block the crawl for MONGO_SERVER_SELECTION_TIMEOUT_MS).
@@ -172,6 +173,22 @@ GONGKAI_SPOOL_RETRY_SECONDS = _env_float("GONGKAI_SPOOL_RETRY_SECONDS", 30.0)
 # MONGO_SERVER_SELECTION_TIMEOUT_MS: how long one MongoDB operation waits for a reachable server before the
 # batch is spooled. Short, because the crawl waits meanwhile. Default: 5000. Env: MONGO_SERVER_SELECTION_TIMEOUT_MS.
 MONGO_SERVER_SELECTION_TIMEOUT_MS = _env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)
+# MONGO_SOCKET_TIMEOUT_MS: pymongo's socketTimeoutMS, the longest wait for one answer from the server. It bounds
+# every operation: a server that accepts connections and then never answers costs at most about twice this (pymongo
+# retries a read once) before the batch is spooled and `gongkai stats`/`export` exit 2. 0 = no limit (not advised).
+# Default: 10000. Env: MONGO_SOCKET_TIMEOUT_MS.
+MONGO_SOCKET_TIMEOUT_MS = _env_int("MONGO_SOCKET_TIMEOUT_MS", 10000)
+# MONGO_CONNECT_TIMEOUT_MS: pymongo's connectTimeoutMS, the longest wait for a TCP connection and its handshake.
+# 0 = pymongo's default (20 s). Default: 5000. Env: MONGO_CONNECT_TIMEOUT_MS.
+MONGO_CONNECT_TIMEOUT_MS = _env_int("MONGO_CONNECT_TIMEOUT_MS", 5000)
+# MONGO_TIMEOUT_MS: pymongo's timeoutMS, a cap on each operation as a whole (server selection, connecting, its
+# retry, every answer). Off by default because pymongo then uses it instead of MONGO_SERVER_SELECTION_TIMEOUT_MS,
+# so a server that is down would cost this long, not 5 s. 0 = unset. Default: 0. Env: MONGO_TIMEOUT_MS.
+MONGO_TIMEOUT_MS = _env_int("MONGO_TIMEOUT_MS", 0)
+# GONGKAI_STORE_MAX_BUFFERED: documents held in memory when neither the store nor the spool takes them (disk full).
+# Reaching it stops the crawl with the alert store_failing; later documents are counted in gongkai/store/lost.
+# Default: 5000. Env: GONGKAI_STORE_MAX_BUFFERED.
+GONGKAI_STORE_MAX_BUFFERED = _env_int("GONGKAI_STORE_MAX_BUFFERED", 5000)
 
 # ---------------------------------------------------------------------------------------------------------
 # Scheduled runs: incremental crawling, anti-bot back-off, run monitor and exit status (issue 5)
