@@ -655,6 +655,8 @@ class _Pair(NamedTuple):
     rows: tuple[HtmlElement, ...]
 
 
+# Label/value pairs read per page at most (each costs walks up the tree).
+_MAX_META_PAIRS = 200
 # Inline wrappers around a label ("<td><b>文号：</b></td>"): the label's element is the one they sit in.
 _LABEL_WRAPPER_TAGS = frozenset({"span", "font", "b", "strong", "em", "i", "u", "label", "a"})
 _CELL_TAGS = frozenset({"td", "th"})
@@ -674,6 +676,8 @@ def _doc_meta(page: _Page) -> _MetaTable:
     count = len(page.seg_start)
     skip_until = -1  # end offset of a header/value row pair already read
     for i in range(count):
+        if len(pairs) >= _MAX_META_PAIRS:
+            break  # a real table has a few dozen; a page of thousands of labels (a data dump, an attack) stops here
         start = page.seg_start[i]
         if start < skip_until:
             continue
