@@ -33,8 +33,8 @@ from scrapy.utils.test import get_crawler
 from gongkai_spider.demo.portal import COLUMNS, build_portal
 from gongkai_spider.demo.server import serve
 from gongkai_spider.distributed import Scheduler
+from gongkai_spider.stats import CounterStats
 from gongkai_spider.storage import open_store
-from pipelines.common import CounterStats
 
 redis = pytest.importorskip("redis", reason="the [redis] extra (redis, scrapy-redis) is not installed")
 pytest.importorskip("scrapy_redis", reason="the [redis] extra (redis, scrapy-redis) is not installed")
