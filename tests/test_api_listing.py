@@ -4,6 +4,7 @@ listing.fragment, ASP.NET postback paging, JSON article pages; local servers beh
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -211,21 +212,31 @@ def test_config_api_post_json_body_and_page_numbers() -> None:
 
 
 @pytest.mark.parametrize(("yaml_text", "message"), [
-    ("listing:\n  api: {url: /x, records: 'a[', link: b}", "listing.api.records is not a valid JMESPath"),
-    ("listing:\n  api: {url: /x, link: b}", "listing.api.records is required"),
-    ("listing:\n  api: {url: /x, records: a, link: b, form: {a: 1}}", "need method: POST"),
-    ("listing:\n  api: {url: /x, records: a, link: b, method: PUT}", "method must be GET or POST"),
-    ("listing:\n  api: {url: /x, records: a, link: b, page_step: 0}", "page_step must be an integer >= 1"),
-    ("listing:\n  api: {url: /x, records: a, link: b, paging: 1}", "unknown listing.api keys ['paging']"),
-    ("listing:\n  fragment: {url: /x, records: a}", "unknown listing.fragment keys ['records']"),
-    ("listing:\n  api: {url: /x, records: a, link: b}\n  fragment: {url: /y}", "exclude each other"),
-    ("listing:\n  postback: yes", "listing.postback must be a mapping"),
-    ("detail:\n  json: {title: 'a[', body: b}", "detail.json.title is not a valid JMESPath"),
-    ("detail:\n  json: {headline: a}", "unknown detail.json fields ['headline']"),
+    ("listing:\n  api: {url: /x, records: 'a[', link: b}", "listing.api.records: JMESPath 'a[' does not compile"),
+    ("listing:\n  api: {url: /x, link: b}", "listing.api: 'records' is a required property"),
+    ("listing:\n  api: {url: /x, records: a, link: b, form: {a: 1}}", "listing.api: form / json bodies need method: POST"),
+    ("listing:\n  api: {url: /x, records: a, link: b, method: POST, form: {a: 1}, json: {}}",
+     "listing.api: form and json exclude each other"),
+    ("listing:\n  api: {url: /x, records: a, link: b, method: PUT}", "listing.api.method: 'PUT' is not one of"),
+    ("listing:\n  api: {url: /x, records: a, link: b, page_step: 0}", "listing.api.page_step: 0 is less than"),
+    ("listing:\n  api: {url: /x, records: a, link: b, paging: 1}", "listing.api: unknown key(s) paging"),
+    ("listing:\n  fragment: {url: /x, records: a}", "listing.fragment: unknown key(s) records"),
+    ("listing:\n  api: {url: /x, records: a, link: b}\n  fragment: {url: /y}", "listing: api and fragment exclude"),
+    ("listing:\n  postback: yes", "listing.postback: True is not of type 'object'"),
+    ("listing:\n  postback: {next: 'a[['}", "listing.postback.next: CSS selector 'a[[' does not compile"),
+    ("detail:\n  json: {title: 'a[', body: b}", "detail.json.title: JMESPath 'a[' does not compile"),
+    ("detail:\n  json: {headline: a}", "detail.json: unknown key(s) headline"),
+    ("detail:\n  json: {doc_meta: {doc_no: 'x[?'}}", "detail.json.doc_meta.doc_no: JMESPath"),
 ])
 def test_bad_api_configs_are_clear_errors(yaml_text: str, message: str) -> None:
-    with pytest.raises(SiteConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(SiteConfigError, match=re.escape(message)):
         parse_site("start_urls: [http://a.gov.cn/]\n" + yaml_text, name="bad")
+
+
+def test_a_column_entry_is_checked_too() -> None:
+    with pytest.raises(SiteConfigError, match=re.escape("start_urls.1.listing.api.link: JMESPath")):
+        parse_site("start_urls:\n  - /a/\n  - url: /b/\n    listing: {api: {url: /x, records: r, link: 'l['}}\n",
+                   name="bad")
 
 
 def test_a_column_can_carry_its_own_listing_rules() -> None:

@@ -7,7 +7,8 @@ dict out)::
                 "fields": {...}}, ...],   # page order; "fields" (API records only): fallback article values
      "next_urls": [abs, ...],             # further pages fetched with a plain GET
      "next_requests": [request, ...],     # further pages needing a method, body or headers (extract/api.py)
-     "kind": "listing" | "detail" | "empty", "reason": str | None}
+     "kind": "listing" | "detail" | "empty", "reason": str | None,
+     "overrides": {"listing.links": bool, "listing.next": bool}}   # site selectors tried: matched or not
 
 A response to a request of ``extract/api.py`` is read by the dialect its ``state`` names: ``api`` and
 ``fragment`` (the site's ``listing.api`` / ``listing.fragment``), ``gkmlpt``, ``jpaas``, ``hanweb``
@@ -147,10 +148,15 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
     elif not links:
         links, generic = _main_list_links(tree, base), True
 
+    # which site selectors matched on this page (the crawl alerts on one that never does)
+    overrides: dict[str, bool] = {}
+    if rules is not None and rules.links:
+        overrides["listing.links"] = bool(links) and not generic and not island
     next_urls: list[str] = []
     next_requests: list[dict] = []
     if rules is not None and rules.next:
         next_urls += _override_urls(tree, rules.next, base)
+        overrides["listing.next"] = bool(next_urls)
     next_urls += _create_page_urls(text, url, getattr(rules, "page_base", None))
     if island:
         next_requests += _nextgroup_requests(island.group(1), text, base, url,
@@ -161,7 +167,11 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
     if (not links and not next_urls and not next_requests and _ARTICLE_MARKERS(tree)) \
             or (generic and _is_article_page(tree, links)):
         return {"links": [], "next_urls": [], "next_requests": [], "kind": "detail", "reason": "article_page"}
-    return _result(links, _unique(next_urls, exclude=url), reason="no_links", next_requests=next_requests)
+    if overrides.get("listing.next") is False and not next_urls:
+        del overrides["listing.next"]  # the last page: no next page for the selector to find
+    result = _result(links, _unique(next_urls, exclude=url), reason="no_links", next_requests=next_requests)
+    result["overrides"] = overrides
+    return result
 
 
 def _result(links: list[dict], next_urls: list[str], *, reason: str, next_requests: list[dict] | None = None) -> dict:

@@ -48,8 +48,11 @@ subclasses with the file and the key in the message.
 
 from __future__ import annotations
 
+import codecs
+import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -58,27 +61,23 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
+from gongkai_spider.errors import SiteConfigError, SiteConfigMissing
+
 # The bundled configs: a folder, or a folder inside a zipped egg (scrapyd), hence importlib.resources.
 BUNDLED_DIR: Traversable = resources.files(__name__)
 DETAIL_FIELDS = frozenset({"title", "publish_time", "read_count", "author", "source", "summary", "keywords",
                            "body", "attachments"})
-_TOP_LEVEL_KEYS = frozenset({"name", "title", "start_urls", "allowed_domains", "max_pages", "listing", "detail"})
-_LISTING_KEYS = frozenset({"links", "next", "page_base", "api", "fragment", "postback"})
-_REQUEST_KEYS = frozenset({"url", "method", "form", "json", "headers", "first_page", "page_step", "page_size",
-                           "total", "pages"})
-_API_KEYS = _REQUEST_KEYS | {"records", "link", "title", "date"}
-_FRAGMENT_KEYS = _REQUEST_KEYS | {"html"}
-_POSTBACK_KEYS = frozenset({"next"})
-_COLUMN_KEYS = frozenset({"url", "listing"})
+SCHEMA_FILE: Traversable = BUNDLED_DIR.joinpath("site.schema.json")  # JSON Schema of the YAML, for editors
+# A site config is a few hundred bytes; anything far larger is a mistake or an attack.
+MAX_CONFIG_BYTES = 64 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Keys of listing.api / listing.fragment holding JMESPath expressions
+_JMESPATH_KEYS = ("total", "pages", "records", "link", "title", "date", "html")
 
 
-class SiteConfigError(ValueError):
-    """A site config that cannot be used; the message names the file and the problem."""
-
-
-class UnknownSiteError(SiteConfigError, LookupError):
-    """No config file for the requested site name."""
+# A site config that cannot be used (the message names the file and every problem with its key), and a site
+# name with no config; both end a crawl or command with exit 2 (gongkai_spider/errors.py).
+UnknownSiteError = SiteConfigMissing
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,19 @@ class ListingRules:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """Per-site crawl settings (``settings:``), applied per host by the spider through Scrapy's download slots."""
+
+    download_delay: float | None = None
+    concurrency: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    obey_robots: bool | None = None  # None: ROBOTSTXT_OBEY decides
+    robots_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     name: str
     start_urls: tuple[str, ...]
@@ -131,6 +143,7 @@ class SiteConfig:
     max_pages: int = 0
     listing: ListingRules = field(default_factory=ListingRules)
     detail: dict[str, str] = field(default_factory=dict)  # field name -> selector (see split_selector)
+    settings: SiteSettings = field(default_factory=lambda: SiteSettings())
     detail_json: dict[str, Any] = field(default_factory=dict)  # field -> JMESPath, for JSON article pages
     # start URL -> the listing rules of that column (from a ``{url:, listing:}`` start_urls entry)
     column_listing: dict[str, ListingRules] = field(default_factory=dict)
@@ -180,202 +193,225 @@ def available_sites(extra_dir: str | Path | None = None) -> list[str]:
                    if p.name.endswith(".yaml") and p.is_file()})
 
 
+def site_file(name: str, extra_dir: str | Path | None = None) -> Traversable | None:
+    """The file ``load_site(name, extra_dir)`` reads (the first folder of ``site_dirs`` that has it), or None."""
+    for folder in site_dirs(extra_dir):
+        path = folder.joinpath(f"{name}.yaml")
+        if path.is_file():
+            return path
+    return None
+
+
 def load_site(name: str, extra_dir: str | Path | None = None) -> SiteConfig:
     """The config named ``name``; raises UnknownSiteError / SiteConfigError with a readable message."""
     if not _NAME_RE.match(name or ""):
         raise UnknownSiteError(f"invalid site name {name!r}: use letters, digits, '_', '-', '.'")
-    for folder in site_dirs(extra_dir):
-        path = folder.joinpath(f"{name}.yaml")
-        if path.is_file():
-            return parse_site(path.read_text(encoding="utf-8"), name=name, path=path)
+    path = site_file(name, extra_dir)
+    if path is not None:
+        return parse_site(_read(path), name=name, path=path)
     known = ", ".join(available_sites(extra_dir)) or "none"
     searched = ", ".join(str(d) for d in site_dirs(extra_dir))
     raise UnknownSiteError(f"no site config {name!r} (searched {searched}; known sites: {known})")
 
 
 def parse_site(text: str, *, name: str, path: Traversable | None = None) -> SiteConfig:
-    """A SiteConfig from YAML text (``name`` is the default when the file has no ``name:``)."""
-    where = str(path) if path else f"site {name!r}"
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SiteConfigError(f"{where}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SiteConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
-    unknown = set(data) - _TOP_LEVEL_KEYS
-    if unknown:
-        raise SiteConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL_KEYS)}")
+    """A SiteConfig from YAML text (``name`` is the default when the file has no ``name:``).
 
-    start_urls, column_listing = _start_urls(data.get("start_urls"), where)
-    if not start_urls:
-        raise SiteConfigError(f"{where}: start_urls must list at least one URL")
-    domains = _string_list(data.get("allowed_domains") or [], "allowed_domains", where)
-    for domain in domains:
-        if "/" in domain or ":" in domain:
-            raise SiteConfigError(f"{where}: allowed_domains entries are host names, got {domain!r}")
-    max_pages = data.get("max_pages", 0)
-    if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 0:
-        raise SiteConfigError(f"{where}: max_pages must be an integer >= 0, got {max_pages!r}")
+    Every problem is reported at once, each with its key: the JSON Schema (``site.schema.json``: unknown keys,
+    types, ranges), then each selector compiled (CSS and XPath). Files over ``MAX_CONFIG_BYTES`` and YAML aliases
+    are refused before parsing (a few hundred bytes of nested aliases expand to gigabytes).
+    """
+    where = str(path) if path else f"site {name!r}"
+    size = len(text.encode("utf-8"))
+    if size > MAX_CONFIG_BYTES:
+        raise SiteConfigError(f"{where}: {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit of a site config")
+    data = _load_yaml(text, where)
+    problems = [*schema_problems(data), *(_value_problems(data) if isinstance(data, dict) else [])]
+    if problems:
+        raise SiteConfigError(f"{where}: {'; '.join(problems)}")
+
+    detail = data.get("detail") or {}
+    columns = [entry for entry in _entries(data["start_urls"]) if isinstance(entry, dict)]
     return SiteConfig(
         name=str(data.get("name") or name),
-        start_urls=tuple(start_urls),
-        allowed_domains=tuple(domains),
+        start_urls=tuple(entry["url"].strip() if isinstance(entry, dict) else entry.strip()
+                         for entry in _entries(data["start_urls"])),
+        allowed_domains=tuple(_strings(data.get("allowed_domains") or [])),
         title=str(data.get("title") or ""),
-        max_pages=max_pages,
-        listing=_listing_rules(data.get("listing") or {}, where),
-        detail=_detail_rules({k: v for k, v in (data.get("detail") or {}).items() if k != "json"}
-                             if isinstance(data.get("detail"), dict) else data.get("detail") or {}, where),
-        detail_json=_detail_json(data.get("detail"), where),
-        column_listing=column_listing,
+        max_pages=data.get("max_pages", 0),
+        listing=_listing_rules(data.get("listing") or {}),
+        detail={k: v.strip() for k, v in detail.items() if k != "json"},
+        settings=SiteSettings(**(data.get("settings") or {})),
+        detail_json=_detail_json(detail.get("json") or {}),
+        column_listing={entry["url"].strip(): _listing_rules(entry.get("listing") or {}) for entry in columns},
         path=path,
     )
 
 
-def _start_urls(value: Any, where: str) -> tuple[list[str], dict[str, ListingRules]]:
-    """Start URLs, and the listing rules of the columns given as ``{url: ..., listing: {...}}``."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise SiteConfigError(f"{where}: start_urls must be a list of URLs, got {value!r}")
-    urls: list[str] = []
-    columns: dict[str, ListingRules] = {}
-    for entry in value:
-        if isinstance(entry, dict):
-            unknown = set(entry) - _COLUMN_KEYS
-            if unknown:
-                raise SiteConfigError(f"{where}: unknown start_urls entry keys {sorted(unknown)}; "
-                                      f"allowed: {sorted(_COLUMN_KEYS)}")
-            url = entry.get("url")
-            if not (isinstance(url, str) and url.strip()):
-                raise SiteConfigError(f"{where}: a start_urls entry needs url: a non-empty string, got {entry!r}")
-            urls.append(url.strip())
-            columns[url.strip()] = _listing_rules(entry.get("listing") or {}, f"{where} (column {url.strip()})")
-        elif isinstance(entry, str) and entry.strip():
-            urls.append(entry.strip())
-        else:
-            raise SiteConfigError(f"{where}: start_urls must be a list of non-empty strings, got {entry!r}")
-    return urls, columns
+def _entries(value: str | list) -> list:
+    return [value] if isinstance(value, str) else list(value)
 
 
-def _string_list(value: Any, key: str, where: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SiteConfigError(f"{where}: {key} must be a list of non-empty strings, got {value!r}")
-    return [v.strip() for v in value]
-
-
-def _listing_rules(value: Any, where: str) -> ListingRules:
-    if not isinstance(value, dict):
-        raise SiteConfigError(f"{where}: listing must be a mapping, got {value!r}")
-    unknown = set(value) - _LISTING_KEYS
-    if unknown:
-        raise SiteConfigError(f"{where}: unknown listing keys {sorted(unknown)}; allowed: {sorted(_LISTING_KEYS)}")
-    for key in ("links", "next"):
-        if key in value and not (isinstance(value[key], str) and value[key].strip()):
-            raise SiteConfigError(f"{where}: listing.{key} must be a selector string")
-    page_base = value.get("page_base")
-    if page_base not in (None, 0, 1):
-        raise SiteConfigError(f"{where}: listing.page_base must be 0 or 1, got {page_base!r}")
-    if "api" in value and "fragment" in value:
-        raise SiteConfigError(f"{where}: listing.api and listing.fragment exclude each other; pick one")
-    api = _paged_request(value["api"], "api", where) if "api" in value else None
-    fragment = _paged_request(value["fragment"], "fragment", where) if "fragment" in value else None
+def _listing_rules(value: dict) -> ListingRules:
+    """ListingRules from a validated ``listing`` mapping."""
     postback = value.get("postback")
-    if postback is not None:
-        if not isinstance(postback, dict) or set(postback) - _POSTBACK_KEYS:
-            raise SiteConfigError(f"{where}: listing.postback must be a mapping with the key 'next' (a selector)")
-        postback = postback.get("next")
-        if postback is not None and not (isinstance(postback, str) and postback.strip()):
-            raise SiteConfigError(f"{where}: listing.postback.next must be a selector string")
-    return ListingRules(links=value.get("links"), next=value.get("next"), page_base=page_base, api=api,
-                        fragment=fragment, postback=postback or None)
+    return ListingRules(links=value.get("links"), next=value.get("next"), page_base=value.get("page_base"),
+                        api=_paged_request(value["api"]) if "api" in value else None,
+                        fragment=_paged_request(value["fragment"]) if "fragment" in value else None,
+                        postback=postback.get("next") if isinstance(postback, dict) else None)
 
 
-def _jmespath(value: Any, key: str, where: str) -> str:
-    import jmespath  # parsel's dependency
+def _paged_request(value: dict) -> PagedRequest:
+    """A validated ``listing.api`` / ``listing.fragment`` mapping."""
+    form = value.get("form")
+    return PagedRequest(
+        url=value["url"].strip(), method=str(value.get("method", "GET")).upper(),
+        form={str(k): str(v) for k, v in form.items()} if form else None, json=value.get("json"),
+        headers={str(k): str(v) for k, v in (value.get("headers") or {}).items()},
+        first_page=value.get("first_page", 1), page_step=value.get("page_step", 1), page_size=value.get("page_size"),
+        **{name: value[name].strip() for name in _JMESPATH_KEYS if name in value})
+
+
+def _detail_json(value: dict) -> dict[str, Any]:
+    """``detail.json``: field -> JMESPath (``doc_meta``: key -> JMESPath)."""
+    return {name: ({str(k): v.strip() for k, v in expr.items()} if name == "doc_meta" else expr.strip())
+            for name, expr in value.items()}
+
+
+def _jmespath_problem(expression: Any) -> str | None:
+    """Why a JMESPath expression cannot be used, or None (parsel ships jmespath)."""
+    import jmespath
     from jmespath.exceptions import JMESPathError
 
-    if not (isinstance(value, str) and value.strip()):
-        raise SiteConfigError(f"{where}: {key} must be a JMESPath expression string, got {value!r}")
+    if not isinstance(expression, str):
+        return None  # the schema reports the type
     try:
-        jmespath.compile(value)
+        jmespath.compile(expression)
     except JMESPathError as exc:
-        raise SiteConfigError(f"{where}: {key} is not a valid JMESPath expression ({value!r}): {exc}") from None
-    return value.strip()
+        return f"JMESPath {expression!r} does not compile: {' '.join(str(exc).split())}"
+    return None
 
 
-def _paged_request(value: Any, kind: str, where: str) -> PagedRequest:
-    """``listing.api`` / ``listing.fragment``, each key checked."""
-    key = f"listing.{kind}"
-    if not isinstance(value, dict):
-        raise SiteConfigError(f"{where}: {key} must be a mapping, got {value!r}")
-    allowed = _API_KEYS if kind == "api" else _FRAGMENT_KEYS
-    unknown = set(value) - allowed
-    if unknown:
-        raise SiteConfigError(f"{where}: unknown {key} keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-    url = value.get("url")
-    if not (isinstance(url, str) and url.strip()):
-        raise SiteConfigError(f"{where}: {key}.url must be a URL template string")
-    method = str(value.get("method", "GET")).upper()
-    if method not in ("GET", "POST"):
-        raise SiteConfigError(f"{where}: {key}.method must be GET or POST, got {value.get('method')!r}")
-    if "form" in value and "json" in value:
-        raise SiteConfigError(f"{where}: {key}.form and {key}.json exclude each other; pick one")
-    if ("form" in value or "json" in value) and method != "POST":
-        raise SiteConfigError(f"{where}: {key}.form / {key}.json need method: POST")
-    form = value.get("form")
-    if form is not None and not (isinstance(form, dict) and all(isinstance(k, str) for k in form)):
-        raise SiteConfigError(f"{where}: {key}.form must be a mapping of field -> value")
-    headers = value.get("headers") or {}
-    if not isinstance(headers, dict):
-        raise SiteConfigError(f"{where}: {key}.headers must be a mapping of header -> value")
-    numbers = {}
-    for name, default, low in (("first_page", 1, 0), ("page_step", 1, 1), ("page_size", None, 1)):
-        number = value.get(name, default)
-        if number is not None and (not isinstance(number, int) or isinstance(number, bool) or number < low):
-            raise SiteConfigError(f"{where}: {key}.{name} must be an integer >= {low}, got {number!r}")
-        numbers[name] = number
-    paths = {name: _jmespath(value[name], f"{key}.{name}", where)
-             for name in ("total", "pages", "records", "link", "title", "date", "html") if name in value}
-    if kind == "api":
-        for name in ("records", "link"):
-            if name not in paths:
-                raise SiteConfigError(f"{where}: {key}.{name} is required (a JMESPath expression)")
-    return PagedRequest(url=url.strip(), method=method, form={k: str(v) for k, v in form.items()} if form else None,
-                        json=value.get("json"), headers={str(k): str(v) for k, v in headers.items()},
-                        **numbers, **paths)
+def _read(path: Traversable) -> str:
+    """The file's text, refusing one over MAX_CONFIG_BYTES before reading it whole."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise SiteConfigError(f"{path}: over the {MAX_CONFIG_BYTES}-byte limit of a site config")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SiteConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
-def _detail_json(value: Any, where: str) -> dict[str, Any]:
-    """``detail.json``: field -> JMESPath (``doc_meta`` -> a mapping of key -> JMESPath)."""
-    if not isinstance(value, dict) or value.get("json") is None:
-        return {}
-    rules = value["json"]
-    if not isinstance(rules, dict) or not rules:
-        raise SiteConfigError(f"{where}: detail.json must be a mapping of field -> JMESPath")
-    allowed = DETAIL_FIELDS | {"doc_meta"}
-    unknown = set(rules) - allowed
-    if unknown:
-        raise SiteConfigError(f"{where}: unknown detail.json fields {sorted(unknown)}; allowed: {sorted(allowed)}")
-    out: dict[str, Any] = {}
-    for name, expr in rules.items():
-        if name == "doc_meta":
-            if not isinstance(expr, dict):
-                raise SiteConfigError(f"{where}: detail.json.doc_meta must be a mapping of key -> JMESPath")
-            out[name] = {str(k): _jmespath(v, f"detail.json.doc_meta.{k}", where) for k, v in expr.items()}
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (``*name``): a config never needs them, and nested ones are a
+    memory bomb (414 bytes took a minute and 3 GB)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases are not allowed in a site config (*{event.anchor}, line "
+                                 f"{event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise SiteConfigError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from exc
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
+def schema_problems(data: Any) -> list[str]:
+    """Every JSON Schema violation of a parsed config, as ``key: problem`` (``(top)`` for the whole file)."""
+    out = []
+    for error in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        key = ".".join(str(p) for p in error.absolute_path) or "(top)"
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            unknown = sorted(set(error.instance) - set(allowed))
+            out.append(f"{key}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+        elif error.validator == "not" and isinstance(error.validator_value, dict) \
+                and "required" in error.validator_value:
+            out.append(f"{key}: {' and '.join(error.validator_value['required'])} exclude each other; use one")
+        elif error.validator == "required" and "then" in error.schema_path and error.validator_value == ["method"]:
+            out.append(f"{key}: form / json bodies need method: POST")
+        elif error.validator == "oneOf" and error.context:
+            out.append(f"{key}: {min(error.context, key=lambda e: len(e.message)).message}")
         else:
-            out[name] = _jmespath(expr, f"detail.json.{name}", where)
+            out.append(f"{key}: {error.message}")
     return out
 
 
-def _detail_rules(value: Any, where: str) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise SiteConfigError(f"{where}: detail must be a mapping of field -> selector, got {value!r}")
-    unknown = set(value) - DETAIL_FIELDS
-    if unknown:
-        raise SiteConfigError(f"{where}: unknown detail fields {sorted(unknown)}; allowed: {sorted(DETAIL_FIELDS)}")
-    for key, selector in value.items():
-        if not (isinstance(selector, str) and selector.strip()):
-            raise SiteConfigError(f"{where}: detail.{key} must be a selector string")
-    return {k: v.strip() for k, v in value.items()}
+def _value_problems(data: dict) -> list[str]:
+    """What the schema cannot check: selectors compile, the forced encoding exists."""
+    out = []
+    encoding = (data.get("settings") or {}).get("encoding") if isinstance(data.get("settings"), dict) else None
+    if isinstance(encoding, str):
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            out.append(f"settings.encoding: unknown encoding {encoding!r}")
+    sections: list[tuple[str, Any]] = [("listing", data.get("listing")), ("detail", data.get("detail"))]
+    entries = data.get("start_urls") if isinstance(data.get("start_urls"), list) else []
+    sections += [(f"start_urls.{i}.listing", e.get("listing")) for i, e in enumerate(entries) if isinstance(e, dict)]
+    for section, rules in sections:
+        if not isinstance(rules, dict):
+            continue
+        for key, selector in rules.items():
+            if isinstance(selector, str) and selector.strip():
+                problem = selector_problem(selector)
+                if problem:
+                    out.append(f"{section}.{key}: {problem}")
+        postback = rules.get("postback")
+        if isinstance(postback, dict) and isinstance(postback.get("next"), str) and postback["next"].strip():
+            problem = selector_problem(postback["next"])
+            if problem:
+                out.append(f"{section}.postback.next: {problem}")
+        # JMESPath expressions of listing.api / listing.fragment and detail.json
+        for sub in ("api", "fragment", "json"):
+            block = rules.get(sub)
+            if not isinstance(block, dict):
+                continue
+            for key, expression in block.items():
+                if sub != "json" and key not in _JMESPATH_KEYS:
+                    continue
+                for name, expr in (expression.items() if isinstance(expression, dict) else [(None, expression)]):
+                    problem = _jmespath_problem(expr)
+                    if problem:
+                        out.append(f"{section}.{sub}.{key}{'.' + str(name) if name else ''}: {problem}")
+    return out
+
+
+def compile_selector(selector: str) -> Any:
+    """The lxml XPath of a config selector (CSS translated the way the listing extractor does)."""
+    from lxml import etree
+    from parsel.csstranslator import css2xpath
+
+    kind, expr = split_selector(selector)
+    return etree.XPath(css2xpath(expr) if kind == "css" else expr)
+
+
+def selector_problem(selector: str) -> str | None:
+    """Why ``selector`` cannot be used (does not compile, or fails on a page), or None."""
+    from lxml import etree, html
+
+    kind, expr = split_selector(selector)
+    try:
+        compiled = compile_selector(selector)
+        compiled(html.fromstring("<html><body><p>x</p></body></html>"))
+    except (etree.XPathError, SyntaxError, ValueError, TypeError) as exc:  # cssselect raises SelectorSyntaxError
+        return f"{kind.upper()} selector {expr!r} does not compile: {exc}"
+    return None
+
+
+def _strings(value: str | list[str]) -> list[str]:
+    return [v.strip() for v in ([value] if isinstance(value, str) else value)]

@@ -76,6 +76,11 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class GongkaiSpider(scrapy.Spider):
     name = "gongkai"
+    # per-site settings (see _apply_site_settings); these defaults hold for a spider built without a crawler
+    _slot: str | None = None
+    _headers: dict[str, str] = {}  # noqa: RUF012 - never mutated, replaced per instance
+    _cookies: dict[str, str] = {}  # noqa: RUF012
+    _ignore_robots = False
 
     def __init__(self, site: str | None = None, start_url: str | None = None, base_url: str | None = None,
                  max_pages: str | int | None = None, since: str | None = None, refresh: str | bool | None = None,
@@ -139,7 +144,32 @@ class GongkaiSpider(scrapy.Spider):
         kwargs.setdefault("sites_dir", settings.get("GONGKAI_SITES_DIR") or None)
         kwargs.setdefault("default_max_pages", settings.getint("GONGKAI_MAX_PAGES", 0))
         kwargs.setdefault("read_only", settings.getbool("GONGKAI_READ_ONLY"))
-        return super().from_crawler(crawler, *args, **kwargs)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._apply_site_settings(settings)
+        return spider
+
+    def _apply_site_settings(self, settings: Any) -> None:
+        """The site's ``settings:`` (sites/site.schema.json): its requests share one download slot,
+        ``gongkai:<site>``, whose delay and concurrency come from the config (Scrapy's DOWNLOAD_SLOTS), so the
+        site's pace holds across all its hosts and several sites in one process each keep their own. Headers,
+        cookies and robots.txt are applied per request in ``_request``; the forced encoding in ``_encoding``."""
+        self._slot: str | None = None
+        self._headers: dict[str, str] = {}
+        self._cookies: dict[str, str] = {}
+        self._ignore_robots = False
+        site = self.site.settings if self.site is not None else None
+        if site is None:
+            return
+        self._headers, self._cookies = dict(site.headers), dict(site.cookies)
+        slot = {k: v for k, v in (("delay", site.download_delay), ("concurrency", site.concurrency)) if v is not None}
+        if slot:
+            self._slot = f"gongkai:{self.site_id}"
+            slots = dict(settings.getdict("DOWNLOAD_SLOTS"))
+            slots[self._slot] = {**slots.get(self._slot, {}), **slot}
+            settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
+        if site.obey_robots is False:
+            self._ignore_robots = True
+            self.logger.warning("site %s: robots.txt not obeyed (%s)", self.site_id, site.robots_reason)
 
     # ------------------------------------------------------------------------------------------ start
 
@@ -182,9 +212,10 @@ class GongkaiSpider(scrapy.Spider):
         meta = response.meta.get("gongkai", {})
         column = meta.get("column") or response.url
         request = meta.get("request")
-        result = extract_listing(response.body, response.url, encoding=_encoding(response),
+        result = extract_listing(response.body, response.url, encoding=self._encoding(response),
                                  site=self._site_for(column), request=request)
         self._inc("gongkai/listing/pages")
+        self._count_overrides(result)
         dialect = ((request or {}).get("state") or {}).get("dialect")
         if dialect:
             self._inc(f"gongkai/listing/dialect/{dialect}")
@@ -245,10 +276,16 @@ class GongkaiSpider(scrapy.Spider):
     def _listing_request(self, request: dict, *, column: str, page: int, dont_filter: bool = False
                          ) -> scrapy.Request:
         """A Scrapy request for a listing request described as plain data (extract/api.py)."""
-        meta = {"gongkai": {"kind": "listing", "site": self.site_id, "column": column, "page": page,
-                            "request": request}}
+        meta: dict[str, Any] = {"gongkai": {"kind": "listing", "site": self.site_id, "column": column, "page": page,
+                                            "request": request}}
+        if self._slot:
+            meta["download_slot"] = self._slot
+        if self._ignore_robots:
+            meta["dont_obey_robotstxt"] = True
+        headers = {**self._headers, **(request.get("headers") or {})}
         common: dict[str, Any] = {"callback": self.parse_listing, "errback": self.request_failed, "meta": meta,
-                                  "headers": request.get("headers") or None, "dont_filter": dont_filter}
+                                  "headers": headers or None, "cookies": self._cookies or None,
+                                  "dont_filter": dont_filter}
         method = request.get("method") or "GET"
         if request.get("form") is not None:
             return FormRequest(request["url"], method=method, formdata=request["form"], **common)
@@ -266,9 +303,9 @@ class GongkaiSpider(scrapy.Spider):
         result = None
         if self.site is not None and self.site.detail_json:  # an article served as JSON (None: not JSON)
             result = extract_json_detail(response.body, response.url, self.site.detail_json,
-                                         encoding=_encoding(response))
+                                         encoding=self._encoding(response))
         if result is None:
-            result = extract_detail(response.body, response.url, encoding=_encoding(response),
+            result = extract_detail(response.body, response.url, encoding=self._encoding(response),
                                     status=response.status, site=self.site)
         self._inc("gongkai/detail/pages")
         if result.get("kind") != "article":
@@ -276,6 +313,7 @@ class GongkaiSpider(scrapy.Spider):
             self._inc(f"gongkai/extract/skipped/{reason}")
             self.logger.info("not an article (%s): %s", reason, response.url)
             return
+        self._count_overrides(result)
         remaining = [u for u in result.get("continuation_urls") or [] if u != response.url and self._on_site(u)]
         article = {"url": response.url, "meta": meta, "result": result, "bodies": [result.get("body") or ""],
                    "attachments": list(result.get("attachments") or []), "remaining": remaining}
@@ -287,8 +325,8 @@ class GongkaiSpider(scrapy.Spider):
     def parse_continuation(self, response: Response, article: dict) -> Iterator[Any]:
         """One further page of a multi-page article: add its body, fetch the next one or emit the item."""
         self._inc("gongkai/detail/continuation_pages")
-        part = extract_detail(response.body, response.url, encoding=_encoding(response), status=response.status,
-                              site=self.site)
+        part = extract_detail(response.body, response.url, encoding=self._encoding(response),
+                              status=response.status, site=self.site)
         if part.get("kind") == "article":
             article["bodies"].append(part.get("body") or "")
             known = {a.get("url") for a in article["attachments"]}
@@ -360,8 +398,14 @@ class GongkaiSpider(scrapy.Spider):
             if list_fields:
                 gongkai["list_fields"] = list_fields
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
+        meta: dict[str, Any] = {"gongkai": gongkai}
+        if self._slot:
+            meta["download_slot"] = self._slot
+        if self._ignore_robots:
+            meta["dont_obey_robotstxt"] = True
         return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
-                              cb_kwargs=cb_kwargs, meta={"gongkai": gongkai}, dont_filter=dont_filter)
+                              cb_kwargs=cb_kwargs, meta=meta, dont_filter=dont_filter,
+                              headers=self._headers or None, cookies=self._cookies or None)
 
     def request_failed(self, failure: Failure) -> None:
         meta = failure.request.meta.get("gongkai", {})
@@ -377,6 +421,17 @@ class GongkaiSpider(scrapy.Spider):
         self._inc(f"gongkai/fetch/failed/{kind}/{reason}")
         log = self.logger.info if reason == "ignored" else self.logger.warning
         log("%s page not fetched (%s): %s", kind, reason, failure.request.url)
+
+    def _count_overrides(self, result: dict) -> None:
+        """``gongkai/override/<section.key>/{matched,missed}``: the run monitor alerts on a site selector that
+        never matched in a run."""
+        for key, matched in (result.get("overrides") or {}).items():
+            self._inc(f"gongkai/override/{key}/{'matched' if matched else 'missed'}")
+
+    def _encoding(self, response: Response) -> str | None:
+        """The site's forced encoding (``settings.encoding``), else what Scrapy read from the response."""
+        forced = self.site.settings.encoding if self.site is not None else None
+        return forced or getattr(response, "encoding", None)
 
     def _on_site(self, url: str) -> bool:
         return self._host_re is None or bool(self._host_re.match(urlsplit(url).hostname or ""))
@@ -406,10 +461,6 @@ def _fill_from_listing(item: ArticleItem, fields: dict | None) -> None:
             item["doc_meta"] = {**value, **(item.get("doc_meta") or {})}
         elif value and not item.get(name):
             item[name] = value
-
-
-def _encoding(response: Response) -> str | None:
-    return getattr(response, "encoding", None)
 
 
 def _content_type(response: Response) -> str:
