@@ -467,9 +467,14 @@ def test_a_worker_left_without_listing_pages_finishes_without_alert(redis_url: s
     with serve(portal) as base_url:
         seeds = _start_requests(_spider_for_site(base_url))
         server.sadd(keys.dupefilter, *(fingerprint(r) for r in seeds))  # seeded by the other worker
-        seconds, micros = server.time()
-        server.zadd(keys.workers, {"the-other-worker": seconds + micros / 1e6})  # busy, then silent (its TTL)
-        proc = _start_worker(1, base_url, redis_url, prefix, tmp_path, GONGKAI_REDIS_WORKER_TTL="5")
+        seconds, _ = server.time()
+        # busy until this worker has joined (however slowly it starts on a loaded machine), then silent
+        server.zadd(keys.workers, {"the-other-worker": seconds + 3600})
+        proc = _start_worker(1, base_url, redis_url, prefix, tmp_path, GONGKAI_REDIS_WORKER_TTL="2")
+        deadline = time.monotonic() + 60
+        while server.zcard(keys.workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.zrem(keys.workers, "the-other-worker")
         _wait(proc, timeout=120)
 
     stats = _finished_cleanly(1, proc, tmp_path)
