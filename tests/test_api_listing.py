@@ -403,3 +403,47 @@ def test_readme_postback_config_loads_and_finds_the_pager() -> None:
     got = extract_listing(page.encode(), site.start_urls[0], site=site)
     assert len(got["links"]) == 3
     assert got["next_requests"][0]["form"]["__EVENTARGUMENT"] == "2"
+
+
+# ----------------------------------------------------------------------------------------------- the pending ledger
+
+
+def test_failed_api_record_is_pending_and_retried_with_its_record_values(tmp_path: Path) -> None:
+    """A gkmlpt article whose page fails goes to the completeness ledger with the API record's values; the next
+    run retries it directly and stores it with them (文号, date)."""
+    from gongkai_spider.storage.base import PENDING
+    from gongkai_spider.storage.sqlite import SQLiteStore
+
+    shell = html("<html><head><script>window._CONFIG = {SID: 's1', TREE: [{\"id\": 3, \"name\": \"公告\"}]};"
+                 "</script></head><body></body></html>")
+    articles = [{"id": 7001 + i, "title": f"示范县第{i}号政府公告", "date": 1716516131 - i * 86400,
+                 "document_number": f"示县〔2024〕{i + 1}号", "url": f"/gkmlpt/content/0/7/post_{7001 + i}.html"}
+                for i in range(3)]
+    api = (200, [("Content-Type", "application/json")], _json({"classify": {"post_count": 3}, "articles": articles}))
+    page = "<html><body><h1>{t}</h1><div class='article-content'><p>{t}的具体内容如下，请遵照执行。</p></div></body></html>"
+    broken = {"down": True}
+
+    def flaky(seen: Seen) -> tuple:
+        if broken["down"]:
+            return 503, [("Content-Type", "text/html")], b"<html><body>Service Unavailable</body></html>"
+        return html(page.format(t=articles[1]["title"]))
+
+    routes = {"/gkmlpt/index": shell, "/gkmlpt/api/all/3?page=1&sid=s1": api, articles[1]["url"]: flaky}
+    routes.update({a["url"]: html(page.format(t=a["title"])) for a in (articles[0], articles[2])})
+    env = scrapy_env(tmp_path, GONGKAI_SPOOL_DIR=str(tmp_path / "spool"))
+    with serve(routes) as server:
+        first = run_scrapy(["crawl", "gongkai", "-a", f"start_url={server.base}/gkmlpt/index"], tmp_path, env=env)
+        store = SQLiteStore(tmp_path / "store.sqlite3")
+        try:
+            (entry,) = store.iter_docs(PENDING)
+        finally:
+            store.close()
+        assert entry["url"] == server.base + articles[1]["url"]
+        assert entry["request"]["list_fields"]["doc_meta"] == {"doc_no": "示县〔2024〕2号"}
+        broken["down"] = False
+        second = run_scrapy(["crawl", "gongkai", "-a", f"start_url={server.base}/gkmlpt/index"], tmp_path, env=env)
+    assert first.stats["gongkai/pending/failed"] == 1, first.log[-3000:]
+    assert second.stats["gongkai/pending/retried"] == 1 and second.stats["gongkai/pending/cleared"] == 1
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:
+        (doc,) = [json.loads(d) for (d,) in db.execute("select doc from articles") if articles[1]["title"] in d]
+    assert doc["doc_meta"]["doc_no"] == "示县〔2024〕2号" and doc["publish_time"].startswith("2024-05-23")
