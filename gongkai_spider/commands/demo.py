@@ -15,6 +15,7 @@ import sys
 import time
 from contextlib import ExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_PORT = 8765
 DEFAULT_ARTICLES = 200
@@ -23,7 +24,7 @@ DEFAULT_SPAM = 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=DEFAULT_ARTICLES, metavar="N",
-                        help=f"articles per column (3 columns; default {DEFAULT_ARTICLES})")
+                        help=f"articles per column (7 columns; default {DEFAULT_ARTICLES})")
     parser.add_argument("--spam", type=int, default=DEFAULT_SPAM, metavar="N",
                         help=f"SEO-hijacked pages added to the seed column (default {DEFAULT_SPAM})")
     parser.add_argument("--db", metavar="PATH", help="crawl into this SQLite file (default: MONGO_URI, else GONGKAI_DB)")
@@ -113,14 +114,15 @@ def _store_summary(settings: Any, portal: Any, base_url: str) -> str:
 def _per_column(store: Any, portal: Any, base_url: str) -> dict[str, tuple[int, int]]:
     """(articles, quarantined) per demo column, for documents of this portal (same host and port).
 
-    Counted by the store on its url index (a range per column folder), never by reading the documents.
+    Reads only the url column of this portal's documents (a range on the url index), never the documents.
     """
-    from gongkai_spider.demo.portal import ARTICLE_FOLDERS
-
-    base = base_url.rstrip("/")
-    counts: dict[str, tuple[int, int]] = {}
-    for name in portal.columns:
-        folder = ARTICLE_FOLDERS.get(name)
-        counts[name] = ((store.count_url_prefix("articles", base + folder),
-                         store.count_url_prefix("quarantine", base + folder)) if folder else (0, 0))
-    return counts
+    netloc = urlsplit(base_url).netloc
+    prefix = f"{urlsplit(base_url).scheme}://{netloc}/"
+    counts = {name: [0, 0] for name in portal.columns}
+    for slot, collection in enumerate(("articles", "quarantine")):
+        for url in store.iter_url_prefix(collection, prefix):
+            parts = urlsplit(url)
+            column = portal.column_of(parts._replace(scheme="", netloc="").geturl()) if parts.netloc == netloc else None
+            if column:
+                counts[column][slot] += 1
+    return {name: (a, q) for name, (a, q) in counts.items()}
