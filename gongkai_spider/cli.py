@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "print counts of the store: articles, quarantine, per site"),
     "export": ("export", "export a collection as JSONL (MongoDB Extended JSON) or CSV"),
     "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
+    "report": ("report", "write a self-contained HTML report of the store: articles, runs, coverage, quarantine"),
     "sites": ("sites", "list the site configs, check them, and show how each site's last run went"),
 }
 
