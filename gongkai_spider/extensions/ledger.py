@@ -9,7 +9,8 @@ ignored (anti-bot give-up, redirect loop, robots.txt), its page was no article (
      given_up_at, first_seen, last_seen[, request]}
 
 ``attempts`` counts the runs in which it failed (once per run), ``reason`` is the latest reason, ``request``
-holds the method and body of a non-GET request (listing dialects that POST) so a retry repeats it.
+holds the method and body of a non-GET request (listing dialects that POST) and an API record's fallback
+values (``list_fields``: gkmlpt 文号, 索引号, date, attachments) so a retry repeats it.
 
 Each run of the site (``PendingLedger.retries``, called by the spider's ``start()`` before the start URLs)
 fetches its pending entries directly, whatever the listing pages show, so the stop-after-known rule can never
