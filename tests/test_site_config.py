@@ -282,7 +282,7 @@ def test_robots_off_for_one_site_with_its_reason_logged(tmp_path):
 def test_gongkai_sites_shows_pending_articles_from_the_ledger(tmp_path):
     portal = build_portal({"trs": 4})
     sites = tmp_path / "sites"
-    broken = [p for p in portal.pages if p.startswith("/zwgk/tzgg/2") and not p.rsplit(".", 1)[0][-2:-1] == "_"][0]
+    broken = next(p for p in portal.pages if p.startswith("/zwgk/tzgg/2") and p.rsplit(".", 1)[0][-2:-1] != "_")
     with serve({broken: (503, [("Content-Type", "text/html")], b"busy")}, default=portal_handler(portal)) as server:
         _config(sites, "local", server.base)
         env = scrapy_env(tmp_path, GONGKAI_SITES_DIR=str(sites))
