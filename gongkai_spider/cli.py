@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "print counts of the store: articles, quarantine, per site"),
     "export": ("export", "export a collection as JSONL (MongoDB Extended JSON) or CSV"),
     "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
+    "search": ("search", "full-text search of titles, bodies and attachment text, best hits first"),
+    "history": ("history", "the stored versions of a page and a diff of its body between two"),
 }
 
 

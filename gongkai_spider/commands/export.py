@@ -7,6 +7,10 @@ UTF-8, so ``mongoimport --collection articles --file articles.jsonl`` loads the 
 ISO 8601 ``+08:00``, empty cell for null; UTF-8 with a BOM by default so Excel shows the Chinese text
 (pandas: ``pd.read_csv(f, encoding="utf-8-sig")``), ``--no-bom`` for tools that dislike it.
 See docs/SCHEMA.md. ``--since YYYY-MM-DD`` keeps documents published on or after that day (Asia/Shanghai).
+
+Incremental pulls: ``--site S``, ``--until YYYY-MM-DD`` (published on or before that day), ``--updated-since T``
+(content new or changed at or after ``T``: a date, or an ISO 8601 time, ``+08:00`` when it has no offset;
+served by the ``updated_at`` index) and ``--fields a,b,c`` (only these fields, in this order; CSV columns too).
 """
 
 from __future__ import annotations
@@ -26,12 +30,38 @@ def _since(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _time(text: str) -> datetime:
+    from gongkai_spider.storage.base import as_shanghai
+
+    try:
+        return as_shanghai(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or ISO 8601 time: {text!r}") from None
+
+
+def _fields(text: str) -> tuple[str, ...]:
+    from gongkai_spider.items import DOCUMENT_FIELDS
+
+    fields = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    unknown = [f for f in fields if f not in DOCUMENT_FIELDS]
+    if not fields or unknown:
+        raise argparse.ArgumentTypeError(f"unknown field {unknown[0]!r} (fields: {', '.join(DOCUMENT_FIELDS)})"
+                                         if unknown else "no field given")
+    return fields
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", choices=("articles", "quarantine"), default="articles",
                         help="collection to export (default: articles)")
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
     parser.add_argument("--since", type=_since, metavar="YYYY-MM-DD",
                         help="only documents published on or after this day (Asia/Shanghai)")
+    parser.add_argument("--until", type=_since, metavar="YYYY-MM-DD",
+                        help="only documents published on or before this day (Asia/Shanghai)")
+    parser.add_argument("--site", help="only this site")
+    parser.add_argument("--updated-since", type=_time, metavar="TIME",
+                        help="only documents whose content is new or changed since TIME (date or ISO 8601)")
+    parser.add_argument("--fields", type=_fields, metavar="a,b,c", help="only these fields, in this order")
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument("--db", metavar="PATH", help="read this SQLite store (default: MONGO_URI, else GONGKAI_DB)")
     parser.add_argument("--no-bom", action="store_true", help="CSV without the UTF-8 byte order mark")
@@ -69,18 +99,19 @@ def csv_cell(value: Any) -> str:
     return str(value)
 
 
-def write_export(docs, out: IO[str], fmt: str) -> int:
-    """Write ``docs`` to the text stream ``out``; return how many."""
+def write_export(docs, out: IO[str], fmt: str, fields: tuple[str, ...] | None = None) -> int:
+    """Write ``docs`` to the text stream ``out`` (CSV columns: ``fields``, else the schema's); return how many."""
     import csv
 
     from gongkai_spider.items import DOCUMENT_FIELDS
 
+    columns = fields or DOCUMENT_FIELDS
     n = 0
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(DOCUMENT_FIELDS)
+        writer.writerow(columns)
         for doc in docs:
-            writer.writerow([csv_cell(doc.get(k)) for k in DOCUMENT_FIELDS])
+            writer.writerow([csv_cell(doc.get(k)) for k in columns])
             n += 1
     else:
         for doc in docs:
@@ -97,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     except CommandError as exc:
         print(f"gongkai export: {exc}", file=sys.stderr)
         return 2
+    if args.since and args.until and args.until < args.since:
+        store.close()
+        print(f"gongkai export: --until {args.until} is before --since {args.since}", file=sys.stderr)
+        return 2
     encoding = "utf-8-sig" if args.format == "csv" and not args.no_bom else "utf-8"
     try:
         if args.output:
@@ -104,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
         else:  # bytes to stdout, whatever the locale says
             out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
         try:
-            n = write_export(store.iter_docs(args.collection, since=args.since), out, args.format)
+            docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
+                                   updated_since=args.updated_since, fields=args.fields)
+            n = write_export(docs, out, args.format, args.fields)
         finally:
             out.flush()
             if args.output:

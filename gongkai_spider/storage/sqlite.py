@@ -5,6 +5,10 @@ One table per collection. Indexed columns serve the queries of docs/SCHEMA.md; t
 datetimes are, so they come back as tz-aware datetimes (a string that merely looks like a date stays a
 string). ``publish_time`` and ``last_seen`` columns hold ISO UTC text, so text order is time order.
 WAL journal (readers never block the crawl), one transaction per batch.
+
+Beside the collections: ``article_versions`` (the earlier versions of changed documents, ``gongkai history``)
+and the full-text index of each collection (``gongkai_spider/search/sqlite.py``), both written in the
+transaction of the batch that causes them.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from gongkai_spider.search.sqlite import SQLiteSearch
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     SCALARS,
     as_shanghai,
     plan_upserts,
     prepare_doc,
-    since_datetime,
     utc_now,
 )
+from gongkai_spider.storage.query import DocFilter, project, version_record
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ CREATE TABLE IF NOT EXISTS {t} (
     simhash INTEGER,
     near_duplicate_of TEXT,
     last_seen TEXT,             -- ISO 8601 UTC
+    updated_at TEXT,            -- ISO 8601 UTC
     doc TEXT NOT NULL,          -- the document, JSON
     datetime_paths TEXT         -- JSON list of key paths in doc holding datetimes, or NULL
 );
@@ -51,7 +57,30 @@ CREATE INDEX IF NOT EXISTS {t}_content_hash ON {t} (content_hash);
 CREATE INDEX IF NOT EXISTS {t}_simhash ON {t} (simhash);
 CREATE INDEX IF NOT EXISTS {t}_near_duplicate_of ON {t} (near_duplicate_of);
 """
-_COLUMNS = "_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, doc, datetime_paths"
+# Created after the columns a store of an earlier version lacks were added (see _upgrade).
+_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS {t}_updated_at ON {t} (updated_at);"
+_COLUMNS = ("_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, updated_at, doc, "
+            "datetime_paths")
+_MARKS = ",".join("?" * len(_COLUMNS.split(",")))
+# Columns added since the first release: name -> SQL expression filling it from the stored JSON.
+_ADDED_COLUMNS = {
+    "updated_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', json_extract(doc, '$.updated_at'))",
+}
+_VERSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS article_versions (
+    _id TEXT PRIMARY KEY,       -- <article _id>:<version>
+    article_id TEXT NOT NULL,
+    url TEXT,
+    collection TEXT,
+    version INTEGER,
+    valid_from TEXT,            -- ISO 8601 UTC: when this content was first stored
+    valid_to TEXT,              -- ISO 8601 UTC: when the next version replaced it
+    doc TEXT NOT NULL,
+    datetime_paths TEXT
+);
+CREATE INDEX IF NOT EXISTS article_versions_url ON article_versions (url, version);
+CREATE INDEX IF NOT EXISTS article_versions_article_id ON article_versions (article_id, version);
+"""
 
 
 def _utc_text(value: Any) -> str | None:
@@ -93,7 +122,22 @@ def _row(doc: dict) -> tuple:
     simhash = doc.get("simhash")
     return (doc["_id"], doc.get("url"), doc.get("site"), _utc_text(doc.get("publish_time")),
             doc.get("content_hash"), simhash if isinstance(simhash, int) else None,
-            doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), text, paths)
+            doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), _utc_text(doc.get("updated_at")),
+            text, paths)
+
+
+def _conditions(filters: DocFilter, alias: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on the indexed columns, table alias ``alias``) and parameters for ``filters``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for condition, value in ((f"{alias}site = ?", filters.site),
+                             (f"{alias}publish_time >= ?", _utc_text(filters.start)),
+                             (f"{alias}publish_time < ?", _utc_text(filters.end)),
+                             (f"{alias}updated_at >= ?", _utc_text(filters.changed_from))):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return where, params
 
 
 class SQLiteStore:
@@ -110,6 +154,8 @@ class SQLiteStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
         self._tables: set[str] = set()
+        self._search = SQLiteSearch(self._conn)
+        self._conn.executescript(_VERSIONS_SCHEMA)
         for name in COLLECTIONS:
             self._table(name)
 
@@ -122,8 +168,26 @@ class SQLiteStore:
             if not _NAME_RE.match(collection):
                 raise ValueError(f"bad collection name: {collection!r}")
             self._conn.executescript(_SCHEMA.format(t=collection))
+            self._upgrade(collection)
+            self._conn.executescript(_LATE_INDEXES.format(t=collection))
+            self._search.prepare(collection)
             self._tables.add(collection)
         return collection
+
+    def _upgrade(self, table: str) -> None:
+        """Add the columns a store written by an earlier version lacks, filled from the stored JSON."""
+        have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+        for column, fill in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if column not in {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+                        self._conn.execute(f"UPDATE {table} SET {column} = {fill}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
 
     def ensure_ready(self) -> None:
         self._conn.execute("SELECT 1")
@@ -150,9 +214,9 @@ class SQLiteStore:
         try:
             existing = self._fetch(table, list(dict.fromkeys(d["_id"] for d in prepared)))
             plan = plan_upserts(prepared, existing, now)
-            insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})"
             update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
-                      "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
+                      "near_duplicate_of=?, last_seen=?, updated_at=?, doc=?, datetime_paths=? WHERE _id=?")
             for _id, write in plan.writes.items():
                 row = _row(write.doc)
                 try:
@@ -163,6 +227,9 @@ class SQLiteStore:
                 except sqlite3.IntegrityError as exc:  # url already stored under another _id
                     logger.warning("store: %s rejected %s (%s): %s", collection, _id, write.doc.get("url"), exc)
                     rejected.add(_id)
+            done = [(_id, w.kind, w.doc) for _id, w in plan.writes.items() if _id not in rejected]
+            self._save_versions(collection, done, existing, now)
+            self._search.sync(table, done, existing)
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -170,8 +237,31 @@ class SQLiteStore:
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
 
+    def _save_versions(self, collection: str, writes: list[tuple[str, str, dict]], existing: dict[str, dict],
+                       now: datetime) -> None:
+        rows = []
+        for _id, kind, _doc in writes:
+            if kind == "update" and _id in existing:
+                record = version_record(existing[_id], collection, now)
+                text, paths = encode_doc(record)
+                rows.append((record["_id"], _id, record.get("url"), collection, record.get("version"),
+                             _utc_text(record.get("valid_from")), _utc_text(record.get("valid_to")), text, paths))
+        if rows:  # INSERT OR REPLACE: a replayed batch writes the same record again
+            self._conn.executemany("INSERT OR REPLACE INTO article_versions (_id, article_id, url, collection, "
+                                   "version, valid_from, valid_to, doc, datetime_paths) VALUES (?,?,?,?,?,?,?,?,?)",
+                                   rows)
+
     def delete(self, collection: str, _id: str) -> bool:
-        cursor = self._conn.execute(f"DELETE FROM {self._table(collection)} WHERE _id=?", (_id,))
+        table = self._table(collection)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._fetch(table, [_id]).get(_id)
+            self._search.remove(table, _id, old)
+            cursor = self._conn.execute(f"DELETE FROM {table} WHERE _id=?", (_id,))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
         return cursor.rowcount > 0
 
     def move(self, _id: str, src: str, dst: str) -> bool:
@@ -181,7 +271,11 @@ class SQLiteStore:
         try:
             row = self._conn.execute(f"SELECT {_COLUMNS} FROM {src_t} WHERE _id=?", (_id,)).fetchone()
             if row is not None:
-                self._conn.execute(f"INSERT OR REPLACE INTO {dst_t} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+                moved = json.loads(row[-2])
+                self._search.remove(dst_t, _id, self._fetch(dst_t, [_id]).get(_id))
+                self._conn.execute(f"INSERT OR REPLACE INTO {dst_t} ({_COLUMNS}) VALUES ({_MARKS})", row)
+                self._search.add(dst_t, _id, moved)
+                self._search.remove(src_t, _id, moved)
                 self._conn.execute(f"DELETE FROM {src_t} WHERE _id=?", (_id,))
             self._conn.execute("COMMIT")
         except BaseException:
@@ -196,18 +290,49 @@ class SQLiteStore:
                                  (_id,)).fetchone()
         return decode_doc(*row) if row else None
 
-    def iter_docs(self, collection: str, since: datetime | date | None = None) -> Iterator[dict]:
-        """Documents ordered by _id; ``since`` keeps those published at or after it."""
+    def iter_docs(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
+                  site: str | None = None, updated_since: datetime | date | None = None,
+                  fields: tuple[str, ...] | None = None) -> Iterator[dict]:
+        """Documents ordered by _id: ``site``'s, published in [``since``, ``until``] (a date ``until`` is its
+        whole day), with content new or changed at or after ``updated_since``; reduced to ``fields``."""
         table = self._table(collection)
-        start = since_datetime(since)
-        if start is None:
-            cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table} ORDER BY _id")
-        else:
-            cursor = self._conn.execute(
-                f"SELECT doc, datetime_paths FROM {table} WHERE publish_time >= ? ORDER BY _id",
-                (_utc_text(start),))
+        where, params = _conditions(DocFilter(site, since, until, updated_since), "")
+        cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
+                                    + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY _id", params)
         for text, paths in cursor:
-            yield decode_doc(text, paths)
+            yield project(decode_doc(text, paths), fields)
+
+    # -- search and versions (gongkai_spider/search/, docs/SCHEMA.md) -----------------------------------
+
+    def ensure_search_index(self, collection: str = "articles") -> int:
+        """Index the documents stored before the index existed (or after it went stale); how many."""
+        return self._search.ensure_built(self._table(collection))
+
+    def search_ids(self, terms: list[str], collection: str = "articles", filters: DocFilter | None = None,
+                   limit: int = 20) -> list[tuple[str, float]]:
+        """``(_id, score)`` of the documents holding every term (``search.parse_query``), best first."""
+        table = self._table(collection)
+        self._search.ensure_built(table)
+        where, params = _conditions(filters or DocFilter(), "a.")
+        return self._search.search(table, terms, where, params, limit)
+
+    def get_many(self, collection: str, ids: list[str]) -> dict[str, dict]:
+        return self._fetch(self._table(collection), ids)
+
+    def versions(self, url: str) -> list[dict]:
+        """The earlier versions of the document at ``url`` (``article_versions``), oldest first."""
+        rows = self._conn.execute("SELECT doc, datetime_paths FROM article_versions WHERE url=? ORDER BY version",
+                                  (url,))
+        return [decode_doc(text, paths) for text, paths in rows]
+
+    def find_url(self, url: str) -> tuple[str, dict] | None:
+        """(collection, document) stored at ``url``, else None."""
+        for name in COLLECTIONS:
+            row = self._conn.execute(f"SELECT doc, datetime_paths FROM {self._table(name)} WHERE url=?",
+                                     (url,)).fetchone()
+            if row:
+                return name, decode_doc(*row)
+        return None
 
     def count(self, collection: str) -> int:
         return self._conn.execute(f"SELECT COUNT(*) FROM {self._table(collection)}").fetchone()[0]
