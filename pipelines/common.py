@@ -1,38 +1,9 @@
-"""Small pieces every pipeline shares."""
+"""Small pieces every pipeline shares (the stats interface is in ``gongkai_spider.stats``)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import MutableMapping
-from typing import Any, Protocol
-
-from itemadapter import ItemAdapter
-from scrapy import Item
-
-
-class Stats(Protocol):
-    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None: ...
-    def get_value(self, key: str, default: Any = None) -> Any: ...
-    def set_value(self, key: str, value: Any) -> None: ...
-
-
-class CounterStats:
-    """A stats collector for pipelines run outside a crawl (``gongkai extract``, tests built by hand)."""
-
-    def __init__(self) -> None:
-        self._values: Counter[str] | dict[str, Any] = Counter()
-
-    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
-        self._values[key] = self._values.get(key, start) + count
-
-    def get_value(self, key: str, default: Any = None) -> Any:
-        return self._values.get(key, default)
-
-    def set_value(self, key: str, value: Any) -> None:
-        self._values[key] = value
-
-    def get_stats(self) -> dict[str, Any]:
-        return dict(self._values)
+from typing import Any
 
 
 def fields(item: Any) -> MutableMapping[str, Any]:
@@ -42,7 +13,13 @@ def fields(item: Any) -> MutableMapping[str, Any]:
     way); building an ItemAdapter probes every adapter class (attrs, dataclass, pydantic ...) each time, which
     the pipelines paid several times per item.
     """
-    return item if isinstance(item, (dict, Item)) else ItemAdapter(item)
+    if isinstance(item, dict):
+        return item
+    # Imported here: `gongkai extract` handles plain dicts and must not pay for Scrapy's import chain.
+    from itemadapter import ItemAdapter
+    from scrapy import Item
+
+    return item if isinstance(item, Item) else ItemAdapter(item)
 
 
 def as_dict(item: Any) -> dict[str, Any]:
@@ -53,6 +30,9 @@ def as_dict(item: Any) -> dict[str, Any]:
     """
     if isinstance(item, dict):
         return item
+    from itemadapter import ItemAdapter
+    from scrapy import Item
+
     if isinstance(item, Item):
         return dict(item)
     return dict(ItemAdapter(item).items())

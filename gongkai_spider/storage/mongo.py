@@ -371,6 +371,24 @@ class MongoStore:
             if isinstance(doc.get("simhash"), int):
                 yield doc["_id"], doc["simhash"]
 
+    @_guarded
+    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
+        """Every stored simhash (covered by the simhash index)."""
+        for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1, "_id": 0}):
+            if isinstance(doc.get("simhash"), int):
+                yield doc["simhash"]
+
+    @_guarded
+    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
+                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]:
+        """(_id, simhash, title, body) of the documents with these ids or simhashes (at most ``limit``)."""
+        ids, simhashes = list(dict.fromkeys(ids)), list(dict.fromkeys(simhashes))
+        clauses = ([{"_id": {"$in": ids}}] if ids else []) + ([{"simhash": {"$in": simhashes}}] if simhashes else [])
+        if not clauses:
+            return []
+        found = self._col(collection).find({"$or": clauses}, {"simhash": 1, "title": 1, "body": 1}).limit(limit)
+        return [(d["_id"], d.get("simhash"), d.get("title"), d.get("body")) for d in found]
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

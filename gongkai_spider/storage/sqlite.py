@@ -362,6 +362,25 @@ class SQLiteStore:
         yield from self._conn.execute(
             f"SELECT _id, simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
 
+    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
+        """Every stored simhash, read from the simhash index alone (no document is touched)."""
+        cursor = self._conn.execute(
+            f"SELECT simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
+        for (value,) in cursor:
+            yield value
+
+    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
+                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]:
+        """(_id, simhash, title, body) of the documents with these ids or simhashes (at most ``limit``)."""
+        table, out = self._table(collection), []
+        for column, values in (("_id", list(dict.fromkeys(ids))), ("simhash", list(dict.fromkeys(simhashes)))):
+            for i in range(0, len(values), _CHUNK):
+                chunk = values[i:i + _CHUNK]
+                out += self._conn.execute(
+                    f"SELECT _id, simhash, json_extract(doc, '$.title'), json_extract(doc, '$.body') FROM {table}"
+                    f" WHERE {column} IN ({','.join('?' * len(chunk))}) LIMIT ?", [*chunk, limit]).fetchall()
+        return out[:limit]
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
