@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "print counts of the store: articles, quarantine, per site"),
     "export": ("export", "export a collection as JSONL (MongoDB Extended JSON) or CSV"),
     "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
+    "sites": ("sites", "list the site configs, check them, and show how each site's last run went"),
     "search": ("search", "full-text search of titles, bodies and attachment text, best hits first"),
     "history": ("history", "the stored versions of a page and a diff of its body between two"),
 }
@@ -38,11 +39,19 @@ def _command_module(module: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; usage and store errors end it with one line and exit 2 (gongkai_spider.commands)."""
     args = build_parser().parse_args(argv)
     try:
         return int(_command_module(args._module).run(args) or 0)
     except BrokenPipeError:  # `gongkai export | head`
         return 0
+    except Exception as exc:
+        from gongkai_spider.commands import report_errors
+
+        status = report_errors(args.command, exc)
+        if status is None:
+            raise
+        return status
 
 
 if __name__ == "__main__":

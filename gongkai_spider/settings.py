@@ -158,8 +158,9 @@ GONGKAI_STORE_BATCH_SIZE = _env_int("GONGKAI_STORE_BATCH_SIZE", 200)
 # Store outage safety: batches MongoDB cannot take go to a local spool, replayed later (storage/spool.py)
 # ---------------------------------------------------------------------------------------------------------
 
-# GONGKAI_SPOOL_DIR: folder of the spool (JSONL). Replayed at the next flush and when the next run opens.
-# Default: data/spool. Env: GONGKAI_SPOOL_DIR.
+# GONGKAI_SPOOL_DIR: folder of the spool (JSONL), one subfolder per store (store-<digest>/, its store.json names
+# the MongoDB hosts + database or the SQLite path): a run replays only its own store's folder, at the next flush
+# and when the next run opens. Default: data/spool. Env: GONGKAI_SPOOL_DIR.
 GONGKAI_SPOOL_DIR = os.environ.get("GONGKAI_SPOOL_DIR", "data/spool")
 # GONGKAI_SPOOL_RETRY_SECONDS: after a failure, batches go straight to the spool for this long before the
 # store is tried again (each try can block the crawl for MONGO_SERVER_SELECTION_TIMEOUT_MS).
@@ -168,6 +169,22 @@ GONGKAI_SPOOL_RETRY_SECONDS = _env_float("GONGKAI_SPOOL_RETRY_SECONDS", 30.0)
 # MONGO_SERVER_SELECTION_TIMEOUT_MS: how long one MongoDB operation waits for a reachable server before the
 # batch is spooled. Short, because the crawl waits meanwhile. Default: 5000. Env: MONGO_SERVER_SELECTION_TIMEOUT_MS.
 MONGO_SERVER_SELECTION_TIMEOUT_MS = _env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)
+# MONGO_SOCKET_TIMEOUT_MS: pymongo's socketTimeoutMS, the longest wait for one answer from the server. It bounds
+# every operation: a server that accepts connections and then never answers costs at most about twice this (pymongo
+# retries a read once) before the batch is spooled and `gongkai stats`/`export` exit 2. 0 = no limit (not advised).
+# Default: 10000. Env: MONGO_SOCKET_TIMEOUT_MS.
+MONGO_SOCKET_TIMEOUT_MS = _env_int("MONGO_SOCKET_TIMEOUT_MS", 10000)
+# MONGO_CONNECT_TIMEOUT_MS: pymongo's connectTimeoutMS, the longest wait for a TCP connection and its handshake.
+# 0 = pymongo's default (20 s). Default: 5000. Env: MONGO_CONNECT_TIMEOUT_MS.
+MONGO_CONNECT_TIMEOUT_MS = _env_int("MONGO_CONNECT_TIMEOUT_MS", 5000)
+# MONGO_TIMEOUT_MS: pymongo's timeoutMS, a cap on each operation as a whole (server selection, connecting, its
+# retry, every answer). Off by default because pymongo then uses it instead of MONGO_SERVER_SELECTION_TIMEOUT_MS,
+# so a server that is down would cost this long, not 5 s. 0 = unset. Default: 0. Env: MONGO_TIMEOUT_MS.
+MONGO_TIMEOUT_MS = _env_int("MONGO_TIMEOUT_MS", 0)
+# GONGKAI_STORE_MAX_BUFFERED: documents held in memory when neither the store nor the spool takes them (disk full).
+# Reaching it stops the crawl with the alert store_failing; later documents are counted in gongkai/store/lost.
+# Default: 5000. Env: GONGKAI_STORE_MAX_BUFFERED.
+GONGKAI_STORE_MAX_BUFFERED = _env_int("GONGKAI_STORE_MAX_BUFFERED", 5000)
 
 # ---------------------------------------------------------------------------------------------------------
 # Scheduled runs: incremental crawling, anti-bot back-off, run monitor and exit status (issue 5)
@@ -202,6 +219,8 @@ EXTENSIONS = {
     # gc.freeze() after start-up and a larger generation-0 threshold; see extensions/gctuning.py
     "gongkai_spider.extensions.gctuning.GcTuning": 0,
     "gongkai_spider.extensions.monitor.RunMonitor": 500,
+    # one INFO line of progress figures every LOGSTATS_INTERVAL seconds (PERIODIC_LOG_* above)
+    "scrapy.extensions.periodic_log.PeriodicLog": 0,
     # JOBDIR only: discards the queue/seen-list a killed run left behind; see extensions/jobdir.py
     "gongkai_spider.extensions.jobdir.JobDirGuard": 0,
 }
@@ -239,9 +258,22 @@ GONGKAI_COVERAGE_DROP_RATIO = _env_float("GONGKAI_COVERAGE_DROP_RATIO", 0.5)
 GONGKAI_COVERAGE_MIN_ITEMS = _env_int("GONGKAI_COVERAGE_MIN_ITEMS", 20)
 GONGKAI_COVERAGE_MIN_RUNS = _env_int("GONGKAI_COVERAGE_MIN_RUNS", 2)
 GONGKAI_COVERAGE_MIN_BASELINE = 0.2
-# GONGKAI_STATS_FILE: write the final crawl stats (alerts included) as JSON to this file at close, for schedulers
-# and dashboards. "" = off. Default: off. Env: GONGKAI_STATS_FILE.
+# GONGKAI_STATS_FILE: write the crawl stats as JSON to this file every GONGKAI_PROGRESS_INTERVAL seconds during
+# the run and at close (final: alerts included, `finish_reason` set), for schedulers and dashboards.
+# "" = off. Default: off. Env: GONGKAI_STATS_FILE.
 GONGKAI_STATS_FILE = os.environ.get("GONGKAI_STATS_FILE", "")
+# GONGKAI_PROGRESS_INTERVAL: seconds between progress updates of a run: per-site pages and items, pages per second
+# (gongkai/site/<site>/{pages,items}, gongkai/progress/pages_per_second) set in the stats, logged by Scrapy's
+# PeriodicLog below, and GONGKAI_STATS_FILE rewritten. 0 = off. Default: 60. Env: GONGKAI_PROGRESS_INTERVAL.
+GONGKAI_PROGRESS_INTERVAL = _env_float("GONGKAI_PROGRESS_INTERVAL", 60.0)
+# Scrapy's PeriodicLog: every LOGSTATS_INTERVAL seconds one INFO line with the run's figures so far (per site:
+# pages, items, store outcomes, failures, pending) and their change since the last line.
+LOGSTATS_INTERVAL = GONGKAI_PROGRESS_INTERVAL or 60.0
+PERIODIC_LOG_STATS = {"include": ["gongkai/site/", "gongkai/progress/", "gongkai/fetch/failed/",
+                                  "gongkai/pending/", "gongkai/alert"]}
+PERIODIC_LOG_DELTA = {"include": ["gongkai/site/", "gongkai/detail/items", "gongkai/listing/pages",
+                                  "gongkai/store/"]}
+PERIODIC_LOG_TIMING_ENABLED = True
 
 # ---------------------------------------------------------------------------------------------------------
 # Distributed crawling (scrapy-redis): N workers share one frontier in Redis; see docs/SCALING.md

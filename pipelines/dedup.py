@@ -414,10 +414,13 @@ class DedupPipeline:
         loaded = 0
         try:
             loaded = self.index.load(self._store.simhashes())
-        except Exception:
+        except Exception as exc:
+            from gongkai_spider.storage.base import is_outage, is_unusable, one_line
+
             self.stats.inc_value("gongkai/dedup/index_error")
-            logger.warning("near-duplicate index: could not read stored fingerprints (%d loaded); "
-                           "continuing without the rest", loaded, exc_info=True)
+            known = is_outage(exc) or is_unusable(exc)  # the store pipeline reports those; a traceback adds nothing
+            logger.warning("near-duplicate index: could not read stored fingerprints (%d loaded; %s); "
+                           "continuing without the rest", loaded, one_line(exc), exc_info=not known)
         self.stats.set_value("gongkai/dedup/index_loaded", loaded)
 
     def _remember(self, _id: str, text: str) -> None:

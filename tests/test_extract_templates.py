@@ -81,7 +81,7 @@ def test_fixture_field(case: Path, field: str) -> None:
 def test_result_has_every_contract_key(case: Path) -> None:
     result = _extracted(case)
     assert set(result) == {"kind", "reason", "title", "publish_time", "read_count", "author", "source", "summary",
-                           "keywords", "body", "attachments", "doc_meta", "continuation_urls", "signals"}
+                           "keywords", "body", "attachments", "doc_meta", "continuation_urls", "signals", "overrides"}
     assert set(result["doc_meta"]) <= {"index_no", "issuer", "written_date", "doc_no", "topic", "validity"}
     assert isinstance(result["signals"], dict)
     json.dumps(result, ensure_ascii=False)  # JSON-serialisable as the spider and the CLI need

@@ -88,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         from gongkai_spider.sites import load_site
 
         try:
-            site = load_site(args.site)
+            from gongkai_spider.storage import settings_from_env
+
+            # the crawl's lookup: GONGKAI_SITES_DIR first, then the bundled configs
+            site = load_site(args.site, settings_from_env().get("GONGKAI_SITES_DIR") or None)
         except Exception as exc:  # UnknownSiteError / SiteConfigError carry a readable message
             print(f"gongkai extract: {exc}", file=sys.stderr)
             return 2

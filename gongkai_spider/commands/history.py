@@ -17,6 +17,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from gongkai_spider.commands import one_line_errors
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", metavar="URL", help="the page's URL")
@@ -60,14 +62,11 @@ def body_diff(old: dict, new: dict) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+@one_line_errors("history")
 def run(args: argparse.Namespace) -> int:
-    from gongkai_spider.storage import CommandError, open_store_for_command
+    from gongkai_spider.storage import open_store_for_command
 
-    try:
-        store, _settings = open_store_for_command(args.db)
-    except CommandError as exc:
-        print(f"gongkai history: {exc}", file=sys.stderr)
-        return 2
+    store, _settings = open_store_for_command(args.db)
     try:
         found = collect(store, args.url)
     finally:

@@ -17,6 +17,7 @@ import json
 import sys
 from datetime import datetime
 
+from gongkai_spider.commands import one_line_errors
 from gongkai_spider.commands.export import _since as _date
 
 
@@ -45,9 +46,10 @@ def format_hit(n: int, hit: dict, *, bold: bool = False) -> str:
     return f"{n}. {hit['title']}\n   {hit['site']}  {when}  {hit['url']}\n   {snippet}\n"
 
 
+@one_line_errors("search")
 def run(args: argparse.Namespace) -> int:
     from gongkai_spider.search import QueryError, parse_query, run_search
-    from gongkai_spider.storage import CommandError, open_store_for_command
+    from gongkai_spider.storage import open_store_for_command
     from gongkai_spider.storage.query import DocFilter
 
     try:
@@ -59,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"gongkai search: {exc}", file=sys.stderr)
         return 2
-    try:
-        store, _settings = open_store_for_command(args.db)
-    except CommandError as exc:
-        print(f"gongkai search: {exc}", file=sys.stderr)
-        return 2
+    store, _settings = open_store_for_command(args.db)
     try:
         built = store.ensure_search_index(args.collection)
         if built:

@@ -12,6 +12,7 @@ Order of work (the tree is parsed once and never modified here):
    headline -> labelled fields anywhere -> weaker fallbacks (URL date, ``<title>`` with the site suffix cut);
 5. ``body.find_body`` for the body text, then ``pagekind.classify_page`` for not-article pages.
 
+``overrides`` says for each site selector whether it matched on this page (``{"detail.body": False}``).
 Values are returned raw (as found on the page, whitespace runs collapsed); typing and label stripping
 belong to the clean pipeline.
 """
@@ -966,6 +967,8 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
         result["body"] = "\n".join(line.text for line in walk(body_override).lines)
     else:
         result["body"] = find_body(tree, url=url, title=title, walked=page.walked).text
+    # which site selectors matched on this page (the crawl alerts on one that never does)
+    result["overrides"] = {f"detail.{name}": bool(_select(tree, selector)) for name, selector in overrides.items()}
     reason = classify_page(tree, status=status, body_text=result["body"], url=url)
     if reason:
         result["kind"], result["reason"] = "not_article", reason

@@ -22,13 +22,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.search.sqlite import SQLiteSearch
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     SCALARS,
     as_shanghai,
+    is_unusable,
+    one_line,
     plan_upserts,
     prepare_doc,
+    sqlite_identity,
     utc_now,
 )
 from gongkai_spider.storage.query import DocFilter, project, version_record
@@ -147,17 +151,40 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        self._conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
-        self._tables: set[str] = set()
-        self._search = SQLiteSearch(self._conn)
-        self._conn.executescript(_VERSIONS_SCHEMA)
-        for name in COLLECTIONS:
-            self._table(name)
+        self._conn = None  # type: ignore[assignment]
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+            self._conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file: "not a database" here
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
+            self._tables: set[str] = set()
+            self._search = SQLiteSearch(self._conn)
+            self._conn.executescript(_VERSIONS_SCHEMA)
+            for name in COLLECTIONS:
+                self._table(name)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and not is_unusable(exc):
+                raise  # locked, disk full: an outage, the caller spools
+            code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+            raise StoreUnusable(f"cannot use the SQLite store {self.path}: {one_line(exc)} ({code})") from exc
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What the spool files its batches under (base.sqlite_identity)."""
+        return sqlite_identity(self.path)
+
+    def _rollback(self) -> None:
+        """ROLLBACK if a transaction is still open: SQLite ends it by itself on some errors (disk full, I/O),
+        and a failing ROLLBACK must not replace the error that caused it."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                logger.warning("store: rollback after an error failed too: %s", exc)
 
     @property
     def description(self) -> str:
@@ -232,7 +259,7 @@ class SQLiteStore:
             self._search.sync(table, done, existing)
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
@@ -260,7 +287,7 @@ class SQLiteStore:
             cursor = self._conn.execute(f"DELETE FROM {table} WHERE _id=?", (_id,))
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         return cursor.rowcount > 0
 
@@ -279,7 +306,7 @@ class SQLiteStore:
                 self._conn.execute(f"DELETE FROM {src_t} WHERE _id=?", (_id,))
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         return row is not None
 
