@@ -299,11 +299,13 @@ class MongoStore:
     def iter_docs(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
                   site: str | None = None, updated_since: datetime | date | None = None,
                   fields: tuple[str, ...] | None = None) -> Iterator[dict]:
-        """Documents ordered by _id: ``site``'s, published in [``since``, ``until``] (a date ``until`` is its
-        whole day), with content new or changed at or after ``updated_since``; reduced to ``fields``."""
+        """Documents ordered by _id (with ``updated_since``: by updated_at, then _id): ``site``'s, published in
+        [``since``, ``until``] (a date ``until`` is its whole day), with content new or changed at or after
+        ``updated_since``; reduced to ``fields``."""
         query = filter_query(DocFilter(site, since, until, updated_since))
         projection: Any = {"_search": 0} if fields is None else {**dict.fromkeys(fields, 1), "_id": int("_id" in fields)}
-        for doc in self._col(collection).find(query, projection).sort("_id", 1):
+        order = [("updated_at", 1), ("_id", 1)] if updated_since is not None else [("_id", 1)]
+        for doc in self._col(collection).find(query, projection).sort(order):
             out = from_mongo(doc)
             yield out if fields is None else {k: out[k] for k in fields if k in out}
 

@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS {t} (
     simhash INTEGER,
     near_duplicate_of TEXT,
     last_seen TEXT,             -- ISO 8601 UTC
-    updated_at TEXT,            -- ISO 8601 UTC
     doc TEXT NOT NULL,          -- the document, JSON
     datetime_paths TEXT         -- JSON list of key paths in doc holding datetimes, or NULL
 );
@@ -60,16 +59,14 @@ CREATE INDEX IF NOT EXISTS {t}_site_publish_time ON {t} (site, publish_time);
 CREATE INDEX IF NOT EXISTS {t}_content_hash ON {t} (content_hash);
 CREATE INDEX IF NOT EXISTS {t}_simhash ON {t} (simhash);
 CREATE INDEX IF NOT EXISTS {t}_near_duplicate_of ON {t} (near_duplicate_of);
+CREATE INDEX IF NOT EXISTS {t}_updated_at ON {t} (json_extract(doc, '$.updated_at'));
 """
-# Created after the columns a store of an earlier version lacks were added (see _upgrade).
-_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS {t}_updated_at ON {t} (updated_at);"
-_COLUMNS = ("_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, updated_at, doc, "
-            "datetime_paths")
+# updated_at (incremental pulls) is indexed as it is in the JSON: every stored datetime is ISO 8601 +08:00 with
+# milliseconds, so text order is time order; an index on the expression needs no column, and a store written
+# before it gets the index when opened, without rewriting its rows.
+UPDATED_AT = "json_extract({a}doc, '$.updated_at')"
+_COLUMNS = "_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, doc, datetime_paths"
 _MARKS = ",".join("?" * len(_COLUMNS.split(",")))
-# Columns added since the first release: name -> SQL expression filling it from the stored JSON.
-_ADDED_COLUMNS = {
-    "updated_at": "strftime('%Y-%m-%dT%H:%M:%f+00:00', json_extract(doc, '$.updated_at'))",
-}
 _VERSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS article_versions (
     _id TEXT PRIMARY KEY,       -- <article _id>:<version>
@@ -85,6 +82,11 @@ CREATE TABLE IF NOT EXISTS article_versions (
 CREATE INDEX IF NOT EXISTS article_versions_url ON article_versions (url, version);
 CREATE INDEX IF NOT EXISTS article_versions_article_id ON article_versions (article_id, version);
 """
+
+
+def _shanghai_text(value: Any) -> str | None:
+    """A datetime as encode_doc writes it into the JSON (ISO 8601 +08:00, milliseconds)."""
+    return as_shanghai(value).isoformat(timespec="milliseconds") if isinstance(value, datetime) else None
 
 
 def _utc_text(value: Any) -> str | None:
@@ -126,8 +128,7 @@ def _row(doc: dict) -> tuple:
     simhash = doc.get("simhash")
     return (doc["_id"], doc.get("url"), doc.get("site"), _utc_text(doc.get("publish_time")),
             doc.get("content_hash"), simhash if isinstance(simhash, int) else None,
-            doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), _utc_text(doc.get("updated_at")),
-            text, paths)
+            doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), text, paths)
 
 
 def _conditions(filters: DocFilter, alias: str) -> tuple[list[str], list[Any]]:
@@ -137,7 +138,7 @@ def _conditions(filters: DocFilter, alias: str) -> tuple[list[str], list[Any]]:
     for condition, value in ((f"{alias}site = ?", filters.site),
                              (f"{alias}publish_time >= ?", _utc_text(filters.start)),
                              (f"{alias}publish_time < ?", _utc_text(filters.end)),
-                             (f"{alias}updated_at >= ?", _utc_text(filters.changed_from))):
+                             (f"{UPDATED_AT.format(a=alias)} >= ?", _shanghai_text(filters.changed_from))):
         if value is not None:
             where.append(condition)
             params.append(value)
@@ -195,26 +196,9 @@ class SQLiteStore:
             if not _NAME_RE.match(collection):
                 raise ValueError(f"bad collection name: {collection!r}")
             self._conn.executescript(_SCHEMA.format(t=collection))
-            self._upgrade(collection)
-            self._conn.executescript(_LATE_INDEXES.format(t=collection))
             self._search.prepare(collection)
             self._tables.add(collection)
         return collection
-
-    def _upgrade(self, table: str) -> None:
-        """Add the columns a store written by an earlier version lacks, filled from the stored JSON."""
-        have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-        for column, fill in _ADDED_COLUMNS.items():
-            if column not in have:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if column not in {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}:
-                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-                        self._conn.execute(f"UPDATE {table} SET {column} = {fill}")
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
 
     def ensure_ready(self) -> None:
         self._conn.execute("SELECT 1")
@@ -243,7 +227,7 @@ class SQLiteStore:
             plan = plan_upserts(prepared, existing, now)
             insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})"
             update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
-                      "near_duplicate_of=?, last_seen=?, updated_at=?, doc=?, datetime_paths=? WHERE _id=?")
+                      "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
             for _id, write in plan.writes.items():
                 row = _row(write.doc)
                 try:
@@ -320,12 +304,16 @@ class SQLiteStore:
     def iter_docs(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
                   site: str | None = None, updated_since: datetime | date | None = None,
                   fields: tuple[str, ...] | None = None) -> Iterator[dict]:
-        """Documents ordered by _id: ``site``'s, published in [``since``, ``until``] (a date ``until`` is its
-        whole day), with content new or changed at or after ``updated_since``; reduced to ``fields``."""
+        """Documents ordered by _id (with ``updated_since``: by updated_at, then _id): ``site``'s, published in
+        [``since``, ``until``] (a date ``until`` is its whole day), with content new or changed at or after
+        ``updated_since``; reduced to ``fields``."""
         table = self._table(collection)
         where, params = _conditions(DocFilter(site, since, until, updated_since), "")
+        # an incremental pull reads the updated_at index in its order (a sort by _id would scan the table)
+        order = f"{UPDATED_AT.format(a='')}, _id" if updated_since is not None else "_id"
         cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
-                                    + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY _id", params)
+                                    + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}",
+                                    params)
         for text, paths in cursor:
             yield project(decode_doc(text, paths), fields)
 
