@@ -317,6 +317,9 @@ class MongoStore:
         from pymongo import UpdateOne
 
         col, done = self._col(collection), 0
+        meta = self._db["search_meta"]  # {_id: collection, version}: every document has _search of that version
+        if (meta.find_one({"_id": collection}) or {}).get("version") == SEARCH_VERSION:
+            return 0  # the store writes _search with every document: once complete, it stays so
         stale = {"_search.v": {"$ne": SEARCH_VERSION}}
         while True:
             batch = list(col.find(stale, {"title": 1, "body": 1, "attachments": 1}).limit(1000))
@@ -326,6 +329,7 @@ class MongoStore:
             col.bulk_write([UpdateOne({"_id": d["_id"], **stale}, {"$set": {"_search": search_field(d)}})
                             for d in batch], ordered=False)
             done += len(batch)
+        meta.replace_one({"_id": collection}, {"_id": collection, "version": SEARCH_VERSION}, upsert=True)
         if done:
             logger.info("search index of %s: %d documents indexed", collection, done)
         return done
