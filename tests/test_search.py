@@ -341,3 +341,29 @@ def test_command_refuses_bad_input_in_one_line(db, capsys, argv, message):
 def test_command_without_a_store(tmp_path, capsys):
     assert run_command("低保", "--db", str(tmp_path / "missing.sqlite3")) == 2
     assert "no store at" in capsys.readouterr().err
+
+
+def test_many_hits_rank_title_hits_then_the_newest(tmp_path):
+    """Past RANK_MAX hits only the title hits are scored; the result is still exactly the matching documents."""
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    try:
+        store.upsert_many(corpus(), now=T0)
+        for query in QUERIES:
+            full = store.search_ids(parse_query(query), "articles", None, 1000)
+            store._search.rank_max = 1
+            capped = store.search_ids(parse_query(query), "articles", None, 1000)
+            store._search.rank_max = 10_000
+            assert sorted(capped) != [] or not full
+            assert {i for i, _ in capped} == {i for i, _ in full} == expected(store, query), query
+            assert len(capped) == len({i for i, _ in capped})  # no document twice
+        store._search.rank_max = 2  # 3 hits: too many; 2 in titles: ranked
+        hits = [i for i, _ in store.search_ids(["安全生产"], "articles", None, 10)]
+        assert set(hits[:2]) == {"id0003", "id0004"}  # the two title hits first, then the body-only one
+        assert hits[2] == "id0008"
+        assert [i for i, _ in store.search_ids(["安全生产"], "articles", None, 1)] in (["id0003"], ["id0004"])
+        store._search.rank_max = 1  # title hits too many as well: the newest first
+        assert [i for i, _ in store.search_ids(["安全生产"], "articles", None, 10)] == ["id0008", "id0004", "id0003"]
+        assert {i for i, _ in store.search_ids(["安全"], "articles", DocFilter(site="b"), 10)} == \
+            expected(store, "安全", filters=DocFilter(site="b"))
+    finally:
+        store.close()

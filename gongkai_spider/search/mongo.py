@@ -16,6 +16,7 @@ other filters. Measured against word segmentation (jieba) in docs/SCHEMA.md: big
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -32,11 +33,13 @@ TEXT_INDEX: tuple[list[tuple[str, str]], dict[str, Any]] = (
 )
 
 
+_RUNS = re.compile(r"[^\W_]{2,}")  # two or more letters/digits in a row (\w without the underscore)
+
+
 def grams(text: str) -> list[str]:
     """The distinct bigrams of ``text`` made of two letters/digits, folded, in order of first appearance."""
-    folded = fold(text)
-    return list(dict.fromkeys(folded[i:i + 2] for i in range(len(folded) - 1)
-                              if folded[i].isalnum() and folded[i + 1].isalnum()))
+    runs = _RUNS.findall(fold(text))
+    return list(dict.fromkeys([g for run in runs for g in map(operator.add, run, run[1:])]))
 
 
 def search_field(doc: Mapping[str, Any]) -> dict[str, Any]:

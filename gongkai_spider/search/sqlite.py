@@ -38,6 +38,8 @@ BUILD_CHUNK = 2000
 TITLE_WEIGHT = 10.0  # bm25 column weights: title, body, attachments
 # A one-character term can expand to thousands of trigrams; past this many the query scans instead.
 MAX_EXPANSION = 4000
+# Queries with more hits than this rank only the title hits by bm25, then list the newest (see search()).
+RANK_MAX = 20_000
 
 _META = "CREATE TABLE IF NOT EXISTS search_meta (collection TEXT PRIMARY KEY, version INTEGER NOT NULL, " \
         "complete INTEGER NOT NULL)"
@@ -63,8 +65,9 @@ def _quote(term: str) -> str:
 class SQLiteSearch:
     """The index operations of one SQLite connection; the store calls them inside its own transactions."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, rank_max: int = RANK_MAX) -> None:
         self.conn = conn
+        self.rank_max = rank_max
         self._vocab: set[str] = set()
         self.conn.execute(_META)
 
@@ -227,9 +230,31 @@ class SQLiteSearch:
         if expression == "":
             return self._scan(table, terms, where, params, limit)
         join = f" JOIN {table} a ON a._id = i._id" if where else ""
-        sql = (f"SELECT i._id, f.rank FROM {table}_fts f JOIN {table}_fts_ids i ON i.id = f.rowid{join} "
-               f"WHERE {table}_fts MATCH ?" + "".join(f" AND {w}" for w in where) + " ORDER BY f.rank LIMIT ?")
-        return [(_id, -rank) for _id, rank in self.conn.execute(sql, [expression, *params, limit])]
+        base = (f"FROM {table}_fts f JOIN {table}_fts_ids i ON i.id = f.rowid{join} WHERE {table}_fts MATCH ?"
+                + "".join(f" AND {w}" for w in where))
+
+        def ranked(match: str) -> list[tuple[str, float]]:
+            return [(_id, -rank) for _id, rank in self.conn.execute(
+                f"SELECT i._id, f.rank {base} ORDER BY f.rank LIMIT ?", [match, *params, limit])]
+
+        def count(match: str) -> int:
+            return self.conn.execute(f"SELECT COUNT(*) FROM {table}_fts WHERE {table}_fts MATCH ?",
+                                     (match,)).fetchone()[0]
+
+        if count(expression) <= self.rank_max:
+            return ranked(expression)
+        # Too many hits to score them all (bm25 costs about 2 us per hit): the title hits ranked, when they are
+        # few enough, then the most recently indexed documents.
+        in_title = f"{{title}} : ({expression})"
+        hits = ranked(in_title) if count(in_title) <= self.rank_max else []
+        seen = {_id for _id, _ in hits}
+        for (_id,) in self.conn.execute(f"SELECT i._id {base} ORDER BY f.rowid DESC LIMIT ?",
+                                        [expression, *params, limit + len(seen)]):
+            if len(hits) >= limit:
+                break
+            if _id not in seen:
+                hits.append((_id, 0.0))
+        return hits
 
     def _scan(self, table: str, terms: list[str], where: list[str], params: list[Any],
               limit: int) -> list[tuple[str, float]]:
