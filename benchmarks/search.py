@@ -9,7 +9,7 @@ document in ten with an attachment text. Stores are built through ``SQLiteStore.
 exactly as the crawl writes them, and kept under ``--dir`` (default /tmp/gongkai-search-bench) for later runs.
 
   python3 benchmarks/search.py recall   [--docs 20000]        # SQLite and MongoDB bigrams vs a scan; jieba
-  python3 benchmarks/search.py cpu      [--docs 10000] [--repeat 3]   # store with / without the index
+  python3 benchmarks/search.py cpu      [--docs 10000] [--repeat 3] [--demo-pages]   # with / without the index
   python3 benchmarks/search.py queries  --docs 100000 [--repeat 3]    # builds the store once, then times queries
   python3 benchmarks/search.py queries  --docs 1000000
 
@@ -82,14 +82,15 @@ def generate(n: int, sentences: list[str], seed: int = 7):
         yield doc
 
 
-def build(path: Path, n: int, sentences: list[str], *, search: bool = True) -> tuple[float, int]:
-    """Write ``n`` generated documents into a new store at ``path``; (CPU seconds of upsert_many, documents)."""
+def build(path: Path, n: int, sentences: list[str], *, search: bool = True, docs=None) -> tuple[float, int]:
+    """Write ``n`` generated documents (or ``docs``) into a new store at ``path``; (CPU seconds of upsert_many,
+    documents)."""
     store = SQLiteStore(path)
     if not search:
         store._search.sync = lambda *a, **k: None  # the store as it was before the index
     cpu, batch, done = 0.0, [], 0
     try:
-        for doc in generate(n, sentences):
+        for doc in docs if docs is not None else generate(n, sentences):
             batch.append(doc)
             if len(batch) == BATCH:
                 t0 = time.process_time()
@@ -241,16 +242,22 @@ def cmd_recall(args: argparse.Namespace, sentences: list[str]) -> None:
 def cmd_cpu(args: argparse.Namespace, sentences: list[str]) -> None:
     """Extra CPU per stored page: the same documents into a fresh store with and without the index."""
     directory = Path(args.dir)
+    docs = None
+    if args.demo_pages:  # the throughput benchmark's demo portal pages (benchmarks/store_bench.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from store_bench import make_docs
+
+        docs = make_docs(args.docs)
     rows: dict[str, list[float]] = {"with index": [], "without": []}
     for r in range(args.repeat):
         for name, search in (("without", False), ("with index", True)) if r % 2 else (("with index", True), ("without", False)):
             path = directory / f"cpu-{name.replace(' ', '-')}.sqlite3"
             for suffix in ("", "-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
-            cpu, done = build(path, args.docs, sentences, search=search)
+            cpu, done = build(path, args.docs, sentences, search=search, docs=docs)
             rows[name].append(cpu / done * 1000)
     with_, without = statistics.median(rows["with index"]), statistics.median(rows["without"])
-    chars = statistics.mean(len(d["body"]) for d in generate(2000, sentences))
+    chars = statistics.mean(len(d["body"]) for d in (docs or generate(2000, sentences)))
     print(f"upsert_many CPU per page, {args.docs} new pages ({chars:.0f}-character bodies), median of {args.repeat}:")
     print(f"  without index {without:.3f} ms   with index {with_:.3f} ms   extra {with_ - without:.3f} ms "
           f"({with_ / without:.2f}x)   runs: {rows}")
@@ -304,6 +311,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default="/tmp/gongkai-search-bench")
+    parser.add_argument("--demo-pages", action="store_true", help="cpu: the demo portal's pages instead")
     parser.add_argument("--store", help="queries: time this existing store (e.g. one still being built)")
     parser.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "pages"))
     args = parser.parse_args()
