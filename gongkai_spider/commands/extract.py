@@ -76,7 +76,7 @@ def raw_item(result: dict, url: str, site_id: str | None) -> dict[str, Any]:
     host = urlsplit(url).hostname
     item: dict[str, Any] = {name: result.get(name) for name in _RAW_FIELDS}
     item.update(url=url, site=site_id or host or "local", list_url=None,
-                _page_signals=result.get("signals") or {}, _page_host=host)
+                _page_signals=result.get("signals") or {}, _page_host=host, _page_raw=result.get("raw") or {})
     return item
 
 

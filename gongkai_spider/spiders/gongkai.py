@@ -308,6 +308,9 @@ class GongkaiSpider(scrapy.Spider):
         item["_page_signals"] = result.get("signals") or {}
         item["_page_host"] = urlsplit(article["url"]).hostname
         item["_page_site_hosts"] = list(self.site_hosts)
+        # the listing entry's date: publish_time when the page itself shows none (clean)
+        list_date = article["meta"].get("list_date")
+        item["_page_raw"] = {**(result.get("raw") or {}), **({"list_date": list_date} if list_date else {})}
         self._inc("gongkai/detail/items")
         return item
 
