@@ -61,19 +61,15 @@ def _time(text: str) -> datetime:
 
 
 def _fields(text: str) -> tuple[str, ...]:
-    from gongkai_spider.items import DOCUMENT_FIELDS
-
     fields = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
-    unknown = [f for f in fields if f not in DOCUMENT_FIELDS]
-    if not fields or unknown:
-        raise argparse.ArgumentTypeError(f"unknown field {unknown[0]!r} (fields: {', '.join(DOCUMENT_FIELDS)})"
-                                         if unknown else "no field given")
+    if not fields:
+        raise argparse.ArgumentTypeError("no field given")
     return fields
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--collection", choices=("articles", "quarantine"), default="articles",
-                        help="collection to export (default: articles)")
+    parser.add_argument("--collection", choices=("articles", "quarantine", "pending"), default="articles",
+                        help="collection to export (default: articles); pending: the completeness ledger")
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
     parser.add_argument("--since", type=_since, metavar="YYYY-MM-DD",
                         help="only documents published on or after this day (Asia/Shanghai)")
@@ -155,19 +151,28 @@ def check_output(output: str, settings: dict[str, Any]) -> Path:
     return path
 
 
-def write_export(docs, out: IO[str], fmt: str, fields: tuple[str, ...] | None = None) -> int:
-    """Write ``docs`` to the text stream ``out`` (CSV columns: ``fields``, else the schema's); return how many."""
-    import csv
+def export_fields(collection: str) -> tuple[str, ...]:
+    """The CSV columns of a collection: the article schema, or the pending ledger's entry fields."""
+    if collection == "pending":
+        from gongkai_spider.extensions.ledger import PENDING_FIELDS
 
+        return PENDING_FIELDS
     from gongkai_spider.items import DOCUMENT_FIELDS
 
-    columns = fields or DOCUMENT_FIELDS
+    return DOCUMENT_FIELDS
+
+
+def write_export(docs, out: IO[str], fmt: str, fields: tuple[str, ...] | None = None) -> int:
+    """Write ``docs`` to the text stream ``out`` (CSV columns: ``fields``, default the article schema)."""
+    import csv
+
+    fields = fields or export_fields("articles")
     n = 0
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(columns)
+        writer.writerow(fields)
         for doc in docs:
-            writer.writerow([csv_cell(doc.get(k)) for k in columns])
+            writer.writerow([csv_cell(doc.get(k)) for k in fields])
             n += 1
     else:
         for doc in docs:
@@ -181,8 +186,11 @@ def run(args: argparse.Namespace) -> int:
     from gongkai_spider.storage import open_store_for_command, settings_from_env
 
     if args.since and args.until and args.until < args.since:
-        print(f"gongkai export: --until {args.until} is before --since {args.since}", file=sys.stderr)
-        return 2
+        raise BadArgument(f"--until {args.until} is before --since {args.since}")
+    known = export_fields(args.collection)
+    unknown = [f for f in args.fields or () if f not in known]
+    if unknown:
+        raise BadArgument(f"--fields: unknown field {unknown[0]!r} of {args.collection} (fields: {', '.join(known)})")
     if args.output:  # before the store is opened: a refused output leaves everything as it was
         settings = settings_from_env()
         if args.db:
@@ -198,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
                                    updated_since=args.updated_since, fields=args.fields)
-            n = write_export(docs, out, args.format, args.fields)
+            n = write_export(docs, out, args.format, args.fields or export_fields(args.collection))
         finally:
             out.flush()
             if args.output:

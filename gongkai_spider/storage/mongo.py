@@ -29,6 +29,7 @@ from gongkai_spider.search.mongo import SEARCH_VERSION, TEXT_INDEX, build_query,
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     DUPLICATE_KEY,
+    PENDING,
     StoreUnavailable,
     StoreUnusable,
     as_shanghai,
@@ -188,7 +189,7 @@ class MongoStore:
         if collection not in self._ready:
             for keys, options in VERSION_INDEXES if collection == VERSIONS else INDEXES:
                 col.create_index(keys, **options)
-            if collection != VERSIONS:
+            if collection in COLLECTIONS:  # articles and quarantine are searched
                 self._create_text_index(collection, col)
             self._ready.add(collection)
         return col
@@ -424,3 +425,24 @@ class MongoStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    # -- completeness ledger (collection "pending", extensions/ledger.py) -----------------------------
+
+    @_guarded
+    def pending_entries(self, site: str) -> list[dict]:
+        return [from_mongo(doc) for doc in self._col(PENDING).find({"site": site}).sort("_id", 1)]
+
+    @_guarded
+    def pending_write(self, entries: list[dict]) -> None:
+        from pymongo import ReplaceOne
+
+        ops = [ReplaceOne({"_id": e["_id"]}, to_mongo(prepare_doc(e)), upsert=True) for e in entries]
+        if ops:
+            self._col(PENDING).bulk_write(ops, ordered=False)
+
+    @_guarded
+    def pending_clear(self, ids: Iterable[str]) -> int:
+        wanted, removed = list(dict.fromkeys(ids)), 0
+        for i in range(0, len(wanted), _CHUNK):
+            removed += self._col(PENDING).delete_many({"_id": {"$in": wanted[i:i + _CHUNK]}}).deleted_count
+        return removed
