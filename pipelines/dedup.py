@@ -1,9 +1,12 @@
 """Dedup pipeline: content fingerprints and near-duplicate detection.
 
 Every item gets
-- ``content_hash``: sha1 hex of ``normalize_for_hash(title) + "\\n" + normalize_for_hash(body)``; the store
+- ``content_hash``: sha1 hex of ``normalize_for_hash(title) + "\\n" + normalize_for_hash(body)``, followed by
+  ``"\\n"`` and the sorted sha1s of the stored attachment files when there are any (a changed file is a new
+  version; pages without files keep their hash); the store
   compares it to decide new / updated / unchanged, so this normalisation must never change silently.
-- ``simhash``: 64-bit simhash of the character 3-grams of the normalised title + body, as a SIGNED int64
+- ``simhash``: 64-bit simhash of the character 3-grams of the normalised title + body + attachment text, as a
+  SIGNED int64
   (MongoDB and SQLite integers are signed).
 - ``near_duplicate_of``: the ``_id`` of a stored or earlier-seen article whose simhash is within
   ``max_distance`` bits (default 3, setting ``GONGKAI_NEAR_DUP_DISTANCE``), else None. Nothing is dropped:
@@ -41,7 +44,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pipelines.common import CounterStats, Stats, fields
+from pipelines.common import CounterStats, Stats, attachment_sha1s, attachment_text, fields
 
 logger = logging.getLogger(__name__)
 
@@ -241,10 +244,22 @@ class SimhashIndex:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def fingerprint(title: str | None, body: str | None) -> tuple[str, int, int]:
-    """(content_hash, signed simhash, length of the normalised body): the pure part of the pipeline."""
+def fingerprint(title: str | None, body: str | None, attachments_text: str = "",
+                sha1s: Iterable[str] = ()) -> tuple[str, int, int]:
+    """(content_hash, signed simhash, length of the normalised text): the pure part of the pipeline.
+
+    ``attachments_text`` (the attachments' text) joins the body for the simhash and the length; ``sha1s`` (the
+    stored attachment files) join the content hash, so a changed file is a changed article. Without
+    attachments both are exactly what they were before attachments were downloaded.
+    """
     norm_title, norm_body = normalize_for_hash(title), normalize_for_hash(body)
-    digest = hashlib.sha1((norm_title + "\n" + norm_body).encode("utf-8")).hexdigest()
+    hashed = norm_title + "\n" + norm_body
+    sha1s = sorted(sha1s)
+    if sha1s:
+        hashed += "\n" + "\n".join(sha1s)
+    digest = hashlib.sha1(hashed.encode("utf-8")).hexdigest()
+    if attachments_text:
+        norm_body += normalize_for_hash(attachments_text)
     return digest, to_signed64(simhash_unsigned(norm_title + norm_body)), len(norm_body)
 
 
@@ -311,7 +326,8 @@ class DedupPipeline:
 
     def process_item(self, item: Any) -> Any:
         adapter = fields(item)
-        digest, signed, body_chars = fingerprint(adapter.get("title"), adapter.get("body"))
+        digest, signed, body_chars = fingerprint(adapter.get("title"), adapter.get("body"),
+                                                 attachment_text(adapter), attachment_sha1s(adapter))
         adapter["content_hash"] = digest
         adapter["simhash"] = signed
         near = None

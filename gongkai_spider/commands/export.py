@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument("--db", metavar="PATH", help="read this SQLite store (default: MONGO_URI, else GONGKAI_DB)")
     parser.add_argument("--no-bom", action="store_true", help="CSV without the UTF-8 byte order mark")
+    parser.add_argument("--with-attachment-text", action="store_true",
+                        help="include attachments[].text (the files' text; left out by default, it can be large)")
 
 
 def _utc(value: Any) -> Any:
@@ -67,6 +69,15 @@ def csv_cell(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False,
                           default=lambda v: _iso(v) if isinstance(v, datetime) else str(v))
     return str(value)
+
+
+def without_attachment_text(doc: dict) -> dict:
+    """``doc`` with its attachments' metadata but not their ``text`` (a shallow copy where it changes)."""
+    attachments = doc.get("attachments")
+    if not isinstance(attachments, list) or not any(isinstance(a, dict) and "text" in a for a in attachments):
+        return doc
+    return {**doc, "attachments": [{k: v for k, v in a.items() if k != "text"} if isinstance(a, dict) else a
+                                   for a in attachments]}
 
 
 def write_export(docs, out: IO[str], fmt: str) -> int:
@@ -104,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
         else:  # bytes to stdout, whatever the locale says
             out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
         try:
-            n = write_export(store.iter_docs(args.collection, since=args.since), out, args.format)
+            docs = store.iter_docs(args.collection, since=args.since)
+            if not args.with_attachment_text:
+                docs = map(without_attachment_text, docs)
+            n = write_export(docs, out, args.format)
         finally:
             out.flush()
             if args.output:

@@ -245,8 +245,11 @@ class GongkaiSpider(scrapy.Spider):
             self.logger.warning("file served as a detail page (%s) without a listing title: %s", content_type,
                                 response.url)
         result = {"title": title, "publish_time": meta.get("list_date"), "body": ""}
-        return self._item({"url": response.url, "meta": meta, "result": result, "bodies": [],
+        item = self._item({"url": response.url, "meta": meta, "result": result, "bodies": [],
                            "attachments": [{"name": title, "url": response.url}], "remaining": []})
+        # the file is already here: the attachments pipeline keeps it instead of downloading it again
+        item["_page_file"] = {"url": response.url, "body": response.body, "content_type": _content_type(response)}
+        return item
 
     def _item(self, article: dict) -> ArticleItem:
         result = article["result"]

@@ -1,0 +1,81 @@
+"""Where attachment files are kept: a folder (Scrapy's FSFilesStore) beside the SQLite file, or GridFS.
+
+``GridFSFilesStore`` follows Scrapy's ``FilesStoreProtocol`` (``persist_file`` / ``stat_file``) on pymongo's
+``gridfs`` in database ``MONGO_DATABASE``, bucket ``files`` (collections ``files.files`` / ``files.chunks``).
+A file's GridFS ``_id`` and ``filename`` are its store path (``<sha1[:2]>/<sha1>.<ext>``), so a file already
+stored under that path is never written twice. ``mongomock://`` URIs use the in-memory server of
+``gongkai_spider.storage`` (tests; mongomock-ng's GridFS needs its integration patch, applied here).
+
+``default_files_store(settings)``: the ``FILES_STORE`` to use when the setting is empty: ``MONGO_URI`` (GridFS)
+when set, else ``files/`` beside ``GONGKAI_DB`` (``data/files``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from datetime import UTC
+from typing import Any
+
+BUCKET = "files"
+
+
+def default_files_store(settings: Any) -> str:
+    explicit = settings.get("FILES_STORE") or ""
+    if explicit:
+        return str(explicit)
+    uri = settings.get("MONGO_URI") or ""
+    if uri:
+        return str(uri)
+    db = settings.get("GONGKAI_DB") or "data/gongkai.sqlite3"
+    return os.path.join(os.path.dirname(os.path.abspath(db)), "files")
+
+
+class GridFSFilesStore:
+    """Scrapy files store on GridFS (legacy ``gridfs.GridFS`` API: a real server and mongomock-ng both run it)."""
+
+    DATABASE = "gongkai"  # set from MONGO_DATABASE by the attachments pipeline
+    SERVER_SELECTION_TIMEOUT_MS = 5000
+
+    def __init__(self, uri: str, database: str | None = None, client: Any = None) -> None:
+        import gridfs
+
+        if client is None:
+            if uri.startswith("mongomock://"):
+                from mongomock_ng.gridfs import enable_gridfs_integration
+
+                from gongkai_spider.storage import _mongomock_factory
+
+                enable_gridfs_integration()
+                client = _mongomock_factory(uri)(uri)
+            else:
+                from pymongo import MongoClient
+
+                client = MongoClient(uri, serverSelectionTimeoutMS=self.SERVER_SELECTION_TIMEOUT_MS, tz_aware=False)
+        self.client = client
+        self.db = client[database or self.DATABASE]
+        self.fs = gridfs.GridFS(self.db, collection=BUCKET)
+        self.basedir = f"gridfs:{self.db.name}/{BUCKET}"
+
+    def exists(self, path: str) -> bool:
+        return self.db[f"{BUCKET}.files"].find_one({"_id": path}, {"_id": 1}) is not None
+
+    def persist_file(self, path: str, buf: io.BytesIO, info: Any = None, meta: dict | None = None,
+                     headers: dict | None = None) -> None:
+        if self.exists(path):
+            return
+        self.fs.put(buf.getvalue(), _id=path, filename=path, metadata=dict(meta or {}))
+
+    def stat_file(self, path: str, info: Any = None) -> dict[str, Any]:
+        doc = self.db[f"{BUCKET}.files"].find_one({"_id": path})
+        if doc is None:
+            return {}
+        uploaded = doc.get("uploadDate")
+        if uploaded is not None and uploaded.tzinfo is None:  # MongoDB hands back naive UTC
+            uploaded = uploaded.replace(tzinfo=UTC)
+        last_modified = uploaded.timestamp() if uploaded is not None else time.time()
+        return {"last_modified": last_modified, "checksum": (doc.get("metadata") or {}).get("sha1")}
+
+    def read(self, path: str) -> bytes:
+        return self.fs.get(path).read()
