@@ -150,8 +150,8 @@ def measure_in_process(portal: Portal, limit: int | None = None) -> tuple[int, f
     from gongkai_spider.extract import extract_detail
     from gongkai_spider.items import ArticleItem
     from gongkai_spider.spiders.gongkai import DETAIL_FIELDS
+    from gongkai_spider.stats import CounterStats
     from pipelines.clean import CleanPipeline
-    from pipelines.common import CounterStats
     from pipelines.dedup import DedupPipeline
     from pipelines.spam import SpamPipeline
     from pipelines.validate import ValidatePipeline

@@ -8,6 +8,7 @@ section 5. Everything here is a pure function over strings: no settings, no I/O,
 * ``strip_label``: ``来源：`` / ``[来源]`` / ``作者:`` ... removed from the start of a value.
 * ``split_keywords``, ``parse_read_count``, ``parse_datetime``, ``normalize_date_string``.
 * ``canonical_url`` / ``doc_id``: the document key (``_id`` = sha1 of the canonical URL).
+* ``url_host`` / ``registrable_domain``: hosts of links and pages, for the spam scorer and the page signals.
 """
 
 from __future__ import annotations
@@ -371,3 +372,25 @@ def as_date(value: date | datetime | str | None) -> date | None:
         return value
     parsed = parse_datetime(str(value))
     return parsed.date() if parsed else None
+
+
+# Second-level labels under which the registrable domain has three labels (example.gov.cn, a.com.cn).
+_SECOND_LEVEL = frozenset({"gov", "com", "net", "org", "edu", "ac", "mil", "co"})
+_HOST_RE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^@/?#]*@)?([^/:?#\s]+)")
+
+
+def url_host(url: str | None) -> str | None:
+    """Lower-case host of an absolute or protocol-relative URL, else None (relative links)."""
+    if not url:
+        return None
+    m = _HOST_RE.match(url)
+    return m.group(1).lower().rstrip(".") if m else None
+
+
+@lru_cache(maxsize=4096)
+def registrable_domain(host: str) -> str:
+    """Approximate registrable domain: ``www.jiande.gov.cn`` -> ``jiande.gov.cn``, ``a.b.com`` -> ``b.com``."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])

@@ -75,10 +75,11 @@ GONGKAI_GC_THRESHOLD = (10000, 10, 10)
 
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("GONGKAI_LOG_LEVEL", "INFO")
-# Scrapy's log formatter, minus the per-page DEBUG lines "Crawled (200) ..." / "Scraped from ..." when no handler
-# shows DEBUG: built and dropped for every page they cost ~19 us of CPU per page (extensions/logformatter.py).
-LOG_FORMATTER = "gongkai_spider.extensions.logformatter.PageLogFormatter"
 TELNETCONSOLE_ENABLED = False
+# REMOTE_CONTROL_ENABLED: Scrapy 2.19's RemoteControl extension serves an HTTP endpoint on localhost that runs
+# Python code sent to it inside the crawler (token in a job file under the user's profile). Off: a scheduled
+# crawl has no use for it. Opt in for one run with `-s REMOTE_CONTROL_ENABLED=1`. Default: off.
+REMOTE_CONTROL_ENABLED = False
 
 # ---------------------------------------------------------------------------------------------------------
 # Crawl scope
@@ -210,6 +211,13 @@ MONGO_SERVER_SELECTION_TIMEOUT_MS = _env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS"
 # Scheduled runs: incremental crawling, anti-bot back-off, run monitor and exit status (issue 5)
 # ---------------------------------------------------------------------------------------------------------
 
+# GONGKAI_READ_ONLY: fetch and extract, write nothing: no store (no items stored, no known-article lookups, no
+# near-duplicate index), no run history, no monitor, no stats file, no JOBDIR bookkeeping. Set by Scrapy's
+# debugging commands `scrapy parse/shell/fetch/view/check` (gongkai_spider/scrapy_commands/), so they change
+# nothing a scheduled crawl relies on; each component that writes checks it in from_crawler. Default: off.
+# Not assigned here: a value in this module (priority "project") would override the commands' own defaults
+# (priority "command"). `-s GONGKAI_READ_ONLY=1` makes any command read-only, `=0` lets them write.
+
 # `scrapy crawl` is replaced by gongkai_spider/scrapy_commands/crawl.py: same command, but it exits 3 when the
 # run monitor raised an alert (1 stays "could not start", 0 "finished, no alert").
 COMMANDS_MODULE = "gongkai_spider.scrapy_commands"
@@ -227,10 +235,6 @@ DOWNLOADER_MIDDLEWARES = {
     "gongkai_spider.middlewares.blocking.BlockedMiddleware": 585,
     # sees 3xx responses before RedirectMiddleware (600): a loop is a counted failure, not a silent dupe
     "gongkai_spider.middlewares.redirects.RedirectLoopMiddleware": 610,
-    # Scrapy's meta-refresh redirects without decoding every page to find none (measured on the demo portal's
-    # pages: 59 us CPU per page with Scrapy's, 6 with this one); same place, same decisions; middlewares/redirects.py
-    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
-    "gongkai_spider.middlewares.redirects.ByteMetaRefreshMiddleware": 580,
 }
 EXTENSIONS = {
     # gc.freeze() after start-up and a larger generation-0 threshold; see extensions/gctuning.py

@@ -134,6 +134,8 @@ class AttachmentsPipeline(FilesPipeline):
         settings = crawler.settings
         if not settings.getbool("GONGKAI_ATTACHMENTS_ENABLED", True):
             raise NotConfigured("GONGKAI_ATTACHMENTS_ENABLED is off")
+        if settings.getbool("GONGKAI_READ_ONLY"):
+            raise NotConfigured("GONGKAI_READ_ONLY: no file is downloaded or stored")
         cls._update_stores(settings)
         GridFSFilesStore.DATABASE = settings.get("MONGO_DATABASE") or "gongkai"
         limits = Limits(max_chars=settings.getint("GONGKAI_ATTACHMENT_MAX_CHARS", 200_000),

@@ -46,7 +46,8 @@ from gongkai_spider.normalize import (
     split_keywords,
     strip_label,
 )
-from pipelines.common import CounterStats, Stats, as_dict, fields
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import as_dict, fields
 
 logger = logging.getLogger(__name__)
 

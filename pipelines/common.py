@@ -1,38 +1,12 @@
-"""Small pieces every pipeline shares."""
+"""Small pieces every pipeline shares (the stats interface is in ``gongkai_spider.stats``)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Protocol
+from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import Item
-
-
-class Stats(Protocol):
-    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None: ...
-    def get_value(self, key: str, default: Any = None) -> Any: ...
-    def set_value(self, key: str, value: Any) -> None: ...
-
-
-class CounterStats:
-    """A stats collector for pipelines run outside a crawl (``gongkai extract``, tests built by hand)."""
-
-    def __init__(self) -> None:
-        self._values: Counter[str] | dict[str, Any] = Counter()
-
-    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
-        self._values[key] = self._values.get(key, start) + count
-
-    def get_value(self, key: str, default: Any = None) -> Any:
-        return self._values.get(key, default)
-
-    def set_value(self, key: str, value: Any) -> None:
-        self._values[key] = value
-
-    def get_stats(self) -> dict[str, Any]:
-        return dict(self._values)
 
 
 def fields(item: Any) -> MutableMapping[str, Any]:

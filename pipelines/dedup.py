@@ -44,7 +44,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pipelines.common import CounterStats, Stats, attachment_sha1s, attachment_text, fields
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import attachment_sha1s, attachment_text, fields
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ class DedupPipeline:
     def from_crawler(cls, crawler: Any) -> DedupPipeline:
         settings = crawler.settings
         source = None
-        if settings.getbool("GONGKAI_DEDUP_LOAD_INDEX", True):
+        if settings.getbool("GONGKAI_DEDUP_LOAD_INDEX", True) and not settings.getbool("GONGKAI_READ_ONLY"):
             def source() -> Iterable[tuple[str, int]]:
                 return store_fingerprints(crawler)
         return cls(crawler.stats, max_distance=settings.getint("GONGKAI_NEAR_DUP_DISTANCE", MAX_DISTANCE),

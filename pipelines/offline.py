@@ -22,8 +22,8 @@ from typing import Any
 from scrapy.exceptions import DropItem
 
 from gongkai_spider.items import storable
+from gongkai_spider.stats import CounterStats, Stats
 from pipelines.clean import CleanPipeline
-from pipelines.common import CounterStats, Stats
 from pipelines.dedup import DedupPipeline
 from pipelines.spam import SpamLists, SpamPipeline
 from pipelines.validate import ValidatePipeline, validation_error

@@ -87,16 +87,20 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gongkai_spider.extract.signals import registrable_domain, url_host
-from pipelines.common import CounterStats, Stats, as_dict, attachment_text, fields
+from gongkai_spider.normalize import registrable_domain, url_host
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import as_dict, attachment_text, fields
 
 logger = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).with_name("spam_data")
+# The bundled lists: a folder, or a folder inside a zipped egg (scrapyd), hence importlib.resources.
+DATA_DIR = resources.files("pipelines.spam_data")
 
 WEIGHTS: dict[str, float] = {
     "brand_in_title": 1.0,
@@ -202,8 +206,8 @@ _EMPTY_PAIRS = re.compile(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _read_list(path: Path) -> list[str]:
-    if not path.exists():
+def _read_list(path: Traversable) -> list[str]:
+    if not path.is_file():
         return []
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -312,19 +316,20 @@ class SpamLists:
     @classmethod
     def load(cls, directory: str | Path | None = None) -> SpamLists:
         """Lists from ``directory`` (default: the bundled ``spam_data/``), cached per directory."""
-        return _load(str(Path(directory).resolve()) if directory else str(DATA_DIR))
+        return _load(str(Path(directory).resolve()) if directory else "")
 
 
 @lru_cache(maxsize=8)
 def _load(directory: str) -> SpamLists:
-    path = Path(directory)
+    """``directory`` "" = the bundled lists."""
+    path = Path(directory) if directory else DATA_DIR
     if not path.is_dir():
         raise FileNotFoundError(f"spam lists folder not found: {directory}")
     names = (*SpamLists.CATEGORIES, "cta", "affixes", "enforcement", "traditional")
     version_file = path / "VERSION"
-    version = version_file.read_text(encoding="utf-8").strip() if version_file.exists() else "unversioned"
+    version = version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "unversioned"
     lists = SpamLists({name: _read_list(path / f"{name}.txt") for name in names}, version)
-    logger.debug("spam lists %s loaded from %s", version, directory)
+    logger.debug("spam lists %s loaded from %s", version, directory or DATA_DIR)
     return lists
 
 

@@ -32,10 +32,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from scrapy.exceptions import NotConfigured
+
 from gongkai_spider.items import storable
+from gongkai_spider.stats import CounterStats, Stats
 from gongkai_spider.storage.base import Store, is_outage, utc_now
 from gongkai_spider.storage.spool import Spool, upsert_or_reject
-from pipelines.common import CounterStats, Stats
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class StorePipeline:
         from gongkai_spider.storage import store_for_crawler
 
         settings = crawler.settings
+        if settings.getbool("GONGKAI_READ_ONLY"):
+            raise NotConfigured("GONGKAI_READ_ONLY: nothing is stored")
         return cls(crawler.stats, lambda: store_for_crawler(crawler),
                    batch_size=settings.getint("GONGKAI_STORE_BATCH_SIZE", 200),
                    spool_dir=settings.get("GONGKAI_SPOOL_DIR", "data/spool"),

@@ -18,7 +18,8 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from pipelines.common import CounterStats, Stats, fields
+from gongkai_spider.stats import CounterStats, Stats
+from pipelines.common import fields
 
 REASONS: tuple[str, ...] = ("no_url", "no_title", "no_body", "body_too_short")
 

@@ -11,8 +11,8 @@ from scrapy.utils.test import get_crawler
 
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.normalize import SHANGHAI
+from gongkai_spider.stats import CounterStats
 from pipelines.clean import CleanPipeline, clean_item
-from pipelines.common import CounterStats
 
 URL = "http://www.jiande.gov.cn/art/2024/5/24/art_1229_5820.html?utm_source=wechat&spm=a1.b2#top"
 CANONICAL = "http://www.jiande.gov.cn/art/2024/5/24/art_1229_5820.html"

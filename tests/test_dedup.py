@@ -10,7 +10,7 @@ import timeit
 import pytest
 from scrapy.utils.test import get_crawler
 
-from pipelines.common import CounterStats
+from gongkai_spider.stats import CounterStats
 from pipelines.dedup import (
     DedupPipeline,
     SimhashIndex,

@@ -32,8 +32,8 @@ from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.demo.server import serve
 from gongkai_spider.distributed import Scheduler
 from gongkai_spider.sites import load_site
+from gongkai_spider.stats import CounterStats
 from gongkai_spider.storage import open_store
-from pipelines.common import CounterStats
 
 redis = pytest.importorskip("redis", reason="the [redis] extra (redis, scrapy-redis) is not installed")
 pytest.importorskip("scrapy_redis", reason="the [redis] extra (redis, scrapy-redis) is not installed")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from gongkai_spider.items import DOCUMENT_FIELDS
-from pipelines.common import CounterStats
+from gongkai_spider.stats import CounterStats
 from pipelines.offline import jsonable, process_offline
 
 URL = "http://www.jiande.gov.cn/art/2024/5/24/art_1229_5820.html?spm=x#top"

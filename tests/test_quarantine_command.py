@@ -12,9 +12,9 @@ import pytest
 from gongkai_spider.cli import main
 from gongkai_spider.extract import extract_detail
 from gongkai_spider.normalize import SHANGHAI, canonical_url, doc_id
+from gongkai_spider.stats import CounterStats
 from gongkai_spider.storage import open_store
 from gongkai_spider.storage.sqlite import SQLiteStore
-from pipelines.common import CounterStats
 from pipelines.offline import process_offline
 from pipelines.store import StorePipeline
 

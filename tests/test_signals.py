@@ -7,7 +7,8 @@ import json
 import lxml.html
 import pytest
 
-from gongkai_spider.extract.signals import page_signals, registrable_domain, url_host
+from gongkai_spider.extract.signals import page_signals
+from gongkai_spider.normalize import registrable_domain, url_host
 
 URL = "http://www.example-city.gov.cn/art/2024/5/24/art_282_1.html"
 

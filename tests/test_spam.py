@@ -18,7 +18,7 @@ from scrapy.utils.test import get_crawler
 
 from gongkai_spider.extract import extract_detail
 from gongkai_spider.items import ArticleItem
-from pipelines.common import CounterStats
+from gongkai_spider.stats import CounterStats
 from pipelines.offline import process_offline
 from pipelines.spam import SpamLists, SpamPipeline, check_item, score_spam, strip_brands, strip_text
 

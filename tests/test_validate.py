@@ -7,7 +7,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
 from gongkai_spider.items import ArticleItem
-from pipelines.common import CounterStats
+from gongkai_spider.stats import CounterStats
 from pipelines.validate import ValidatePipeline, validation_error
 
 GOOD = {"url": "http://x.gov.cn/a.html", "title": "关于开展2024年社区建设工作的通知", "body": "各街道：\n现将有关事项通知如下。",

@@ -4,5 +4,4 @@
 * ``history``: the per-site run history file (coverage of earlier runs, how the last run ended).
 * ``jobdir.JobDirGuard``: with ``JOBDIR``, discards the scheduler state a killed run left behind.
 * ``gctuning.GcTuning``: freezes the start-up objects and raises the garbage collector's thresholds (CPU per page).
-* ``logformatter.PageLogFormatter`` (``LOG_FORMATTER``, not an extension): no per-page DEBUG lines nobody shows.
 """

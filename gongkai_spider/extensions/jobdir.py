@@ -65,7 +65,7 @@ class JobDirGuard:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> JobDirGuard:
         jobdir = crawler.settings.get("JOBDIR")
-        if not jobdir:
+        if not jobdir or crawler.settings.getbool("GONGKAI_READ_ONLY"):
             raise NotConfigured  # no message: Scrapy would log a warning on every run without JOBDIR
         guard = cls(jobdir, crawler.stats)
         crawler.signals.connect(guard.spider_opened, signal=signals.spider_opened)

@@ -64,7 +64,7 @@ from gongkai_spider.extensions.history import (
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from pipelines.common import Stats
+    from gongkai_spider.stats import Stats
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +195,8 @@ class RunMonitor:
         s = crawler.settings
         if not s.getbool("GONGKAI_MONITOR_ENABLED", True):
             raise NotConfigured("GONGKAI_MONITOR_ENABLED is off")
+        if s.getbool("GONGKAI_READ_ONLY"):
+            raise NotConfigured("GONGKAI_READ_ONLY: no run history, stats file or alerts")
         ext = cls(
             crawler.stats,
             history=history_template(s),

@@ -34,13 +34,11 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["page_signals", "registrable_domain", "url_host"]
+from gongkai_spider.normalize import registrable_domain, url_host
 
-# Second-level labels under which the registrable domain has three labels (example.gov.cn, a.com.cn).
-_SECOND_LEVEL = frozenset({"gov", "com", "net", "org", "edu", "ac", "mil", "co"})
+__all__ = ["page_signals"]
 
 _ABSOLUTE = ("http://", "https://", "//", "HTTP://", "HTTPS://")
-_HOST_RE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//(?:[^@/?#]*@)?([^/:?#\s]+)")
 
 # Head first (a few microseconds); the whole-document forms only when the head has nothing.
 _X_HEAD_META = etree.XPath("/html/head/meta")
@@ -108,23 +106,6 @@ _META_KEYS = {
 }
 _MAX_LINKS = 100
 _SNIPPET = 160
-
-
-def url_host(url: str | None) -> str | None:
-    """Lower-case host of an absolute or protocol-relative URL, else None (relative links)."""
-    if not url:
-        return None
-    m = _HOST_RE.match(url)
-    return m.group(1).lower().rstrip(".") if m else None
-
-
-@lru_cache(maxsize=4096)
-def registrable_domain(host: str) -> str:
-    """Approximate registrable domain: ``www.jiande.gov.cn`` -> ``jiande.gov.cn``, ``a.b.com`` -> ``b.com``."""
-    labels = host.lower().rstrip(".").split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
 
 
 def _is_hanweb_credit(host: str | None) -> bool:

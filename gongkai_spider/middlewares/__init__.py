@@ -5,8 +5,6 @@
 * ``blocking.BlockedMiddleware`` (downloader middleware): anti-bot challenge pages are counted, backed off,
   retried and never parsed.
 * ``redirects.RedirectLoopMiddleware`` (downloader middleware): a redirect loop is a counted failure.
-* ``redirects.ByteMetaRefreshMiddleware`` (downloader middleware): Scrapy's meta-refresh redirects, without decoding
-  pages whose bytes rule a refresh out.
 * ``robots.SharedRobotsTxtMiddleware`` (downloader middleware): Scrapy's robots.txt middleware with a fix for
   requests that wait on an in-flight robots.txt.
 """

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-    from pipelines.common import Stats
+    from gongkai_spider.stats import Stats
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-    from pipelines.common import Stats
+    from gongkai_spider.stats import Stats
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class IncrementalMiddleware:
         settings = crawler.settings
         if not settings.getbool("GONGKAI_INCREMENTAL_ENABLED", True):
             raise NotConfigured("GONGKAI_INCREMENTAL_ENABLED is off")
+        if settings.getbool("GONGKAI_READ_ONLY"):
+            raise NotConfigured("GONGKAI_READ_ONLY: the store and run history are not opened")
         store_holder: dict[str, Any] = {}
 
         def lookup(ids: list[str]) -> set[str]:

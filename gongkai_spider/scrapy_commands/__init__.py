@@ -1,1 +1,2 @@
-"""Scrapy commands of the project (``COMMANDS_MODULE``): override ``scrapy crawl`` to report alerts in its exit status."""
+"""Scrapy commands of the project (``COMMANDS_MODULE``): ``scrapy crawl`` reports alerts in its exit status;
+``scrapy parse/shell/fetch/view/check`` write nothing (``readonly.py``)."""

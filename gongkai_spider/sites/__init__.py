@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import yaml
 
-BUNDLED_DIR = Path(__file__).resolve().parent
+# The bundled configs: a folder, or a folder inside a zipped egg (scrapyd), hence importlib.resources.
+BUNDLED_DIR: Traversable = resources.files(__name__)
 DETAIL_FIELDS = frozenset({"title", "publish_time", "read_count", "author", "source", "summary", "keywords",
                            "body", "attachments"})
 _TOP_LEVEL_KEYS = frozenset({"name", "title", "start_urls", "allowed_domains", "max_pages", "listing", "detail"})
@@ -64,7 +67,7 @@ class SiteConfig:
     max_pages: int = 0
     listing: ListingRules = field(default_factory=ListingRules)
     detail: dict[str, str] = field(default_factory=dict)  # field name -> selector (see split_selector)
-    path: Path | None = None  # the file it came from
+    path: Traversable | None = None  # the file it came from (a Path, or inside a zipped egg)
 
     def with_base_url(self, base_url: str | None) -> SiteConfig:
         """Start URLs made absolute against ``base_url``; ``allowed_domains`` filled from them when empty."""
@@ -90,13 +93,14 @@ def split_selector(selector: str) -> tuple[str, str]:
     return "css", text.removeprefix("css:").strip()
 
 
-def site_dirs(extra_dir: str | Path | None = None) -> list[Path]:
+def site_dirs(extra_dir: str | Path | None = None) -> list[Traversable]:
     """Folders searched for ``<name>.yaml``, in order."""
     return ([Path(extra_dir)] if extra_dir else []) + [BUNDLED_DIR]
 
 
 def available_sites(extra_dir: str | Path | None = None) -> list[str]:
-    return sorted({p.stem for d in site_dirs(extra_dir) if d.is_dir() for p in d.glob("*.yaml")})
+    return sorted({p.name.removesuffix(".yaml") for d in site_dirs(extra_dir) if d.is_dir() for p in d.iterdir()
+                   if p.name.endswith(".yaml") and p.is_file()})
 
 
 def load_site(name: str, extra_dir: str | Path | None = None) -> SiteConfig:
@@ -104,7 +108,7 @@ def load_site(name: str, extra_dir: str | Path | None = None) -> SiteConfig:
     if not _NAME_RE.match(name or ""):
         raise UnknownSiteError(f"invalid site name {name!r}: use letters, digits, '_', '-', '.'")
     for folder in site_dirs(extra_dir):
-        path = folder / f"{name}.yaml"
+        path = folder.joinpath(f"{name}.yaml")
         if path.is_file():
             return parse_site(path.read_text(encoding="utf-8"), name=name, path=path)
     known = ", ".join(available_sites(extra_dir)) or "none"
@@ -112,7 +116,7 @@ def load_site(name: str, extra_dir: str | Path | None = None) -> SiteConfig:
     raise UnknownSiteError(f"no site config {name!r} (searched {searched}; known sites: {known})")
 
 
-def parse_site(text: str, *, name: str, path: Path | None = None) -> SiteConfig:
+def parse_site(text: str, *, name: str, path: Traversable | None = None) -> SiteConfig:
     """A SiteConfig from YAML text (``name`` is the default when the file has no ``name:``)."""
     where = str(path) if path else f"site {name!r}"
     try:

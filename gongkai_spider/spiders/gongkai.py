@@ -69,7 +69,8 @@ class GongkaiSpider(scrapy.Spider):
 
     def __init__(self, site: str | None = None, start_url: str | None = None, base_url: str | None = None,
                  max_pages: str | int | None = None, since: str | None = None, refresh: str | bool | None = None,
-                 *, sites_dir: str | None = None, default_max_pages: int = 0, **kwargs: Any) -> None:
+                 *, sites_dir: str | None = None, default_max_pages: int = 0, read_only: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # One bound method per callback for the whole crawl. For every response Scrapy checks the callback for
         # a `return value` inside a generator (WARN_ON_GENERATOR_RETURN_VALUE) and caches the verdict in a
@@ -77,7 +78,9 @@ class GongkaiSpider(scrapy.Spider):
         # so about one response in four re-parsed the callback's source with ast (0.08 ms CPU per page).
         for name in _CALLBACKS:
             setattr(self, name, getattr(self, name))
-        if not site and not start_url:
+        # Scrapy's debugging commands (GONGKAI_READ_ONLY: parse, shell, fetch, check) build the spider without
+        # arguments: it then extracts any URL they give it with the generic extractors.
+        if not site and not start_url and not read_only:
             raise ValueError("the gongkai spider needs -a site=NAME or -a start_url=URL "
                              f"(known sites: {', '.join(available_sites(sites_dir)) or 'none'})")
         self.since: date | None = _parse_since(since)
@@ -103,7 +106,8 @@ class GongkaiSpider(scrapy.Spider):
             except SiteConfigError as exc:
                 raise ValueError(str(exc)) from exc
             start_urls = list(self.site.start_urls)
-        self.site_id: str = (self.site.name if self.site else site) or urlsplit(start_urls[0]).hostname or "unknown"
+        self.site_id: str = ((self.site.name if self.site else site)
+                             or (urlsplit(start_urls[0]).hostname if start_urls else None) or "unknown")
         self.start_urls: list[str] = start_urls or []
         if self.site is not None:
             self.allowed_domains = list(self.site.allowed_domains)
@@ -122,6 +126,7 @@ class GongkaiSpider(scrapy.Spider):
         settings = crawler.settings
         kwargs.setdefault("sites_dir", settings.get("GONGKAI_SITES_DIR") or None)
         kwargs.setdefault("default_max_pages", settings.getint("GONGKAI_MAX_PAGES", 0))
+        kwargs.setdefault("read_only", settings.getbool("GONGKAI_READ_ONLY"))
         return super().from_crawler(crawler, *args, **kwargs)
 
     # ------------------------------------------------------------------------------------------ start
@@ -138,6 +143,18 @@ class GongkaiSpider(scrapy.Spider):
             self._listing_urls.setdefault(url, {url})
             # dont_filter: a start page is fetched every run, even with a persistent duplicate filter.
             yield self._request(url, "listing", column=url, page=1, dont_filter=True)
+
+    @classmethod
+    def handles_request(cls, request: scrapy.Request) -> bool:
+        """Any URL: ``scrapy parse URL`` / ``scrapy fetch URL`` pick this spider without ``--spider``."""
+        return True
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        """Route by page kind (``scrapy parse URL``): a listing yields its article and next-page requests, an
+        article page its item; not-article pages are counted under ``gongkai/extract/skipped/<reason>``."""
+        response.meta.setdefault("gongkai", {"kind": "listing", "site": self.site_id, "column": response.url,
+                                             "page": 1})
+        yield from self.parse_listing(response)
 
     # ------------------------------------------------------------------------------------------ listing
 

@@ -1,0 +1,7 @@
+"""``scrapy check``, with nothing written: see readonly.py."""
+
+from scrapy.commands.check import Command as ScrapyCommand
+
+from gongkai_spider.scrapy_commands.readonly import read_only
+
+Command = read_only(ScrapyCommand, __name__)

@@ -1,0 +1,7 @@
+"""``scrapy fetch``, with nothing written: see readonly.py."""
+
+from scrapy.commands.fetch import Command as ScrapyCommand
+
+from gongkai_spider.scrapy_commands.readonly import read_only
+
+Command = read_only(ScrapyCommand, __name__)
