@@ -503,3 +503,85 @@ def test_demo_keeps_every_attachment_and_a_second_run_downloads_nothing(tmp_path
     assert "attachments: downloaded 0 " in second.stdout, second.stdout
     assert sorted(p.name for p in (tmp_path / "files").glob("*/*")) == files_before
     assert _docs(db) == docs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Spam, dedup, export, back-fill
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_spam_scorer_reads_attachment_text() -> None:
+    from pipelines.spam import score_spam
+
+    item = {"url": "http://www.qinghe.gov.cn/art/1.html", "title": "关于公布县体育场馆开放时间的通知",
+            "body": "各场馆开放时间详见附件。", "attachments": [{"name": "开放时间", "url": "http://x/1.txt"}]}
+    assert score_spam(item)["is_spam"] is False
+    item["attachments"][0]["text"] = SPAM_TEXT
+    assert score_spam(item)["is_spam"] is True
+
+
+def test_content_hash_takes_attachment_sha1s_and_simhash_their_text() -> None:
+    from pipelines.dedup import DedupPipeline, content_hash, fingerprint
+
+    title, body = "关于公布第一批示范合作社名单的通知", "详见附件。"
+    plain = fingerprint(title, body)
+    assert plain[0] == content_hash(title, body)  # pages without files keep the hash they always had
+    one, two = fingerprint(title, body, "名单", ["a" * 40]), fingerprint(title, body, "名单", ["b" * 40])
+    assert len({plain[0], one[0], two[0]}) == 3
+    assert fingerprint(title, body, "", ["a" * 40, "b" * 40])[0] == fingerprint(title, body, "", ["b" * 40, "a" * 40])[0]
+    assert fingerprint(title, body, "青禾县绿源果蔬专业合作社" * 20)[2] > 100  # attachment-only notices are compared
+    item = {"_id": "x", "title": title, "body": body,
+            "attachments": [{"url": "u", "sha1": "a" * 40, "text": "名单"}, {"url": "v", "status": "too_large"}]}
+    DedupPipeline().process_item(item)
+    assert item["content_hash"] == one[0]
+
+
+def test_export_leaves_attachment_text_out_unless_asked(tmp_path: Path, capsys) -> None:
+    from gongkai_spider.cli import main
+    from gongkai_spider.storage.sqlite import SQLiteStore
+
+    db = tmp_path / "store.sqlite3"
+    store = SQLiteStore(db)
+    store.upsert_many([{"_id": "a1", "url": "http://www.qinghe.gov.cn/art/1.html", "title": "通知", "body": "",
+                        "attachments": [{"name": "名单", "url": "http://www.qinghe.gov.cn/f/1.txt", "sha1": "c" * 40,
+                                         "status": "downloaded", "text": "王小川"}]}])
+    store.close()
+    assert main(["export", "--db", str(db)]) == 0
+    [attachment] = json.loads(capsys.readouterr().out)["attachments"]
+    assert attachment["sha1"] == "c" * 40 and "text" not in attachment
+    assert main(["export", "--db", str(db), "--with-attachment-text"]) == 0
+    assert json.loads(capsys.readouterr().out)["attachments"][0]["text"] == "王小川"
+
+
+def test_attachments_fetch_back_fills_stored_articles(tmp_path: Path) -> None:
+    from crawl_support import REPO
+
+    from gongkai_spider.storage.sqlite import SQLiteStore
+
+    db = tmp_path / "store.sqlite3"
+    with serve({"/f/plan.docx": (200, [("Content-Type", "application/octet-stream")], af.docx()),
+                "/f/list.xls": (200, [("Content-Type", "application/vnd.ms-excel")], af.xls())}) as server:
+        store = SQLiteStore(db)
+        old = {"site": "qinghe", "title": "关于春耕备耕的通知", "body": "正文。", "content_hash": "0" * 40}
+        store.upsert_many([
+            {**old, "_id": "a1", "url": f"{server.base}/art/1.html",
+             "attachments": [{"name": "方案", "url": f"{server.base}/f/plan.docx"},
+                             {"name": "名单", "url": f"{server.base}/f/list.xls"}]},
+            {**old, "_id": "a2", "url": f"{server.base}/art/2.html", "site": "other",
+             "attachments": [{"name": "方案", "url": f"{server.base}/f/plan.docx"}]},
+        ])
+        store.close()
+        command = [sys.executable, "-m", "gongkai_spider.cli", "attachments", "fetch", "--site", "qinghe",
+                   "--db", str(db)]
+        env = {**scrapy_env(tmp_path), "PYTHONPATH": str(REPO)}
+        first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stdout + first.stderr
+        docs = {d["_id"]: d for d in (json.loads(r[0]) for r in sqlite3.connect(db).execute("select doc from articles"))}
+        a1 = docs["a1"]
+        assert [a["status"] for a in a1["attachments"]] == ["downloaded", "downloaded"]
+        assert "林晓岚" in a1["attachments"][1]["text"] and (tmp_path / "files" / a1["attachments"][0]["path"]).is_file()
+        assert a1["version"] == 2 and a1["content_hash"] != "0" * 40
+        assert docs["a2"]["attachments"] == [{"name": "方案", "url": f"{server.base}/f/plan.docx"}]  # --site
+        second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert "nothing to fetch" in second.stdout, second.stdout + second.stderr
+        assert server.hits("/f/plan.docx") == 1 and server.hits("/f/list.xls") == 1
