@@ -158,19 +158,19 @@ class AttachmentsPipeline(FilesPipeline):
 
     # -- Scrapy hooks ---------------------------------------------------------------------------------
 
-    def open_spider(self, spider: Any = None) -> None:
+    def open_spider(self) -> None:
         super().open_spider()
         self._pool = ThreadPool(1, 1, name="gongkai-filetext")
         self._pool.start()
         logger.info("attachments: files in %s", getattr(self.store, "basedir", self.store))
 
-    def close_spider(self, spider: Any = None) -> None:
+    def close_spider(self) -> None:
         if self._pool is not None:
             self._pool.stop()
             self._pool = None
         self.runner.close()
 
-    async def process_item(self, item: Any, spider: Any = None) -> Any:
+    async def process_item(self, item: Any) -> Any:
         adapter = fields(item)
         attachments = adapter.get(self.files_urls_field)
         if not attachments or not isinstance(attachments, list):

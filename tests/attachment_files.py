@@ -165,3 +165,16 @@ def zip_with_gbk_names() -> bytes:
 def big_file(size: int = 60 * 1024 * 1024) -> bytes:
     """``size`` bytes starting like a PDF (a 60 MB scan, say)."""
     return b"%PDF-1.4\n" + os.urandom(1024) * (size // 1024)
+
+
+def ole_with_stream(name: str) -> bytes:
+    """An OLE2 compound file whose one stream is called ``name`` (xlwt's XLS with its stream renamed): what a
+    legacy Word file ("WordDocument") or a password-protected DOCX/XLSX ("EncryptedPackage") looks like from
+    outside."""
+    data = bytearray(xls())
+    at = data.find("Workbook".encode("utf-16-le"))
+    encoded = name.encode("utf-16-le") + b"\x00\x00"
+    assert len(encoded) <= 64
+    data[at:at + 64] = encoded.ljust(64, b"\x00")
+    data[at + 64:at + 66] = len(encoded).to_bytes(2, "little")  # the directory entry's name length
+    return bytes(data)

@@ -125,6 +125,23 @@ def test_text_is_capped() -> None:
     assert out["text_truncated"] is True and len(out["text"]) == 100
 
 
+def test_legacy_word_without_antiword_or_catdoc_has_no_text() -> None:
+    assert extract(af.ole_with_stream("WordDocument"), "通知.doc", limits=Limits(tools={}))["status"] == "no_text:doc"
+    assert extract(af.ole_with_stream("WordDocument"), "通知.wps", limits=Limits(tools={}))["status"] == "no_text:wps"
+
+
+def test_legacy_word_tools_fail_cleanly_on_a_damaged_file() -> None:
+    from gongkai_spider.filetext import default_tools
+
+    out = extract(af.ole_with_stream("WordDocument"), "通知.doc", limits=Limits(tools=default_tools()))
+    assert out["status"].startswith(("no_text:", "failed:")) and not out["text"]
+
+
+def test_password_protected_office_file_is_encrypted() -> None:
+    out = extract(af.ole_with_stream("EncryptedPackage"), "预算.xlsx")
+    assert out["status"] == "failed:encrypted" and out["format"] == "xlsx"
+
+
 def test_unknown_formats_are_stored_without_text() -> None:
     assert extract(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "scan.png")["status"] == "no_text:image"
     assert extract(b"\x00\x01\x02\x03" * 100, "data.bin")["status"] == "no_text:unknown"
@@ -234,11 +251,13 @@ FILES: dict[str, tuple[str, object]] = {
     "bomb.docx": ("压缩炸弹", af.zip_bomb_docx),
     "big.pdf": ("超大文件", af.big_file),
     "gone.pdf": ("已删除文件", None),
+    "slow.pdf": ("迟迟不来的文件", None),
 }
 EXPECTED_STATUS = {
     "report.pdf": "downloaded", "scan.pdf": "downloaded", "plan.docx": "downloaded", "budget.xlsx": "downloaded",
     "list.xls": "downloaded", "names.txt": "downloaded", "secret.pdf": "failed:encrypted",
     "half.pdf": "failed:truncated", "bomb.docx": "failed:zip_bomb", "big.pdf": "too_large", "gone.pdf": "failed:http_404",
+    "slow.pdf": "failed:timeout",
 }
 SPAM_TEXT = "尊龙凯时官网注册送彩金，百家乐、老虎机、真人娱乐，首存即送，点击进入尊龙凯时app下载，澳门新葡京官网入口"
 
@@ -270,9 +289,15 @@ def _routes() -> dict:
         routes[f"/files/{name}"] = (200, [("Content-Type", "application/octet-stream")], data)
     routes["/files/only.docx"] = (200, [("Content-Type", "application/msword")],
                                   af.docx(("第一批示范合作社名单", "青禾县绿源果蔬专业合作社", "白沙镇稻香种植专业合作社")))
+    routes["/files/slow.pdf"] = _slow  # answers after GONGKAI_ATTACHMENT_TIMEOUT (4 s in these crawls)
     routes["/files/hours.txt"] = (200, [("Content-Type", "text/plain")], SPAM_TEXT.encode("gbk"))
     routes["/files/spam.pdf"] = (200, [("Content-Type", "application/pdf")], af.pdf(font="cid", pages=1))
     return routes
+
+
+def _slow(seen) -> tuple:
+    time.sleep(8)
+    return 200, [("Content-Type", "application/pdf")], af.pdf(font="cid", pages=1)
 
 
 def _docs(db: Path, collection: str = "articles") -> dict[str, dict]:
@@ -288,7 +313,8 @@ def crawled(tmp_path_factory):
     env = scrapy_env(tmp)
     runs = []
     with serve(routes) as server:
-        args = ["crawl", "gongkai", "-a", f"start_url={server.base}/list/index.html"]
+        args = ["crawl", "gongkai", "-a", f"start_url={server.base}/list/index.html",
+                "-s", "GONGKAI_ATTACHMENT_TIMEOUT=4", "-s", "RETRY_TIMES=0"]
         runs.append(run_scrapy(args, tmp, env=env, timeout=180))
         first = {path: server.hits(path) for path in routes}
         first_docs = {c: _docs(tmp / "store.sqlite3", c) for c in ("articles", "quarantine")}
@@ -331,7 +357,7 @@ def test_each_file_has_its_text_and_metadata(crawled) -> None:
     assert "乡村道路养护\t128.5" in a["budget.xlsx"]["text"]
     assert "林晓岚\t县审计局副局长" in a["list.xls"]["text"]
     assert a["names.txt"]["text"] == af.TXT_TEXT.strip()
-    for name in ("secret.pdf", "half.pdf", "bomb.docx", "big.pdf", "gone.pdf"):
+    for name in ("secret.pdf", "half.pdf", "bomb.docx", "big.pdf", "gone.pdf", "slow.pdf"):
         assert not a[name]["text"], name
     report = a["report.pdf"]
     assert report["name"] == "年度报告.pdf" and report["format"] == "pdf"
@@ -342,7 +368,7 @@ def test_files_are_in_the_store_named_by_their_sha1(crawled) -> None:
     files_dir = crawled["tmp"] / "files"
     routes = _routes()
     for name, a in _by_file(crawled["docs"]["articles"]["all"]).items():
-        if a["status"] in ("too_large", "failed:http_404"):
+        if a["status"] in ("too_large", "failed:http_404", "failed:timeout"):
             assert a["path"] is None and a["sha1"] is None, name
             continue
         data = (files_dir / a["path"]).read_bytes()  # encrypted, truncated, bomb: kept, with their status
@@ -383,7 +409,8 @@ def test_quarantined_items_download_nothing(crawled) -> None:
 def test_second_run_downloads_nothing_again(crawled) -> None:
     first, second = crawled["first"], crawled["second"]
     assert first["/art/all.html"] == 1 and second["/art/all.html"] == 1  # the page was fetched again
-    stored = [f"/files/{n}" for n, s in EXPECTED_STATUS.items() if s not in ("too_large", "failed:http_404")]
+    stored = [f"/files/{n}" for n, s in EXPECTED_STATUS.items()
+              if s not in ("too_large", "failed:http_404", "failed:timeout")]
     assert all(first[p] == 1 for p in stored)
     assert {p: second[p] for p in stored} == dict.fromkeys(stored, 0)
     assert crawled["runs"][1].stats["gongkai/attachments/reused"] == len(stored) + 1  # + only.docx
