@@ -5,23 +5,24 @@
    split over the seed-template, TRS and Hanweb columns) and serves it on 127.0.0.1 from an asyncio server in
    a thread of this process (prebuilt responses, keep-alive; its CPU is not counted).
 2. Crawls it, each crawl in its own subprocess so its CPU time is read from the child's rusage:
-   * ``bare``: benchmarks/bare_spider.py on Scrapy's default settings, parsel selectors, JSONL feed; the
-     acceptance baseline. Run a second time with the full crawl's CONCURRENT_ITEMS, for a like-for-like
-     figure (Scrapy's default of 100 alone costs the bare spider about 0.8 ms of CPU per page);
+   * ``bare``: benchmarks/bare_spider.py, parsel selectors, JSONL feed, at the full crawl's CONCURRENT_ITEMS:
+     the acceptance baseline, like for like. Run a second time on Scrapy's default (CONCURRENT_ITEMS=100),
+     printed as its own row (that setting alone costs the bare spider CPU of its own);
    * ``full``: ``scrapy crawl gongkai -a site=demo`` with the project settings (extraction, clean ->
      validate -> spam -> dedup -> store pipelines, middlewares, extensions) into a fresh SQLite store,
      once per ``--concurrent-items`` value (default 10 and Scrapy's default 100).
    Both use the same politeness-free settings: no AutoThrottle, no delay, robots.txt off, 16 concurrent
    requests, 8 per host. Runs are interleaved; with ``--repeat N`` the medians are printed.
 3. Prints per crawl: pages (responses), items, wall seconds, pages/s, CPU ms per page (whole process: start-up
-   included, so slightly pessimistic), then the ratio full/bare of pages/s and the extra CPU of extraction +
-   pipelines per page (full minus bare), and what CONCURRENT_ITEMS=100 costs against 10. As a cross-check,
+   included, so slightly pessimistic), then the headline, like for like (both at the first
+   ``--concurrent-items`` value): the ratio full/bare of pages/s and the extra CPU of extraction + pipelines
+   per page (full minus bare); then what CONCURRENT_ITEMS=100 costs against 10. As a cross-check,
    extraction and the clean -> validate -> spam -> dedup chain are also timed in-process, without Scrapy
    (``time.process_time`` over every article page of the portal).
 4. Bulk upsert rates of the stores (benchmarks/store_bench.py): SQLite, mongomock-ng, and MongoDB when
    TEST_MONGO_URI is set.
 
-Acceptance (issue 6): ratio full/bare >= 0.6 and extraction + pipelines <= 3 ms CPU per page.
+Acceptance: like-for-like ratio full/bare >= 0.7 (issue 11) and extraction + pipelines <= 3 ms CPU per page.
 
 Usage:
   python3 benchmarks/throughput.py [--articles 5100] [--repeat 3] [--concurrent-items 10,100] [--no-store]
@@ -62,7 +63,7 @@ COMMON_SETTINGS = {
     "LOG_LEVEL": "INFO",
     "TELNETCONSOLE_ENABLED": "0",
 }
-MAX_RATIO = 0.6
+MIN_RATIO = 0.7
 MAX_EXTRA_CPU_MS = 3.0
 
 
@@ -338,33 +339,37 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(f"full{value}", []).append(run)
     runs = {key: _median_run(value) for key, value in results.items()}
 
-    bare = runs["bare"]
     suffix = f" (median of {args.repeat})" if args.repeat > 1 else ""
     print(
-        f"\n{'crawl' + suffix:<40}{'pages':>7}{'items':>7}{'stored':>7}{'wall s':>8}{'pages/s':>9}{'CPU ms/page':>12}"
+        f"\n{'crawl' + suffix:<44}{'pages':>7}{'items':>7}{'stored':>7}{'wall s':>8}{'pages/s':>9}{'CPU ms/page':>12}"
     )
-    labels = {"bare": "bare: parsel -> JSONL", "bare_same": f"bare, CONC_ITEMS={items_values[0]}"}
+    judged = items_values[0]
+    labels = {"bare_same": f"bare: parsel -> JSONL, CONC_ITEMS={judged}",
+              "bare": "bare, Scrapy default (CONC_ITEMS=100)"}
     labels.update({f"full{v}": f"full: gongkai -> SQLite, CONC_ITEMS={v}" for v in items_values})
-    for key, run in runs.items():
+    order = ["bare_same", *(f"full{v}" for v in items_values), "bare"]
+    for key in order:
+        run = runs[key]
         stored = "-" if key.startswith("bare") else str(run.stored)
         print(
-            f"{labels[key]:<40}{run.pages:>7}{run.items:>7}{stored:>7}{run.wall:>8.2f}{run.pages_per_s:>9.0f}"
+            f"{labels[key]:<44}{run.pages:>7}{run.items:>7}{stored:>7}{run.wall:>8.2f}{run.pages_per_s:>9.0f}"
             f"{run.cpu_ms_per_page:>12.2f}"
         )
 
-    full = runs[f"full{items_values[0]}"]
+    # The headline is like for like: the bare spider at the full crawl's CONCURRENT_ITEMS. Scrapy's default
+    # (100) costs the bare spider CPU of its own, so comparing against it mixes that cost into the ratio.
+    full, bare = runs[f"full{judged}"], runs["bare_same"]
     ratio = full.pages_per_s / bare.pages_per_s
     extra = full.cpu_ms_per_page - bare.cpu_ms_per_page
     print(
-        f"\nratio full/bare pages/s: {ratio:.2f} (need >= {MAX_RATIO})   "
-        f"CPU per page full/bare: {full.cpu_ms_per_page / bare.cpu_ms_per_page:.2f}"
+        f"\nlike for like (both CONCURRENT_ITEMS={judged}): ratio full/bare pages/s {ratio:.2f} "
+        f"(need >= {MIN_RATIO}), CPU per page full/bare {full.cpu_ms_per_page / bare.cpu_ms_per_page:.2f}"
     )
     print(f"extraction + pipelines: {extra:.2f} ms CPU per page (full - bare; need <= {MAX_EXTRA_CPU_MS})")
-    same = runs["bare_same"]
+    default = runs["bare"]
     print(
-        f"like for like (bare also at CONCURRENT_ITEMS={items_values[0]}): ratio {full.pages_per_s / same.pages_per_s:.2f},"
-        f" CPU per page full/bare {full.cpu_ms_per_page / same.cpu_ms_per_page:.2f},"
-        f" extraction + pipelines {full.cpu_ms_per_page - same.cpu_ms_per_page:.2f} ms per page"
+        f"for reference, bare on Scrapy's default CONCURRENT_ITEMS=100: {default.pages_per_s:.0f} pages/s, "
+        f"{default.cpu_ms_per_page:.2f} ms CPU per page (full/this {full.pages_per_s / default.pages_per_s:.2f})"
     )
     if len(items_values) > 1:
         for value in items_values[1:]:
@@ -380,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         f"in-process, no Scrapy ({n} article pages): extract_detail {extract_ms:.2f} ms/page, "
         f"clean+validate+spam+dedup {pipe_ms:.2f} ms/page"
     )
-    ok = ratio >= MAX_RATIO and extra <= MAX_EXTRA_CPU_MS and full.stored == n_articles
+    ok = ratio >= MIN_RATIO and extra <= MAX_EXTRA_CPU_MS and full.stored == n_articles
     if full.stored != n_articles:
         print(f"full crawl stored {full.stored} documents, expected {n_articles}")
 

@@ -37,11 +37,19 @@ def _command_module(module: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; usage and store errors end it with one line and exit 2 (gongkai_spider.commands)."""
     args = build_parser().parse_args(argv)
     try:
         return int(_command_module(args._module).run(args) or 0)
     except BrokenPipeError:  # `gongkai export | head`
         return 0
+    except Exception as exc:
+        from gongkai_spider.commands import report_errors
+
+        status = report_errors(args.command, exc)
+        if status is None:
+            raise
+        return status
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ are working data for the pipelines (e.g. page signals for the spam scorer) and a
 
 from __future__ import annotations
 
-import scrapy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import scrapy
 
 # Fields of the stored document, in the order analysts see them.
 DOCUMENT_FIELDS: tuple[str, ...] = (
@@ -48,10 +51,25 @@ WORKING_FIELDS: tuple[str, ...] = (
 )
 
 
-class ArticleItem(scrapy.Item):
-    """One article page; see DOCUMENT_FIELDS for the stored keys."""
+def _article_item_class() -> type[scrapy.Item]:
+    import scrapy
 
-    locals().update({name: scrapy.Field() for name in DOCUMENT_FIELDS + WORKING_FIELDS})
+    class ArticleItem(scrapy.Item):
+        """One article page; see DOCUMENT_FIELDS for the stored keys."""
+
+        locals().update({name: scrapy.Field() for name in DOCUMENT_FIELDS + WORKING_FIELDS})
+
+    ArticleItem.__module__ = __name__
+    return ArticleItem
+
+
+def __getattr__(name: str) -> Any:
+    # ArticleItem is built on first use: the field lists and storable() serve `gongkai extract`, the
+    # exporters and the stores, none of which should import Scrapy (and Twisted) to get them.
+    if name == "ArticleItem":
+        cls = globals()["ArticleItem"] = _article_item_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def storable(doc: dict) -> dict:

@@ -172,9 +172,15 @@ GONGKAI_MIN_BODY_CHARS = _env_int("GONGKAI_MIN_BODY_CHARS", 0)
 # GONGKAI_DEDUP_LOAD_INDEX: load the stored articles' simhashes at start so near_duplicate_of also finds
 # copies of earlier runs' articles. Default: on. Env: GONGKAI_DEDUP_LOAD_INDEX.
 GONGKAI_DEDUP_LOAD_INDEX = _env_bool("GONGKAI_DEDUP_LOAD_INDEX", True)
-# GONGKAI_NEAR_DUP_DISTANCE: simhash bits (of 64) two articles may differ by and still be near duplicates,
-# 0..15 (unrelated pages measured >= 18 apart; see pipelines/dedup.py). Default: 3. Env: GONGKAI_NEAR_DUP_DISTANCE.
-GONGKAI_NEAR_DUP_DISTANCE = _env_int("GONGKAI_NEAR_DUP_DISTANCE", 3)
+# GONGKAI_NEAR_DUP_DISTANCE: simhash bits (of 64) two articles may differ by and still be near-duplicate
+# candidates, 0..11; a candidate is marked only when its text passes GONGKAI_NEAR_DUP_SIMILARITY (see
+# pipelines/dedup.py: 6 finds 96% of 1-5-edit copies of 400-character notices). Default: 6.
+# Env: GONGKAI_NEAR_DUP_DISTANCE.
+GONGKAI_NEAR_DUP_DISTANCE = _env_int("GONGKAI_NEAR_DUP_DISTANCE", 6)
+# GONGKAI_NEAR_DUP_SIMILARITY: Jaccard similarity of the character 3-gram sets a simhash candidate must reach
+# to be marked near_duplicate_of (distinct notices of one template measured <= 0.45, 20-edit copies >= 0.57).
+# Default: 0.6. Env: GONGKAI_NEAR_DUP_SIMILARITY.
+GONGKAI_NEAR_DUP_SIMILARITY = _env_float("GONGKAI_NEAR_DUP_SIMILARITY", 0.6)
 # GONGKAI_NEAR_DUP_MIN_CHARS: bodies shorter than this (non-space characters) are never marked near
 # duplicates: "详见附件" says nothing. Default: 100. Env: GONGKAI_NEAR_DUP_MIN_CHARS.
 GONGKAI_NEAR_DUP_MIN_CHARS = _env_int("GONGKAI_NEAR_DUP_MIN_CHARS", 100)
@@ -196,8 +202,9 @@ GONGKAI_STORE_BATCH_SIZE = _env_int("GONGKAI_STORE_BATCH_SIZE", 200)
 # Store outage safety: batches MongoDB cannot take go to a local spool, replayed later (storage/spool.py)
 # ---------------------------------------------------------------------------------------------------------
 
-# GONGKAI_SPOOL_DIR: folder of the spool (JSONL). Replayed at the next flush and when the next run opens.
-# Default: data/spool. Env: GONGKAI_SPOOL_DIR.
+# GONGKAI_SPOOL_DIR: folder of the spool (JSONL), one subfolder per store (store-<digest>/, its store.json names
+# the MongoDB hosts + database or the SQLite path): a run replays only its own store's folder, at the next flush
+# and when the next run opens. Default: data/spool. Env: GONGKAI_SPOOL_DIR.
 GONGKAI_SPOOL_DIR = os.environ.get("GONGKAI_SPOOL_DIR", "data/spool")
 # GONGKAI_SPOOL_RETRY_SECONDS: after a failure, batches go straight to the spool for this long before the
 # store is tried again (each try can block the crawl for MONGO_SERVER_SELECTION_TIMEOUT_MS).
@@ -206,6 +213,22 @@ GONGKAI_SPOOL_RETRY_SECONDS = _env_float("GONGKAI_SPOOL_RETRY_SECONDS", 30.0)
 # MONGO_SERVER_SELECTION_TIMEOUT_MS: how long one MongoDB operation waits for a reachable server before the
 # batch is spooled. Short, because the crawl waits meanwhile. Default: 5000. Env: MONGO_SERVER_SELECTION_TIMEOUT_MS.
 MONGO_SERVER_SELECTION_TIMEOUT_MS = _env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)
+# MONGO_SOCKET_TIMEOUT_MS: pymongo's socketTimeoutMS, the longest wait for one answer from the server. It bounds
+# every operation: a server that accepts connections and then never answers costs at most about twice this (pymongo
+# retries a read once) before the batch is spooled and `gongkai stats`/`export` exit 2. 0 = no limit (not advised).
+# Default: 10000. Env: MONGO_SOCKET_TIMEOUT_MS.
+MONGO_SOCKET_TIMEOUT_MS = _env_int("MONGO_SOCKET_TIMEOUT_MS", 10000)
+# MONGO_CONNECT_TIMEOUT_MS: pymongo's connectTimeoutMS, the longest wait for a TCP connection and its handshake.
+# 0 = pymongo's default (20 s). Default: 5000. Env: MONGO_CONNECT_TIMEOUT_MS.
+MONGO_CONNECT_TIMEOUT_MS = _env_int("MONGO_CONNECT_TIMEOUT_MS", 5000)
+# MONGO_TIMEOUT_MS: pymongo's timeoutMS, a cap on each operation as a whole (server selection, connecting, its
+# retry, every answer). Off by default because pymongo then uses it instead of MONGO_SERVER_SELECTION_TIMEOUT_MS,
+# so a server that is down would cost this long, not 5 s. 0 = unset. Default: 0. Env: MONGO_TIMEOUT_MS.
+MONGO_TIMEOUT_MS = _env_int("MONGO_TIMEOUT_MS", 0)
+# GONGKAI_STORE_MAX_BUFFERED: documents held in memory when neither the store nor the spool takes them (disk full).
+# Reaching it stops the crawl with the alert store_failing; later documents are counted in gongkai/store/lost.
+# Default: 5000. Env: GONGKAI_STORE_MAX_BUFFERED.
+GONGKAI_STORE_MAX_BUFFERED = _env_int("GONGKAI_STORE_MAX_BUFFERED", 5000)
 
 # ---------------------------------------------------------------------------------------------------------
 # Scheduled runs: incremental crawling, anti-bot back-off, run monitor and exit status (issue 5)

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from itemadapter import ItemAdapter
-from scrapy import Item
-
 
 def fields(item: Any) -> MutableMapping[str, Any]:
     """``item`` as a mutable mapping: the item itself when it is a dict or a scrapy ``Item``, else an ItemAdapter.
@@ -16,7 +13,13 @@ def fields(item: Any) -> MutableMapping[str, Any]:
     way); building an ItemAdapter probes every adapter class (attrs, dataclass, pydantic ...) each time, which
     the pipelines paid several times per item.
     """
-    return item if isinstance(item, (dict, Item)) else ItemAdapter(item)
+    if isinstance(item, dict):
+        return item
+    # Imported here: `gongkai extract` handles plain dicts and must not pay for Scrapy's import chain.
+    from itemadapter import ItemAdapter
+    from scrapy import Item
+
+    return item if isinstance(item, Item) else ItemAdapter(item)
 
 
 def as_dict(item: Any) -> dict[str, Any]:
@@ -27,6 +30,9 @@ def as_dict(item: Any) -> dict[str, Any]:
     """
     if isinstance(item, dict):
         return item
+    from itemadapter import ItemAdapter
+    from scrapy import Item
+
     if isinstance(item, Item):
         return dict(item)
     return dict(ItemAdapter(item).items())

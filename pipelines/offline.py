@@ -13,25 +13,23 @@ datetimes into ISO 8601 strings with their +08:00 offset for ``json.dumps``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
-
-from scrapy.exceptions import DropItem
 
 from gongkai_spider.items import storable
 from gongkai_spider.stats import CounterStats, Stats
 from pipelines.clean import CleanPipeline
 from pipelines.dedup import DedupPipeline
 from pipelines.spam import SpamLists, SpamPipeline
-from pipelines.validate import ValidatePipeline, validation_error
+from pipelines.validate import ValidatePipeline, drop_message
 
 
 def _run(pipeline: Any, item: Any) -> Any:
     result = pipeline.process_item(item)
     if inspect.isawaitable(result):  # a pipeline written as `async def process_item`
+        import asyncio
 
         async def wait() -> Any:
             return await result
@@ -65,11 +63,10 @@ def process_offline(raw_item: Mapping[str, Any], settings: Any = None, *,
     min_body_chars = int(get("GONGKAI_MIN_BODY_CHARS", 0) or 0)
 
     item = _run(CleanPipeline(stats), dict(raw_item))
-    try:
-        item = _run(ValidatePipeline(stats, min_body_chars=min_body_chars), item)
-    except DropItem as exc:
-        return {"dropped": validation_error(item, min_body_chars=min_body_chars), "message": str(exc),
-                "url": item.get("url"), "document": storable(item)}
+    reason = ValidatePipeline(stats, min_body_chars=min_body_chars).check(item)
+    if reason is not None:  # the crawl's DropItem, returned instead of raised (no Scrapy import needed)
+        return {"dropped": reason, "message": drop_message(reason, item), "url": item.get("url"),
+                "document": storable(item)}
     item = _run(_spam_pipeline(stats, spam_threshold, get("GONGKAI_SPAM_LISTS_DIR") or None), item)
     item = _run(DedupPipeline(stats), item)
     return storable(dict(item))

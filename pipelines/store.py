@@ -2,8 +2,18 @@
 
 The store is the crawler's shared one (``gongkai_spider.storage.store_for_crawler``): MongoDB when
 ``MONGO_URI`` is set, else SQLite at ``GONGKAI_DB``. A flush happens every ``GONGKAI_STORE_BATCH_SIZE`` items
-and at close. A store outage never stops the crawl: the batch goes to the spool (``GONGKAI_SPOOL_DIR``),
-which is replayed at the next flush once the store answers again and when the next run opens.
+and at close. A store outage never stops the crawl: the batch goes to the spool (``GONGKAI_SPOOL_DIR``, one folder
+per store identity), which is replayed at the next flush once the store answers again and when the next run opens.
+
+Faults that are not outages stop the crawl instead (close reason, ``gongkai/alert/<reason>``):
+
+- ``store_unusable``: the store cannot be used as itself (corrupt or unreadable SQLite file, failed MongoDB
+  authentication; ``errors.StoreUnusable``). Found at open, the crawl closes before fetching anything; found
+  mid-run, the batch in hand is spooled and the crawl stops. ``scrapy crawl`` exits 2.
+- ``store_failing``: neither the store nor the spool takes documents (disk full): they are kept in memory up to
+  ``GONGKAI_STORE_MAX_BUFFERED``, then the crawl stops; documents beyond that are counted ``gongkai/store/lost``.
+  Each distinct error is logged once, with its real cause; repeats are only counted (``gongkai/store/errors``,
+  ``gongkai/store/spool_errors``).
 
 A page is never in both collections. Before each batch is written (and again when a spooled batch is
 replayed) the pipeline looks its ``_id``s up in the other collection, one ``existing_ids`` call per collection
@@ -20,46 +30,77 @@ and batch (``get`` only for the few hits):
 
 Stats: ``gongkai/store/{new,updated,unchanged,rejected}`` (documents written), ``gongkai/store/quarantined``
 (routed to quarantine), the routing counts above, ``gongkai/store/spooled`` / ``gongkai/store/replayed``
-(into / out of the spool), ``gongkai/store/errors`` (failed store calls), and per site
+(into / out of the spool), ``gongkai/store/errors`` (failed store calls), ``gongkai/store/spool_errors`` (failed
+spool writes), ``gongkai/store/buffered_max`` (most documents held in memory), and per site
 ``gongkai/site/<site>/store/<outcome>``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import CloseSpider, NotConfigured
 
+from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.items import storable
 from gongkai_spider.stats import CounterStats, Stats
-from gongkai_spider.storage.base import Store, is_outage, utc_now
+from gongkai_spider.storage.base import Store, is_outage, is_unusable, one_line, utc_now
 from gongkai_spider.storage.spool import Spool, upsert_or_reject
 
 logger = logging.getLogger(__name__)
 
 
+STORE_FAILING = "store_failing"
+
+
+def _stopper(crawler: Any) -> Callable[[str], None]:
+    """Close the crawl with a reason, from inside a pipeline (as Scrapy's CloseSpider extension does)."""
+    pending: list[Any] = []
+
+    def stop(reason: str) -> None:
+        from scrapy.utils.defer import deferred_from_coro
+
+        engine = getattr(crawler, "engine", None)
+        if engine is not None and getattr(engine, "spider", None) is not None:
+            pending.append(deferred_from_coro(engine.close_spider_async(reason=reason)))
+    return stop
+
+
 class StorePipeline:
     def __init__(self, stats: Stats | None = None, store: Store | Callable[[], Store] | None = None, *,
-                 batch_size: int = 200, spool_dir: str = "data/spool", retry_seconds: float = 30.0) -> None:
-        """``store``: a Store, or a callable opening one at ``open_spider`` (tests pass a Store directly)."""
+                 batch_size: int = 200, spool_dir: str = "data/spool", retry_seconds: float = 30.0,
+                 max_buffered: int = 5000, identity: dict[str, str] | None = None,
+                 stop: Callable[[str], None] | None = None) -> None:
+        """``store``: a Store, or a callable opening one at ``open_spider`` (tests pass a Store directly).
+        ``identity``: the store's (spool folder key), by default ``store.identity``. ``stop(reason)`` closes the
+        crawl (``store_failing``, ``store_unusable`` mid-run); without it the pipeline only stops storing."""
         self.stats = stats if stats is not None else CounterStats()
         self._opener = store if callable(store) and not isinstance(store, Store) else None
         self.store: Store | None = None if self._opener else store
         self.batch_size = max(1, batch_size)
-        self.spool = Spool(spool_dir)
+        if identity is None and self.store is not None:
+            identity = getattr(self.store, "identity", None)
+        self.spool = Spool(spool_dir, identity)
         self.retry_seconds = retry_seconds
+        self.max_buffered = max(self.batch_size, max_buffered)
+        self._stop = stop or (lambda reason: None)
         self._buffer: dict[str, list[dict]] = {"articles": [], "quarantine": []}
-        self._buffered = 0
+        self._buffered = 0  # documents in the buffer (new ones, and those neither store nor spool took)
+        self._since_flush = 0  # documents added since the last flush: a flush per batch, not per item
         self._down_until = 0.0  # monotonic time before which the store is not tried again
         self._spool_pending = False
+        self.stopping: str | None = None  # the close reason asked for (store_unusable, store_failing)
+        self._reported: set[str] = set()  # errors logged already (each distinct one once)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
-        from gongkai_spider.storage import store_for_crawler
+        from gongkai_spider.storage import store_for_crawler, store_identity
 
         settings = crawler.settings
         if settings.getbool("GONGKAI_READ_ONLY"):
@@ -67,15 +108,24 @@ class StorePipeline:
         return cls(crawler.stats, lambda: store_for_crawler(crawler),
                    batch_size=settings.getint("GONGKAI_STORE_BATCH_SIZE", 200),
                    spool_dir=settings.get("GONGKAI_SPOOL_DIR", "data/spool"),
-                   retry_seconds=settings.getfloat("GONGKAI_SPOOL_RETRY_SECONDS", 30.0))
+                   retry_seconds=settings.getfloat("GONGKAI_SPOOL_RETRY_SECONDS", 30.0),
+                   max_buffered=settings.getint("GONGKAI_STORE_MAX_BUFFERED", 5000),
+                   identity=store_identity(settings), stop=_stopper(crawler))
 
     # -- Scrapy hooks ---------------------------------------------------------------------------------
 
     def open_spider(self) -> None:
+        """Open the store; an unusable one closes the crawl before anything is fetched (CloseSpider)."""
+        for path in self.spool.legacy_files()[:1]:
+            logger.warning("store: spool files directly in %s (e.g. %s) predate per-store spool folders and are "
+                           "not replayed; move them into the folder of their store (%s for this one)",
+                           self.spool.root, path.name, self.spool.directory)
         if self._opener is not None:
             try:
                 self.store = self._opener()
-            except Exception:  # e.g. an unwritable GONGKAI_DB: keep crawling into the spool, say so loudly
+            except Exception as exc:  # e.g. an unwritable GONGKAI_DB: keep crawling into the spool, say so loudly
+                if is_unusable(exc):
+                    self._unusable(exc, at_open=True)
                 logger.exception("store: could not open the store; items go to the spool in %s",
                                  self.spool.directory)
                 self._mark_down()
@@ -83,6 +133,8 @@ class StorePipeline:
         try:
             self.store.ensure_ready()  # MongoDB: contact the server and create the indexes now
         except Exception as exc:
+            if is_unusable(exc):
+                self._unusable(exc, at_open=True)
             self._failed("opening the store", exc)
         self._spool_pending = True  # left by an earlier run, perhaps
         self._replay()
@@ -91,18 +143,23 @@ class StorePipeline:
         doc = storable(dict(item))
         spam = doc.get("spam") or {}
         collection = "quarantine" if isinstance(spam, dict) and spam.get("is_spam") else "articles"
+        if self._buffered >= self.max_buffered:  # nothing takes documents and the crawl is stopping: no growth
+            self._lose(1)
+            return item
         self._buffer[collection].append(doc)
         self._buffered += 1
-        if self._buffered >= self.batch_size:
+        self._since_flush += 1
+        if self._since_flush >= self.batch_size:
             self.flush()
         return item
 
     def close_spider(self) -> None:
-        self._down_until = 0.0  # one last try whatever the back-off says
+        if self.stopping != "store_unusable":
+            self._down_until = 0.0  # one last try whatever the back-off says
         self.flush()
         if self._buffered:  # neither the store nor the spool took them
-            logger.error("store: %d documents could not be stored nor spooled and are lost", self._buffered)
-            self.stats.inc_value("gongkai/store/lost", self._buffered)
+            self._lose(self._buffered)
+            self._buffer, self._buffered = {"articles": [], "quarantine": []}, 0
         self.spool.close()
         if self._spool_pending:
             waiting = self.spool.pending()
@@ -116,7 +173,7 @@ class StorePipeline:
         """Write the buffered items (spooling them when the store is away)."""
         now = utc_now()
         batches, self._buffer = self._buffer, {"articles": [], "quarantine": []}
-        self._buffered = 0
+        self._buffered = self._since_flush = 0
         if self._spool_pending:
             self._replay()
         if any(batches.values()) and self._available():
@@ -129,6 +186,12 @@ class StorePipeline:
         for collection, docs in batches.items():
             if docs:
                 self._write(collection, docs, now)
+        if self._buffered:
+            self.stats.set_value("gongkai/store/buffered_max",
+                                 max(self._buffered, self.stats.get_value("gongkai/store/buffered_max", 0) or 0))
+        if self._buffered >= self.max_buffered and self.stopping is None:
+            self._request_stop(STORE_FAILING, f"neither the store nor the spool takes documents; {self._buffered} "
+                               f"held in memory (GONGKAI_STORE_MAX_BUFFERED={self.max_buffered}): stopping the crawl")
 
     def _routed(self, batches: dict[str, list[dict]]) -> dict[str, list[dict]]:
         """``_route`` that falls back to each document's own verdict on a non-outage error (never stuck)."""
@@ -189,8 +252,11 @@ class StorePipeline:
         if self.store is None and self._opener is not None and time.monotonic() >= self._down_until:
             try:
                 self.store = self._opener()
-            except Exception:
-                logger.exception("store: could not open the store")
+            except Exception as exc:
+                if is_unusable(exc):
+                    self._unusable(exc)
+                else:
+                    self._report("open", exc, "could not open the store")
                 self._mark_down()
         return self.store is not None and time.monotonic() >= self._down_until
 
@@ -229,21 +295,63 @@ class StorePipeline:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self.stats.inc_value("gongkai/store/errors")
-        if is_outage(exc):
-            logger.warning("store: %s failed, store unavailable (%r); spooling for %.0fs", what, exc,
-                           self.retry_seconds)
+        if is_unusable(exc):
+            self._unusable(exc)
+        elif is_outage(exc):
+            self._report(what.split(" ", 1)[0], exc,
+                         f"{what} failed, store unavailable; spooling for {self.retry_seconds:.0f}s")
         else:
-            logger.exception("store: %s failed; spooling", what)
+            self._report(what.split(" ", 1)[0], exc, f"{what} failed; spooling", traceback=True)
         self._mark_down()
+
+    def _unusable(self, exc: BaseException, *, at_open: bool = False) -> None:
+        """The store is not itself (errors.StoreUnusable): stop. At open, before anything is fetched."""
+        message = one_line(exc)
+        self.stats.set_value("gongkai/store/unusable", 1)
+        self._down_until = math.inf  # never tried again this run; batches in hand go to the spool
+        if at_open:
+            logger.error("store: %s; the crawl stops before fetching anything", message)
+            self.stopping = StoreUnusable.reason
+            raise CloseSpider(StoreUnusable.reason)
+        self._request_stop(StoreUnusable.reason, f"{message}; the documents in hand go to the spool "
+                           f"{self.spool.directory}")
+
+    def _request_stop(self, reason: str, message: str) -> None:
+        if self.stopping is not None:
+            return
+        self.stopping = reason
+        self.stats.inc_value(f"gongkai/alert/{reason}")
+        logger.error("ALERT %s: %s", reason, message)
+        self._stop(reason)
+
+    def _report(self, kind: str, exc: BaseException, what: str, *, traceback: bool = False) -> None:
+        """Log each distinct error (what failed, its type and message) once, with its real cause; repeats go to
+        DEBUG (they are counted in the stats): a full disk is one line, not one traceback per item."""
+        key = f"{kind}:{type(exc).__name__}:{re.sub(r'[0-9]+', '#', str(exc))[:80]}"  # "next try in 59s" repeats
+        first = key not in self._reported
+        self._reported.add(key)
+        logger.log(logging.WARNING if first else logging.DEBUG, "store: %s: %s", what, one_line(exc),
+                   exc_info=exc if first and traceback else None)
+
+    def _lose(self, n: int) -> None:
+        if "lost" not in self._reported:
+            self._reported.add("lost")
+            logger.error("store: documents can be neither stored nor spooled and are lost (counted in "
+                         "gongkai/store/lost)")
+        self.stats.inc_value("gongkai/store/lost", n)
 
     def _to_spool(self, collection: str, docs: list[dict], now: datetime) -> None:
         try:
             self.spool.append(collection, docs, now)
-        except Exception:  # the disk refuses too: keep them in memory for the next flush
-            logger.exception("store: spool write failed; %d documents kept in memory", len(docs))
+        except Exception as exc:  # the disk refuses too: keep them in memory (bounded) for the next flush
             self.stats.inc_value("gongkai/store/spool_errors")
-            self._buffer[collection].extend(docs)
-            self._buffered += len(docs)
+            self._report("spool", exc, f"writing the spool in {self.spool.directory} failed; documents are held "
+                         f"in memory (at most {self.max_buffered})")
+            room = max(0, self.max_buffered - self._buffered)
+            self._buffer[collection].extend(docs[:room])
+            self._buffered += min(room, len(docs))
+            if len(docs) > room:
+                self._lose(len(docs) - room)
             return
         self._spool_pending = True
         self.stats.inc_value("gongkai/store/spooled", len(docs))

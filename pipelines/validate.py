@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from scrapy.exceptions import DropItem
-
 from gongkai_spider.stats import CounterStats, Stats
 from pipelines.common import fields
 
@@ -45,6 +43,11 @@ def validation_error(item: Any, *, min_body_chars: int = 0) -> str | None:
     return None
 
 
+def drop_message(reason: str, item: Any) -> str:
+    adapter = fields(item)
+    return f"{reason}: {adapter.get('url') or adapter.get('list_url') or '?'}"
+
+
 class ValidatePipeline:
     """Drops (DropItem, counted, logged at INFO) items validation_error rejects."""
 
@@ -56,13 +59,21 @@ class ValidatePipeline:
     def from_crawler(cls, crawler: Any) -> ValidatePipeline:
         return cls(crawler.stats, crawler.settings.getint("GONGKAI_MIN_BODY_CHARS", 0))
 
-    def process_item(self, item: Any) -> Any:
+    def check(self, item: Any) -> str | None:
+        """Count the verdict on ``item``; return the drop reason, or None when it passes (no Scrapy needed)."""
         reason = validation_error(item, min_body_chars=self.min_body_chars)
-        adapter = fields(item)
         if reason is not None:
             self.stats.inc_value(f"gongkai/validate/dropped/{reason}")
-            raise DropItem(f"{reason}: {adapter.get('url') or adapter.get('list_url') or '?'}", log_level="INFO")
-        if not _text(adapter.get("body")):
+            return reason
+        if not _text(fields(item).get("body")):
             self.stats.inc_value("gongkai/validate/attachment_only")
         self.stats.inc_value("gongkai/validate/passed")
+        return None
+
+    def process_item(self, item: Any) -> Any:
+        reason = self.check(item)
+        if reason is not None:
+            from scrapy.exceptions import DropItem  # the crawl has Scrapy loaded already
+
+            raise DropItem(drop_message(reason, item), log_level="INFO")
         return item

@@ -12,7 +12,8 @@ from gongkai_spider.cli import COMMANDS
 from gongkai_spider.commands import stats
 from gongkai_spider.normalize import SHANGHAI
 from gongkai_spider.storage import open_store
-from gongkai_spider.storage.spool import Spool
+from gongkai_spider.storage.base import sqlite_identity
+from gongkai_spider.storage.spool import Spool, store_folder
 from gongkai_spider.storage.sqlite import SQLiteStore
 
 
@@ -35,7 +36,8 @@ def test_table_for_a_sqlite_file(tmp_path, capsysbinary, monkeypatch):
     store = SQLiteStore(path)
     fill(store)
     store.close()
-    Spool(tmp_path / "spool").append("articles", [doc(9)], T1)
+    Spool(tmp_path / "spool", sqlite_identity(path)).append("articles", [doc(9)], T1)
+    Spool(tmp_path / "spool", sqlite_identity(tmp_path / "another.sqlite3")).append("articles", [doc(8)], T1)
     assert run_stats("--db", str(path)) == 0
     out = capsysbinary.readouterr().out.decode("utf-8")
     assert out.splitlines() == [
@@ -47,7 +49,8 @@ def test_table_for_a_sqlite_file(tmp_path, capsysbinary, monkeypatch):
         "quarantine: 1  (newest publish_time 2024-05-24 09:14:00+08:00, last crawled 2024-06-01 11:00:00+08:00)",
         "  site      count  newest publish_time        last crawled",
         "  hijacked      1  2024-05-24 09:14:00+08:00  2024-06-01 11:00:00+08:00",
-        f"spool: 1 documents waiting in {tmp_path / 'spool'}",
+        f"spool: 1 documents waiting in {store_folder(tmp_path / 'spool', sqlite_identity(path))}",
+        "spool: 1 more documents wait for other stores beside it (replayed only by a run on their own store)",
     ]
 
 

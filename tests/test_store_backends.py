@@ -205,6 +205,17 @@ def test_simhash_keeps_the_signed_64_bit_range(store):
     store.upsert_many([doc(1, simhash=-(2**63)), doc(2, simhash=2**63 - 1), doc(3, simhash=None)], now=T0)
     assert sorted(store.iter_fingerprints()) == [("id0001", -(2**63)), ("id0002", 2**63 - 1)]
     assert store.get("articles", "id0001")["simhash"] == -(2**63)
+    assert sorted(store.iter_simhashes()) == [-(2**63), 2**63 - 1]
+
+
+def test_dedup_texts_by_id_and_by_simhash(store):
+    store.upsert_many([doc(1, simhash=-5), doc(2, simhash=7), doc(3, simhash=7), doc(4, simhash=9)], now=T0)
+    by_value = sorted(store.dedup_texts(simhashes=[7, 8]))
+    assert [(r[0], r[1]) for r in by_value] == [("id0002", 7), ("id0003", 7)]
+    assert by_value[0][2:] == (doc(2)["title"], doc(2)["body"])
+    assert [r[0] for r in store.dedup_texts(ids=["id0001", "nope"])] == ["id0001"]
+    assert len(store.dedup_texts(simhashes=[7], limit=1)) == 1
+    assert store.dedup_texts() == []
 
 
 # -- reads ------------------------------------------------------------------------------------------------

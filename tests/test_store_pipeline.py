@@ -10,6 +10,7 @@ from test_store_backends import BACKENDS, T0, doc, drop_store, make_store
 
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.storage import store_for_crawler
+from gongkai_spider.storage.base import sqlite_identity
 from gongkai_spider.storage.sqlite import SQLiteStore
 from pipelines.store import StorePipeline
 
@@ -117,7 +118,7 @@ def test_unexpected_store_errors_never_crash_the_crawl(tmp_path, store):
     run_pipeline(pipeline, [doc(1), doc(2), doc(3)])
     assert store.count("articles") == 2
     assert pipeline.stats.get_value("gongkai/store/rejected") == 1
-    assert len(list((tmp_path / "spool").glob("rejected-*.jsonl"))) == 1
+    assert len(list((tmp_path / "spool").rglob("rejected-*.jsonl"))) == 1
 
 
 def test_from_crawler_shares_one_store_and_closes_it_once(tmp_path):
@@ -140,10 +141,12 @@ def test_unopenable_store_spools_instead_of_crashing(tmp_path):
     def broken():
         raise OSError("simulated: read-only file system")
 
-    pipeline = StorePipeline(store=broken, batch_size=1, spool_dir=str(tmp_path / "spool"), retry_seconds=3600)
+    later_path = tmp_path / "later.sqlite3"
+    pipeline = StorePipeline(store=broken, batch_size=1, spool_dir=str(tmp_path / "spool"), retry_seconds=3600,
+                             identity=sqlite_identity(later_path))
     run_pipeline(pipeline, [doc(1), doc(2)])
     assert pipeline.stats.get_value("gongkai/store/spooled") == 2
-    later = SQLiteStore(tmp_path / "later.sqlite3")
+    later = SQLiteStore(later_path)
     run_pipeline(StorePipeline(store=later, spool_dir=str(tmp_path / "spool")), [])
     assert later.count("articles") == 2
     later.close()
@@ -165,8 +168,9 @@ def test_crawl_with_mongodb_down_then_back(tmp_path):
     from test_spool import _closed_port
 
     spool_dir = str(tmp_path / "spool")
+    uri = f"mongodb://127.0.0.1:{_closed_port()}/?directConnection=true"
     down = get_crawler(settings_dict={
-        "MONGO_URI": f"mongodb://127.0.0.1:{_closed_port()}/?directConnection=true",
+        "MONGO_URI": uri,
         "MONGO_SERVER_SELECTION_TIMEOUT_MS": 200, "GONGKAI_STORE_BATCH_SIZE": 2, "GONGKAI_SPOOL_DIR": spool_dir})
     started = time.monotonic()
     first = StorePipeline.from_crawler(down)
@@ -175,7 +179,13 @@ def test_crawl_with_mongodb_down_then_back(tmp_path):
     assert down.stats.get_value("gongkai/store/spooled") == 5
     assert down.stats.get_value("gongkai/store/new") is None
 
-    back = get_crawler(settings_dict={"MONGO_URI": "mongomock://back-again", "GONGKAI_SPOOL_DIR": spool_dir})
+    # The same server back (played by mongomock): only a run on the same store identity replays the spool.
+    import mongomock_ng
+
+    from gongkai_spider.storage.mongo import MongoStore
+
+    back = get_crawler(settings_dict={"MONGO_URI": uri, "GONGKAI_SPOOL_DIR": spool_dir})
+    back._gongkai_store = MongoStore(uri, "gongkai", client_factory=mongomock_ng.MongoClient)
     second = StorePipeline.from_crawler(back)
     run_pipeline(second, [])
     assert back.stats.get_value("gongkai/store/replayed") == 5

@@ -17,8 +17,6 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import scrapy
-
 from gongkai_spider.commands.export import _since
 
 # statuses that leave nothing to fetch
@@ -41,23 +39,28 @@ def needs_fetch(doc: dict) -> bool:
                and not str(a.get("status") or "").startswith(DONE) for a in doc.get("attachments") or ())
 
 
-class AttachmentBackfillSpider(scrapy.Spider):
-    """Yields the stored articles to fetch as items (no page is requested)."""
+def backfill_spider() -> type:
+    """The spider yielding the stored articles to fetch as items (no page is requested). Built on call so that
+    importing this module (every ``gongkai`` command does, for its arguments) does not import Scrapy."""
+    import scrapy
 
-    name = "gongkai_attachments"
+    class AttachmentBackfillSpider(scrapy.Spider):
+        name = "gongkai_attachments"
 
-    def __init__(self, ids: list[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ids = ids or []
+        def __init__(self, ids: list[str] | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.ids = ids or []
 
-    async def start(self) -> AsyncIterator[Any]:
-        from gongkai_spider.storage import store_for_crawler
+        async def start(self) -> AsyncIterator[Any]:
+            from gongkai_spider.storage import store_for_crawler
 
-        store = store_for_crawler(self.crawler)
-        for _id in self.ids:
-            doc = store.get("articles", _id)
-            if doc is not None:
-                yield doc
+            store = store_for_crawler(self.crawler)
+            for _id in self.ids:
+                doc = store.get("articles", _id)
+                if doc is not None:
+                    yield doc
+
+    return AttachmentBackfillSpider
 
 
 class RehashPipeline:
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.db:
         settings.setdict({"GONGKAI_DB": args.db, "MONGO_URI": ""}, priority="cmdline")
     process = CrawlerProcess(settings)
-    crawler = process.create_crawler(AttachmentBackfillSpider)
+    crawler = process.create_crawler(backfill_spider())
     process.crawl(crawler, ids=ids)
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}

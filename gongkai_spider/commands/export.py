@@ -7,6 +7,15 @@ UTF-8, so ``mongoimport --collection articles --file articles.jsonl`` loads the 
 ISO 8601 ``+08:00``, empty cell for null; UTF-8 with a BOM by default so Excel shows the Chinese text
 (pandas: ``pd.read_csv(f, encoding="utf-8-sig")``), ``--no-bom`` for tools that dislike it.
 See docs/SCHEMA.md. ``--since YYYY-MM-DD`` keeps documents published on or after that day (Asia/Shanghai).
+
+CSV cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'`` unless the cell
+is a plain number (a negative simhash stays a number): spreadsheets would run them as formulas, and titles come
+from the crawled pages (quarantine entirely from hijacked ones). JSONL is written as stored.
+
+``--output`` is checked before the store is opened: a missing folder, a folder, the SQLite store (or its ``-wal`` /
+``-shm`` / ``-journal`` files), anything inside the spool folder (``GONGKAI_SPOOL_DIR``) or inside a Scrapy
+``JOBDIR`` (``$JOBDIR``, or a folder holding ``requests.seen`` / ``requests.queue`` / ``gongkai.running``) is
+refused with one line and exit 2, and nothing is written.
 """
 
 from __future__ import annotations
@@ -14,9 +23,21 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import re
 import sys
 from datetime import date, datetime
+from pathlib import Path
 from typing import IO, Any
+
+from gongkai_spider.commands import one_line_errors
+from gongkai_spider.errors import BadArgument
+
+# Cells a spreadsheet would read as a formula or a command (CSV injection), and the plain numbers exempt from it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# What Scrapy and extensions/jobdir.py keep in a JOBDIR: an export written among them could break a resumable job.
+_JOBDIR_MARKERS = ("requests.seen", "requests.queue", "gongkai.running")
 
 
 def _since(text: str) -> date:
@@ -58,6 +79,13 @@ def _iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
 
 
+def csv_safe(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would take it for a formula (plain numbers excepted)."""
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def csv_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -66,9 +94,37 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False,
-                          default=lambda v: _iso(v) if isinstance(v, datetime) else str(v))
-    return str(value)
+        return csv_safe(json.dumps(value, ensure_ascii=False,
+                                   default=lambda v: _iso(v) if isinstance(v, datetime) else str(v)))
+    return csv_safe(str(value))
+
+
+def _inside(path: Path, folder: str | os.PathLike | None) -> bool:
+    if not folder:
+        return False
+    folder = Path(folder).resolve()
+    return path == folder or path.is_relative_to(folder)
+
+
+def check_output(output: str, settings: dict[str, Any]) -> Path:
+    """The resolved ``--output`` path, or BadArgument when writing there could harm the store or a job."""
+    path = Path(output).expanduser().resolve()
+    if path.is_dir():
+        raise BadArgument(f"--output {output}: is a folder; name a file")
+    if not path.parent.is_dir():
+        raise BadArgument(f"--output {output}: folder {path.parent} does not exist")
+    if not settings.get("MONGO_URI"):
+        store = Path(str(settings.get("GONGKAI_DB") or "data/gongkai.sqlite3")).expanduser().resolve()
+        for protected in (store, *(store.with_name(store.name + s) for s in ("-wal", "-shm", "-journal"))):
+            if path == protected or (path.exists() and protected.exists() and os.path.samefile(path, protected)):
+                raise BadArgument(f"--output {output}: is the store {store}; name another file")
+    if _inside(path, settings.get("GONGKAI_SPOOL_DIR") or "data/spool"):
+        raise BadArgument(f"--output {output}: is inside the spool folder {settings.get('GONGKAI_SPOOL_DIR')}")
+    jobdir = os.environ.get("JOBDIR") or settings.get("JOBDIR")
+    if _inside(path, jobdir) or any((folder / marker).exists() for folder in path.parents
+                                    for marker in _JOBDIR_MARKERS):
+        raise BadArgument(f"--output {output}: is inside a crawl's JOBDIR; name a file elsewhere")
+    return path
 
 
 def without_attachment_text(doc: dict) -> dict:
@@ -100,14 +156,16 @@ def write_export(docs, out: IO[str], fmt: str) -> int:
     return n
 
 
+@one_line_errors("export")
 def run(args: argparse.Namespace) -> int:
-    from gongkai_spider.storage import CommandError, open_store_for_command
+    from gongkai_spider.storage import open_store_for_command, settings_from_env
 
-    try:
-        store, _settings = open_store_for_command(args.db)
-    except CommandError as exc:
-        print(f"gongkai export: {exc}", file=sys.stderr)
-        return 2
+    if args.output:  # before the store is opened: a refused output leaves everything as it was
+        settings = settings_from_env()
+        if args.db:
+            settings.update(MONGO_URI="", GONGKAI_DB=args.db)
+        check_output(args.output, settings)
+    store, _settings = open_store_for_command(args.db)
     encoding = "utf-8-sig" if args.format == "csv" and not args.no_bom else "utf-8"
     try:
         if args.output:

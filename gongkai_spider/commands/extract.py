@@ -104,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
     if result.get("kind") != "article":
         return _print({"kind": "not_article", "reason": result.get("reason"), "url": url})
 
-    from scrapy.settings import Settings
-
+    from gongkai_spider import settings as project_settings
     from pipelines.offline import jsonable, process_offline
 
-    settings = Settings()
-    settings.setmodule("gongkai_spider.settings", priority="project")
+    # The project settings module as a plain mapping (it reads the environment itself): Scrapy's Settings
+    # would cost the Scrapy/Twisted import chain, most of this command's start-up.
+    settings = {k: getattr(project_settings, k) for k in dir(project_settings) if k.isupper()}
     document = process_offline(raw_item(result, url, args.site), settings)
     _print(jsonable(document))
     return 1 if "dropped" in document else 0

@@ -20,7 +20,8 @@ again, the store pipeline keeps it in ``articles`` with its ``review`` (``gongka
 instead of quarantining a second copy.
 
 Reads the same store settings as the spider (``MONGO_URI``, else ``GONGKAI_DB``); ``--db PATH`` uses that
-SQLite file. Exit status: 0 done, 1 unknown URL, 2 store unreachable / missing.
+SQLite file. Exit status: 0 done, 1 unknown URL, 2 store missing, unusable or not answering (one line,
+gongkai_spider.commands).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import re
 import sys
 from datetime import datetime
 from typing import Any
+
+from gongkai_spider.commands import one_line_errors
 
 _HEX_ID = re.compile(r"[0-9a-f]{40}")
 
@@ -158,14 +161,11 @@ def _run_release(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+@one_line_errors("quarantine")
 def run(args: argparse.Namespace) -> int:
-    from gongkai_spider.storage import CommandError, open_store_for_command
+    from gongkai_spider.storage import open_store_for_command
 
-    try:
-        store, _settings = open_store_for_command(args.db)
-    except CommandError as exc:
-        _err(str(exc))
-        return 2
+    store, _settings = open_store_for_command(args.db)
     try:
         if args.action == "list":
             return _run_list(store, args)

@@ -1,7 +1,9 @@
 """``gongkai stats``: what the store holds — articles and quarantine, per site, newest publish time, last crawl.
 
 Reads the same store settings as the spider (``MONGO_URI``, else ``GONGKAI_DB``); ``--db PATH`` reads that
-SQLite file instead. Also reports documents waiting in the spool (``GONGKAI_SPOOL_DIR``) after an outage.
+SQLite file instead. Also reports documents waiting in the spool after an outage: this store's folder of
+``GONGKAI_SPOOL_DIR`` (storage/spool.py), and how many wait there for other stores. A store that cannot be used or
+does not answer ends the command with one line and exit 2 (gongkai_spider.commands).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import sys
 from datetime import datetime
 from typing import Any
+
+from gongkai_spider.commands import one_line_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +29,7 @@ def _when(value: datetime | None) -> str:
 def collect(store: Any, spool_dir: str) -> dict[str, Any]:
     """The figures ``gongkai stats`` prints, as plain data (datetimes tz-aware)."""
     from gongkai_spider.storage import COLLECTIONS
-    from gongkai_spider.storage.spool import Spool
+    from gongkai_spider.storage.spool import Spool, spool_summary
 
     report: dict[str, Any] = {"store": getattr(store, "description", type(store).__name__), "collections": {}}
     for name in COLLECTIONS:
@@ -38,7 +42,9 @@ def collect(store: Any, spool_dir: str) -> dict[str, Any]:
             "last_crawled": max(seen, default=None),
             "sites": sites,
         }
-    report["spool"] = {"dir": spool_dir, "pending": Spool(spool_dir).pending()}
+    spool = Spool(spool_dir, getattr(store, "identity", None))
+    others = sum(s["pending"] for s in spool_summary(spool_dir) if s["dir"] != str(spool.directory))
+    report["spool"] = {"dir": str(spool.directory), "pending": spool.pending(), "other_stores": others}
     return report
 
 
@@ -57,17 +63,17 @@ def _table(report: dict[str, Any]) -> str:
                                                r[2].ljust(widths[2]), r[3]]).rstrip())
     spool = report["spool"]
     lines.append(f"spool: {spool['pending']} documents waiting in {spool['dir']}")
+    if spool.get("other_stores"):
+        lines.append(f"spool: {spool['other_stores']} more documents wait for other stores beside it "
+                     "(replayed only by a run on their own store)")
     return "\n".join(lines) + "\n"
 
 
+@one_line_errors("stats")
 def run(args: argparse.Namespace) -> int:
-    from gongkai_spider.storage import CommandError, open_store_for_command
+    from gongkai_spider.storage import open_store_for_command
 
-    try:
-        store, settings = open_store_for_command(args.db)
-    except CommandError as exc:
-        print(f"gongkai stats: {exc}", file=sys.stderr)
-        return 2
+    store, settings = open_store_for_command(args.db)
     try:
         report = collect(store, str(settings.get("GONGKAI_SPOOL_DIR") or "data/spool"))
     finally:

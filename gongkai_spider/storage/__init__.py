@@ -3,7 +3,9 @@
 ``open_store(settings)`` picks the backend (see docs/SCHEMA.md for the documents, indexes and queries);
 ``store_for_crawler(crawler)`` opens one store per crawl, shared by the dedup and store pipelines and closed
 once when the spider closes. Both backends follow the ``Store`` protocol of ``base.py`` with the same upsert
-semantics; ``spool.py`` keeps batches safe while MongoDB is away.
+semantics; ``spool.py`` keeps batches safe while MongoDB is away, in one folder per store (``store_identity``).
+A store that cannot be used as itself (corrupt SQLite file, failed MongoDB authentication) raises
+``gongkai_spider.errors.StoreUnusable`` when opened or first used.
 
 ``MONGO_URI=mongomock://<name>`` selects an in-memory mongomock-ng server (tests only; installed by the
 ``test`` extra), shared by every store of the process opened with the same URI.
@@ -14,15 +16,26 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from gongkai_spider.storage.base import COLLECTIONS, Store, StoreUnavailable, is_outage
+from gongkai_spider.errors import ConfigError, StoreUnusable
+from gongkai_spider.storage.base import (
+    COLLECTIONS,
+    Store,
+    StoreUnavailable,
+    is_outage,
+    is_unusable,
+    mongo_identity,
+    one_line,
+    sqlite_identity,
+)
 
-__all__ = ["COLLECTIONS", "CommandError", "Store", "StoreUnavailable", "is_outage", "open_store",
-           "open_store_for_command", "settings_from_env", "store_for_crawler"]
+__all__ = ["COLLECTIONS", "CommandError", "Store", "StoreUnavailable", "StoreUnusable", "is_outage", "is_unusable",
+           "open_store", "open_store_for_command", "settings_from_env", "store_for_crawler", "store_identity"]
 
 # Store settings the commands take from the environment even after gongkai_spider.settings was imported.
 STORE_SETTINGS: tuple[str, ...] = ("MONGO_URI", "MONGO_DATABASE", "MONGO_SERVER_SELECTION_TIMEOUT_MS",
+                                   "MONGO_TIMEOUT_MS", "MONGO_SOCKET_TIMEOUT_MS", "MONGO_CONNECT_TIMEOUT_MS",
                                    "GONGKAI_DB", "GONGKAI_SPOOL_DIR", "GONGKAI_SPOOL_RETRY_SECONDS",
-                                   "GONGKAI_STORE_BATCH_SIZE")
+                                   "GONGKAI_STORE_BATCH_SIZE", "GONGKAI_STORE_MAX_BUFFERED", "JOBDIR")
 
 _MOCK_SERVERS: dict[str, Any] = {}
 
@@ -50,22 +63,44 @@ def _mongomock_factory(uri: str):
     return factory
 
 
+def _sqlite_path(settings: SettingsLike) -> str:
+    return str(_setting(settings, "GONGKAI_DB", "data/gongkai.sqlite3") or "data/gongkai.sqlite3")
+
+
+def _database(settings: SettingsLike) -> str:
+    return str(_setting(settings, "MONGO_DATABASE", "gongkai") or "gongkai")
+
+
 def open_store(settings: SettingsLike, *, client_factory=None) -> Store:
-    """MongoStore when MONGO_URI is set (setting, else environment), else SQLiteStore at GONGKAI_DB."""
+    """MongoStore when MONGO_URI is set (setting, else environment), else SQLiteStore at GONGKAI_DB.
+
+    Raises StoreUnusable for a store that cannot be used as itself (corrupt SQLite file, bad MongoDB URI).
+    """
     uri = str(_setting(settings, "MONGO_URI", "") or "")
     if uri:
         from gongkai_spider.storage.mongo import MongoStore
 
         if client_factory is None and uri.startswith("mongomock://"):
             client_factory = _mongomock_factory(uri)
-        return MongoStore(uri, str(_setting(settings, "MONGO_DATABASE", "gongkai") or "gongkai"),
-                          client_factory=client_factory,
-                          server_selection_timeout_ms=int(_setting(settings, "MONGO_SERVER_SELECTION_TIMEOUT_MS",
-                                                                   5000)),
+
+        def ms(key: str, default: int) -> int:
+            return int(_setting(settings, key, default))
+
+        return MongoStore(uri, _database(settings), client_factory=client_factory,
+                          server_selection_timeout_ms=ms("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000),
+                          timeout_ms=ms("MONGO_TIMEOUT_MS", 0),
+                          socket_timeout_ms=ms("MONGO_SOCKET_TIMEOUT_MS", 10000),
+                          connect_timeout_ms=ms("MONGO_CONNECT_TIMEOUT_MS", 5000),
                           retry_seconds=float(_setting(settings, "GONGKAI_SPOOL_RETRY_SECONDS", 30.0)))
     from gongkai_spider.storage.sqlite import SQLiteStore
 
-    return SQLiteStore(str(_setting(settings, "GONGKAI_DB", "data/gongkai.sqlite3") or "data/gongkai.sqlite3"))
+    return SQLiteStore(_sqlite_path(settings))
+
+
+def store_identity(settings: SettingsLike) -> dict[str, str]:
+    """The identity of the store ``open_store(settings)`` opens, without opening it (the spool's folder key)."""
+    uri = str(_setting(settings, "MONGO_URI", "") or "")
+    return mongo_identity(uri, _database(settings)) if uri else sqlite_identity(_sqlite_path(settings))
 
 
 def settings_from_env() -> dict[str, Any]:
@@ -77,15 +112,16 @@ def settings_from_env() -> dict[str, Any]:
     return values
 
 
-class CommandError(Exception):
-    """A store problem a command reports in one line (no traceback)."""
+class CommandError(ConfigError):
+    """A store problem a command reports in one line (no traceback) before exiting 2."""
 
 
 def open_store_for_command(db: str | None = None) -> tuple[Store, dict[str, Any]]:
     """(store, settings) for ``gongkai stats`` / ``export``: the spider's settings, ``--db PATH`` forcing SQLite.
 
     Unlike a crawl, a reading command must not create an empty SQLite file nor wait silently for MongoDB:
-    both raise CommandError with the reason.
+    a missing file or an unreachable server raises CommandError, an unusable store StoreUnusable (both exit 2
+    with one line: ``gongkai_spider.cli``).
     """
     settings = settings_from_env()
     if db:
@@ -99,7 +135,12 @@ def open_store_for_command(db: str | None = None) -> tuple[Store, dict[str, Any]
         store.ensure_ready()
     except Exception as exc:
         store.close()
-        raise CommandError(f"cannot reach the store ({getattr(store, 'description', store)}): {exc}") from exc
+        if is_unusable(exc):
+            raise StoreUnusable(one_line(exc)) from exc
+        if is_outage(exc):
+            raise CommandError(f"cannot reach the store ({getattr(store, 'description', store)}): "
+                               f"{one_line(exc)}") from exc
+        raise
     return store, settings
 
 
@@ -116,12 +157,21 @@ class _StoreCloser:
 
 
 def store_for_crawler(crawler: Any) -> Store:
-    """The crawler's store, opened on first use from ``crawler.settings`` and cached on the crawler."""
+    """The crawler's store, opened on first use from ``crawler.settings`` and cached on the crawler.
+
+    Raises StoreUnusable (again, without reopening) when the store was found unusable."""
     store = getattr(crawler, "_gongkai_store", None)
     if store is None:
         from scrapy import signals
 
-        store = open_store(crawler.settings)
+        failure = getattr(crawler, "_gongkai_store_unusable", None)
+        if failure is not None:  # found unusable already: every user hears the same, none opens it again
+            raise StoreUnusable(failure)
+        try:
+            store = open_store(crawler.settings)
+        except StoreUnusable as exc:
+            crawler._gongkai_store_unusable = str(exc)
+            raise
         crawler._gongkai_store = store
         closer = _StoreCloser(crawler, store)
         crawler._gongkai_store_closer = closer  # signal handlers are weak references: keep it alive

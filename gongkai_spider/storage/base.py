@@ -7,7 +7,9 @@ Both backends (``sqlite.py``, ``mongo.py``) call the same pure functions here, s
 - ``plan_upserts``: the change detection. For each incoming document, given what is stored, decide
   new / updated / unchanged and compute the final stored document with its store stamps
   (``first_seen``, ``last_seen``, ``updated_at``, ``version``).
-- ``is_outage``: whether an exception means "the server is away, spool and retry" rather than "bad data".
+- ``is_outage``: whether an exception means "the server is away, spool and retry" rather than "bad data";
+  ``is_unusable``: whether it means "this is not a store we can use" (corrupt or unreadable SQLite file, failed
+  MongoDB authentication), which is never an outage: the crawl stops and commands exit 2 (``errors.StoreUnusable``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.items import DOCUMENT_FIELDS, STORE_FIELDS
 from gongkai_spider.normalize import SHANGHAI
 
@@ -46,6 +50,9 @@ class Store(Protocol):
     def site_summary(self, collection: str) -> dict[str, dict]: ...
     def existing_ids(self, ids: Iterable[str], collection: str = "articles") -> set[str]: ...
     def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]: ...
+    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]: ...
+    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
+                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]: ...
     def ensure_ready(self) -> None: ...
     def close(self) -> None: ...
 
@@ -247,12 +254,42 @@ def plan_upserts(docs: list[dict], existing: Mapping[str, dict], now: datetime) 
 # MongoDB server error codes that mean "not now" (elections, shutdowns, overload), not "bad data".
 _RETRYABLE_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 64, 63})
 DUPLICATE_KEY = 11000
+# MongoDB codes that mean "these credentials will not do": AuthenticationFailed, Unauthorized, Atlas's 8000.
+_AUTH_CODES = frozenset({13, 18, 8000})
+# SQLite primary result codes that mean "this file is not a store we can use" (sqlite3 error.sqlite_errorcode):
+# PERM, READONLY, CORRUPT, CANTOPEN, AUTH, NOTADB. BUSY/LOCKED (another process) and FULL/IOERR (the disk) are
+# outages: the spool takes the batches.
+_SQLITE_UNUSABLE = frozenset({3, 8, 11, 14, 23, 26})
+
+
+def is_unusable(exc: BaseException) -> bool:
+    """True when ``exc`` means the store cannot be used as itself: an error to fix, not an outage to wait out."""
+    if isinstance(exc, StoreUnusable):
+        return True
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_UNUSABLE
+    try:
+        from pymongo import errors
+    except ImportError:  # pragma: no cover - pymongo is a dependency
+        return False
+    if isinstance(exc, errors.ConfigurationError):  # bad URI or options
+        return True
+    return isinstance(exc, errors.OperationFailure) and exc.code in _AUTH_CODES
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The message of ``exc`` on one line, cut to ``limit`` characters (pymongo's messages run to pages)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means the store is away (spool the batch and retry later)."""
     if isinstance(exc, StoreUnavailable):
         return True
+    if is_unusable(exc):
+        return False
     if isinstance(exc, sqlite3.OperationalError):  # locked by another process, disk I/O, disk full
         return True
     try:
@@ -266,5 +303,24 @@ def is_outage(exc: BaseException) -> bool:
         return bool(details.get("writeConcernErrors")) or any(
             e.get("code") != DUPLICATE_KEY for e in details.get("writeErrors", ()))
     if isinstance(exc, errors.OperationFailure):
-        return exc.code in _RETRYABLE_CODES or exc.has_error_label("RetryableWriteError")
-    return isinstance(exc, errors.PyMongoError) and exc.has_error_label("RetryableWriteError")
+        return exc.code in _RETRYABLE_CODES or exc.has_error_label("RetryableWriteError") or exc.timeout
+    return isinstance(exc, errors.PyMongoError) and (exc.has_error_label("RetryableWriteError") or exc.timeout)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Identity: which store a spooled batch belongs to
+# ---------------------------------------------------------------------------------------------------------
+
+
+def mongo_identity(uri: str, database: str) -> dict[str, str]:
+    """The MongoDB store as scheme://hosts (no credentials, no options) plus the database name."""
+    scheme, _sep, rest = uri.partition("://")
+    hosts = rest.rpartition("@")[2].split("/", 1)[0].split("?", 1)[0]
+    return {"backend": "mongo", "hosts": f"{scheme.lower()}://{','.join(sorted(hosts.lower().split(',')))}",
+            "database": database}
+
+
+def sqlite_identity(path: str | Path) -> dict[str, str]:
+    """The SQLite store as the absolute path of its file."""
+    text = str(path)
+    return {"backend": "sqlite", "path": text if text == ":memory:" else str(Path(text).resolve())}

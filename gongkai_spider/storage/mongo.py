@@ -4,6 +4,10 @@ Only the pymongo API that both a real server and mongomock-ng support: ``bulk_wr
 ``UpdateOne(..., upsert=True)`` with ``$set`` / ``$setOnInsert`` / ``$unset``, ``find``, ``aggregate``; no
 sessions, no transactions, no ``UpdateOne(sort=...)``. The server is contacted lazily: the first operation
 (or ``ensure_ready()``) creates the indexes, so opening the store never fails because the server is away.
+Every operation is bounded: ``socketTimeoutMS`` and ``connectTimeoutMS`` (``MONGO_SOCKET_TIMEOUT_MS``,
+``MONGO_CONNECT_TIMEOUT_MS``) cap each answer and connection, so a server that accepts and then never answers
+raises ``NetworkTimeout`` (an outage: the caller spools) after about twice the socket timeout at most (a read is
+retried once); ``timeoutMS`` (``MONGO_TIMEOUT_MS``, off by default) caps each call as a whole. Failed authentication or a bad URI raises ``errors.StoreUnusable`` (not an outage).
 Datetimes go in as naive UTC (MongoDB keeps UTC milliseconds) and come back tz-aware Asia/Shanghai.
 """
 
@@ -21,10 +25,14 @@ from gongkai_spider.storage.base import (
     COLLECTIONS,
     DUPLICATE_KEY,
     StoreUnavailable,
+    StoreUnusable,
     as_shanghai,
     from_utc_naive,
     is_outage,
+    is_unusable,
     map_datetimes,
+    mongo_identity,
+    one_line,
     plan_upserts,
     prepare_doc,
     schema_ordered,
@@ -68,6 +76,8 @@ def _guarded(method):
     def trip(self, exc: BaseException) -> None:
         if self.retry_seconds > 0 and not isinstance(exc, StoreUnavailable) and is_outage(exc):
             self._down_until, self._down_reason = time.monotonic() + self.retry_seconds, type(exc).__name__
+        if is_unusable(exc) and not isinstance(exc, StoreUnusable):  # failed authentication: say which store
+            raise StoreUnusable(f"cannot use the store {self.description}: {one_line(exc)}") from exc
 
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
@@ -111,16 +121,26 @@ class MongoStore:
     backend = "mongo"
 
     def __init__(self, uri: str, database: str = "gongkai", *, client_factory: Callable[..., Any] | None = None,
-                 server_selection_timeout_ms: int = 5000, retry_seconds: float = 30.0) -> None:
+                 server_selection_timeout_ms: int = 5000, timeout_ms: int = 0, socket_timeout_ms: int = 0,
+                 connect_timeout_ms: int = 5000, retry_seconds: float = 30.0) -> None:
+        """Timeouts in milliseconds; 0 leaves that one unbounded (pymongo's default)."""
         if client_factory is None:
             from pymongo import MongoClient
 
             client_factory = MongoClient
         self.uri = uri
         self.database_name = database
-        # connect=False: no background connection at construction; the first operation connects.
-        self._client = client_factory(uri, serverSelectionTimeoutMS=server_selection_timeout_ms,
-                                      connect=False, appname="gongkai-spider")
+        self._client = None
+        bounds = {"timeoutMS": timeout_ms, "socketTimeoutMS": socket_timeout_ms, "connectTimeoutMS": connect_timeout_ms}
+        try:
+            # connect=False: no background connection at construction; the first operation connects.
+            self._client = client_factory(uri, serverSelectionTimeoutMS=server_selection_timeout_ms,
+                                          connect=False, appname="gongkai-spider",
+                                          **{k: v for k, v in bounds.items() if v and v > 0})
+        except Exception as exc:  # a URI or option pymongo refuses (ConfigurationError; ValueError for a bad port)
+            if not (is_unusable(exc) or isinstance(exc, ValueError)):
+                raise
+            raise StoreUnusable(f"cannot use the store {self.description}: {one_line(exc)}") from exc
         self._db = self._client[database]
         self._ready: set[str] = set()
         self.retry_seconds = retry_seconds
@@ -129,6 +149,11 @@ class MongoStore:
     @property
     def description(self) -> str:
         return f"mongodb {redact_uri(self.uri)} database {self.database_name}"
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What the spool files its batches under (base.mongo_identity: no credentials)."""
+        return mongo_identity(self.uri, self.database_name)
 
     def _col(self, collection: str):
         col = self._db[collection]
@@ -260,6 +285,24 @@ class MongoStore:
         for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1}):
             if isinstance(doc.get("simhash"), int):
                 yield doc["_id"], doc["simhash"]
+
+    @_guarded
+    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
+        """Every stored simhash (covered by the simhash index)."""
+        for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1, "_id": 0}):
+            if isinstance(doc.get("simhash"), int):
+                yield doc["simhash"]
+
+    @_guarded
+    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
+                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]:
+        """(_id, simhash, title, body) of the documents with these ids or simhashes (at most ``limit``)."""
+        ids, simhashes = list(dict.fromkeys(ids)), list(dict.fromkeys(simhashes))
+        clauses = ([{"_id": {"$in": ids}}] if ids else []) + ([{"simhash": {"$in": simhashes}}] if simhashes else [])
+        if not clauses:
+            return []
+        found = self._col(collection).find({"$or": clauses}, {"simhash": 1, "title": 1, "body": 1}).limit(limit)
+        return [(d["_id"], d.get("simhash"), d.get("title"), d.get("body")) for d in found]
 
     def close(self) -> None:
         if self._client is not None:

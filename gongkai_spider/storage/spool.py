@@ -1,11 +1,17 @@
 """Outage safety: batches the store cannot take now go to a local spool and are replayed later.
 
 When MongoDB is unreachable (at open, or a bulk write fails mid-run), ``StorePipeline`` appends the batch
-to a JSONL file under ``GONGKAI_SPOOL_DIR`` (default ``data/spool/``): one line per document,
+to a JSONL file in its store's folder under ``GONGKAI_SPOOL_DIR`` (default ``data/spool/``): one line per document,
 ``{"collection", "now", "doc"}`` in MongoDB Extended JSON, so datetimes and int64 survive exactly. The
 spool is replayed at the next flush of the same run and when the next run opens the store. Replay is an
 upsert keyed by ``_id`` with the original crawl time (``now``), so a batch that was half written before the
 failure, or replayed twice, ends up stored once, with the same stamps; nothing is lost or duplicated.
+
+One folder per store, ``store-<digest>/`` with the store's identity in ``store.json`` (``base.mongo_identity``:
+scheme, hosts and database, no credentials; ``base.sqlite_identity``: the file's absolute path): a run replays only
+the folder of its own store, so batches meant for one MongoDB never land in another store. Spool files left
+directly in ``GONGKAI_SPOOL_DIR`` (written before per-store folders) are not replayed: move them into their
+store's folder.
 
 Files: ``spool-<time>-<pid>-<rand>.jsonl`` (pending; one per process, so workers sharing a folder never
 write the same file), ``*.claimed-<pid>`` (being replayed; given back when replay fails or its process
@@ -15,6 +21,8 @@ inspect and delete them by hand).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import secrets
@@ -26,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gongkai_spider.normalize import SHANGHAI
-from gongkai_spider.storage.base import OUTCOMES, Store, as_shanghai, is_outage, prepare_doc
+from gongkai_spider.storage.base import OUTCOMES, Store, as_shanghai, is_outage, is_unusable, prepare_doc
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +60,14 @@ def upsert_or_reject(store: Store, docs: list[dict], collection: str, now: datet
                      outcomes: dict[str, str] | None = None) -> dict[str, int]:
     """``store.upsert_many`` that isolates bad documents instead of failing the whole batch.
 
-    Outages propagate (the caller spools). Any other error retries the batch one document at a time and
+    Outages and an unusable store propagate (the caller spools). Any other error retries the batch one document
+    at a time and
     hands each document that still fails to ``on_reject``, so one bad document never blocks the others.
     """
     try:
         return store.upsert_many(docs, collection, now=now, outcomes=outcomes)
     except Exception as exc:
-        if is_outage(exc):
+        if is_outage(exc) or is_unusable(exc):
             raise
         logger.warning("store: batch of %d for %s failed (%r); retrying one by one", len(docs), collection, exc)
     counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
@@ -66,7 +75,7 @@ def upsert_or_reject(store: Store, docs: list[dict], collection: str, now: datet
         try:
             counts.update(store.upsert_many([doc], collection, now=now, outcomes=outcomes))
         except Exception as exc:
-            if is_outage(exc):
+            if is_outage(exc) or is_unusable(exc):
                 raise
             on_reject(doc, exc)
             counts["rejected"] += 1
@@ -75,13 +84,84 @@ def upsert_or_reject(store: Store, docs: list[dict], collection: str, now: datet
     return {k: v for k, v in counts.items() if k in OUTCOMES or v}
 
 
-class Spool:
-    """Append-only JSONL spool in ``directory``; see the module docstring."""
+IDENTITY_FILE = "store.json"
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
+
+def store_folder(root: str | Path, identity: dict[str, str]) -> Path:
+    """The spool folder of the store ``identity`` under ``root``."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return Path(root) / f"store-{digest}"
+
+
+def _count_lines(path: Path) -> int:
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def spool_summary(root: str | Path) -> list[dict[str, Any]]:
+    """Every spool folder under ``root`` with documents waiting: {dir, store (identity or None), pending}.
+
+    ``store`` None: files directly in ``root``, from before per-store folders (never replayed by themselves).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in [root, *sorted(p for p in root.glob("store-*") if p.is_dir())]:
+        pending = sum(_count_lines(p) for p in folder.glob("spool-*.jsonl*"))  # pending and being replayed
+        if not pending:
+            continue
+        identity = None
+        if folder != root:
+            try:
+                identity = json.loads((folder / IDENTITY_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                identity = {"unknown": folder.name}
+        out.append({"dir": str(folder), "store": identity, "pending": pending})
+    return out
+
+
+class Spool:
+    """Append-only JSONL spool; see the module docstring.
+
+    ``identity`` given: the folder of that store under ``directory`` (``store_folder``); else ``directory`` itself.
+    """
+
+    def __init__(self, directory: str | Path, identity: dict[str, str] | None = None) -> None:
+        self.root = Path(directory)
+        self.identity = identity
+        self.directory = store_folder(directory, identity) if identity else self.root
         self._file: IO[str] | None = None
         self._path: Path | None = None
+
+    def _make_directory(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.identity is not None:
+            marker = self.directory / IDENTITY_FILE
+            if not marker.exists():
+                marker.write_text(json.dumps(self.identity, ensure_ascii=False, sort_keys=True) + "\n",
+                                  encoding="utf-8")
+
+    def legacy_files(self) -> list[Path]:
+        """Spool files directly in the root, written before per-store folders: not replayed by any store."""
+        if self.identity is None or not self.root.is_dir():
+            return []
+        return sorted(self.root.glob("spool-*.jsonl"))
+
+    def _identity_matches(self) -> bool:
+        if self.identity is None:
+            return True
+        try:
+            stored = json.loads((self.directory / IDENTITY_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):
+            stored = None
+        if stored != self.identity:
+            logger.error("spool: %s belongs to %s, not to this store %s; not replayed",
+                         self.directory, stored, self.identity)
+            return False
+        return True
 
     # -- writing --------------------------------------------------------------------------------------
 
@@ -96,7 +176,7 @@ class Spool:
         if not docs:
             return 0
         if self._file is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._make_directory()
             self._path = self._new_name("spool")
             self._file = self._path.open("a", encoding="utf-8")
         options, now = _json_options(), as_shanghai(now)
@@ -112,7 +192,7 @@ class Spool:
         """Keep a document the store refused as bad data, with the error, for a human to look at."""
         from bson import json_util
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._make_directory()
         record: dict[str, Any] = {"collection": collection, "error": repr(error)}
         try:
             record["doc"] = prepare_doc(doc)
@@ -132,7 +212,7 @@ class Spool:
     # -- reading --------------------------------------------------------------------------------------
 
     def _pending_files(self) -> list[Path]:
-        if not self.directory.is_dir():
+        if not self.directory.is_dir() or not self._identity_matches():
             return []
         files = [p for p in self.directory.glob("spool-*.jsonl") if p != self._path]
         for claimed in self.directory.glob("spool-*.jsonl.claimed-*"):  # left by a replay that died
@@ -146,11 +226,7 @@ class Spool:
     def pending(self) -> int:
         """Documents waiting in the spool (all processes' files in the folder)."""
         self.close()
-        total = 0
-        for path in self._pending_files():
-            with path.open(encoding="utf-8") as f:
-                total += sum(1 for line in f if line.strip())
-        return total
+        return sum(_count_lines(path) for path in self._pending_files())
 
     def _read(self, path: Path) -> Iterator[tuple[str, datetime, dict]]:
         from bson import json_util

@@ -18,13 +18,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     SCALARS,
     as_shanghai,
+    is_unusable,
+    one_line,
     plan_upserts,
     prepare_doc,
     since_datetime,
+    sqlite_identity,
     utc_now,
 )
 
@@ -103,15 +107,38 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        self._conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
-        self._tables: set[str] = set()
-        for name in COLLECTIONS:
-            self._table(name)
+        self._conn = None  # type: ignore[assignment]
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+            self._conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file: "not a database" here
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
+            self._tables: set[str] = set()
+            for name in COLLECTIONS:
+                self._table(name)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and not is_unusable(exc):
+                raise  # locked, disk full: an outage, the caller spools
+            code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+            raise StoreUnusable(f"cannot use the SQLite store {self.path}: {one_line(exc)} ({code})") from exc
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What the spool files its batches under (base.sqlite_identity)."""
+        return sqlite_identity(self.path)
+
+    def _rollback(self) -> None:
+        """ROLLBACK if a transaction is still open: SQLite ends it by itself on some errors (disk full, I/O),
+        and a failing ROLLBACK must not replace the error that caused it."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                logger.warning("store: rollback after an error failed too: %s", exc)
 
     @property
     def description(self) -> str:
@@ -165,7 +192,7 @@ class SQLiteStore:
                     rejected.add(_id)
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
@@ -185,7 +212,7 @@ class SQLiteStore:
                 self._conn.execute(f"DELETE FROM {src_t} WHERE _id=?", (_id,))
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         return row is not None
 
@@ -236,6 +263,25 @@ class SQLiteStore:
     def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]:
         yield from self._conn.execute(
             f"SELECT _id, simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
+
+    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
+        """Every stored simhash, read from the simhash index alone (no document is touched)."""
+        cursor = self._conn.execute(
+            f"SELECT simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
+        for (value,) in cursor:
+            yield value
+
+    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
+                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]:
+        """(_id, simhash, title, body) of the documents with these ids or simhashes (at most ``limit``)."""
+        table, out = self._table(collection), []
+        for column, values in (("_id", list(dict.fromkeys(ids))), ("simhash", list(dict.fromkeys(simhashes)))):
+            for i in range(0, len(values), _CHUNK):
+                chunk = values[i:i + _CHUNK]
+                out += self._conn.execute(
+                    f"SELECT _id, simhash, json_extract(doc, '$.title'), json_extract(doc, '$.body') FROM {table}"
+                    f" WHERE {column} IN ({','.join('?' * len(chunk))}) LIMIT ?", [*chunk, limit]).fetchall()
+        return out[:limit]
 
     def close(self) -> None:
         if self._conn is not None:
