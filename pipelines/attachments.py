@@ -24,7 +24,8 @@ text_truncated, pages, needs_ocr}`` (docs/SCHEMA.md). ``status``: ``downloaded``
 ``no_text:<format>`` (stored, no reader for that format: images, PPT, DOC without antiword/catdoc),
 ``too_large`` (over ``GONGKAI_ATTACHMENT_MAX_BYTES``), ``failed:<reason>`` (download: ``http_404``, ``timeout``,
 ``connection_refused``, ``dns``, ``empty`` ...; file: ``encrypted``, ``truncated``, ``broken``, ``zip_bomb``,
-``parse_timeout``, ``memory`` ... — a file that was stored keeps its ``path`` and ``sha1``), ``skipped``.
+``parse_timeout``, ``memory`` ... — a file that was stored keeps its ``path`` and ``sha1``; ``store_unavailable``: the
+files store could not take it), ``skipped``.
 
 Stats: ``gongkai/attachments/<status>`` per attachment (the part before ``:`` of failed/no_text reasons,
 e.g. ``gongkai/attachments/failed/encrypted``), ``gongkai/attachments/reused`` (not downloaded again),
@@ -59,6 +60,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline, FSFilesStore
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
+from twisted.internet.defer import maybeDeferred
 from twisted.python.threadpool import ThreadPool
 
 from gongkai_spider.filetext import FileTextRunner, Limits, default_tools
@@ -138,6 +140,10 @@ class AttachmentsPipeline(FilesPipeline):
             raise NotConfigured("GONGKAI_READ_ONLY: no file is downloaded or stored")
         cls._update_stores(settings)
         GridFSFilesStore.DATABASE = settings.get("MONGO_DATABASE") or "gongkai"
+        GridFSFilesStore.SERVER_SELECTION_TIMEOUT_MS = settings.getint("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)
+        GridFSFilesStore.SOCKET_TIMEOUT_MS = settings.getint("MONGO_SOCKET_TIMEOUT_MS", 10000)
+        GridFSFilesStore.CONNECT_TIMEOUT_MS = settings.getint("MONGO_CONNECT_TIMEOUT_MS", 5000)
+        GridFSFilesStore.RETRY_SECONDS = settings.getfloat("GONGKAI_SPOOL_RETRY_SECONDS", 30.0)
         limits = Limits(max_chars=settings.getint("GONGKAI_ATTACHMENT_MAX_CHARS", 200_000),
                         max_pages=settings.getint("GONGKAI_ATTACHMENT_MAX_PAGES", 500),
                         max_unpacked=settings.getint("GONGKAI_ATTACHMENT_MAX_UNPACKED", 100 * 1024 * 1024),
@@ -220,7 +226,7 @@ class AttachmentsPipeline(FilesPipeline):
         previous = request.meta.get("gongkai_previous")
         if previous and previous.get("sha1") and previous.get("path"):
             age = _age_days(previous)
-            if age is not None and age <= self.expires and self._exists(previous["path"]):
+            if age is not None and age <= self.expires and await self._stored(previous["path"], info):
                 self.stats.inc_value("gongkai/attachments/reused")
                 return dict(previous)
         page_file = fields(item).get("_page_file") if item is not None else None
@@ -258,12 +264,17 @@ class AttachmentsPipeline(FilesPipeline):
         parsed = await self._text(body, f"{name} {urlparse(request.url).path}", content_type or "")
         fmt = parsed.get("format") or "unknown"
         path = f"{sha1[:2]}/{sha1}" + (f".{_EXTENSIONS.get(fmt, fmt)}" if _EXTENSIONS.get(fmt, fmt) else "")
-        if not self._exists(path):
-            from scrapy.utils.defer import ensure_awaitable
+        try:
+            if not self._exists(path):
+                await maybe_deferred_to_future(maybeDeferred(
+                    self.store.persist_file, path, BytesIO(body), info, meta={"sha1": sha1, "url": request.url},
+                    headers={"Content-Type": content_type or ""}))
+        except Exception as exc:  # the files store is away (or full): the file is not kept, the crawl goes on
+            from gongkai_spider.storage.base import one_line
 
-            await ensure_awaitable(self.store.persist_file(path, BytesIO(body), info,
-                                                           meta={"sha1": sha1, "url": request.url},
-                                                           headers={"Content-Type": content_type or ""}))
+            logger.warning("attachments: files store %s failed for %s: %s", getattr(self.store, "basedir", "?"),
+                           request.url, one_line(exc))
+            return self._failed(request, "failed:store_unavailable")
         status = parsed.get("status") or "failed:parse"
         if status == "ok":
             status = "downloaded"
@@ -319,12 +330,23 @@ class AttachmentsPipeline(FilesPipeline):
         return merged
 
     def _exists(self, path: str) -> bool:
+        """Whether the folder or GridFS store holds ``path`` (cheap: no read). Other stores: unknown (False)."""
         store = self.store
         if isinstance(store, FSFilesStore):
             return Path(store.basedir, *path.split("/")).is_file()
         if isinstance(store, GridFSFilesStore):
             return store.exists(path)
-        return False  # S3/GCS/FTP: write again (cheap next to guessing wrong)
+        return False
+
+    async def _stored(self, path: str, info: Any) -> bool:
+        """Whether the store holds ``path``; S3/GCS/FTP are asked through their ``stat_file``."""
+        try:
+            if isinstance(self.store, (FSFilesStore, GridFSFilesStore)):
+                return self._exists(path)
+            stat = await maybe_deferred_to_future(maybeDeferred(self.store.stat_file, path, info))
+        except Exception:  # cannot tell: download it again
+            return False
+        return bool(stat)
 
     async def _text(self, body: bytes, name: str, content_type: str) -> dict:
         if self._pool is None:  # used outside a crawl (tests)

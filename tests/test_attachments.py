@@ -120,6 +120,40 @@ def test_zip_lists_gbk_member_names_and_reads_them() -> None:
     assert "申报单位" not in names_only["text"] and "附件2：名单.txt" in names_only["text"]
 
 
+def test_docx_entities_are_never_resolved() -> None:
+    """XXE and entity expansion: a DOCX whose XML declares entities gets no file contents and no blow-up."""
+    import io
+    import zipfile
+
+    ns = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    for doctype, ref in ((f'<!DOCTYPE w:document [<!ENTITY xxe SYSTEM "file://{Path(__file__).resolve()}">]>', "&xxe;"),
+                         ('<!DOCTYPE w:document [<!ENTITY a "政务公开政务公开"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+                          '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]>', "&d;&d;&d;")):
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as docx:
+            docx.writestr("word/document.xml", f'<?xml version="1.0"?>{doctype}<w:document xmlns:w="{ns}"><w:body>'
+                          f"<w:p><w:r><w:t>附件正文{ref}</w:t></w:r></w:p></w:body></w:document>")
+        result = extract(out.getvalue(), "x.docx")
+        assert result["status"] in ("ok", "failed:broken:XMLSyntaxError"), result
+        assert "XXE" not in (result["text"] or "") and "import" not in (result["text"] or "")
+        assert len(result["text"] or "") < 100
+
+
+def test_encrypted_zip_members() -> None:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("名单.txt", b"x" * 10)
+    data = bytearray(out.getvalue())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the "encrypted" bit
+        at = data.find(signature) + flags_at
+        data[at] |= 0x1
+    result = extract(bytes(data), "a.zip")
+    assert result["status"] == "failed:encrypted" and result["entries"] == ["名单.txt"]
+
+
 def test_text_is_capped() -> None:
     out = extract(("政务公开" * 1000).encode(), "long.txt", limits=Limits(max_chars=100))
     assert out["text_truncated"] is True and len(out["text"]) == 100
@@ -561,6 +595,20 @@ def test_content_hash_takes_attachment_sha1s_and_simhash_their_text() -> None:
             "attachments": [{"url": "u", "sha1": "a" * 40, "text": "名单"}, {"url": "v", "status": "too_large"}]}
     DedupPipeline().process_item(item)
     assert item["content_hash"] == one[0]
+
+
+def test_attachment_only_notices_with_the_same_file_text_are_near_duplicates() -> None:
+    from pipelines.dedup import DedupPipeline
+
+    text = "".join(f"{i}、青禾县绿源果蔬专业合作社获评县级示范合作社，带动农户{i * 37}户。" for i in range(1, 9))
+    pipeline = DedupPipeline()
+    items = [{"_id": f"n{i}", "title": "关于公布第一批示范合作社名单的通知", "body": "详见附件。",
+              "attachments": [{"url": f"http://x/{i}.pdf", "sha1": f"{i}" * 40, "text": text}]} for i in (1, 2)]
+    other = {"_id": "n3", "title": "关于公布第一批示范合作社名单的通知", "body": "详见附件。",
+             "attachments": [{"url": "http://x/3.pdf", "sha1": "3" * 40, "text": "白沙镇二〇二四年度惠农补贴发放名单" * 9}]}
+    for item in (*items, other):
+        pipeline.process_item(item)
+    assert items[1]["near_duplicate_of"] == "n1" and other["near_duplicate_of"] is None
 
 
 def test_export_leaves_attachment_text_out_unless_asked(tmp_path: Path, capsys) -> None:

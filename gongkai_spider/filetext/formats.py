@@ -253,8 +253,8 @@ def _guarded_zip(fmt: str, reader):
         except zipfile.BadZipFile:
             return result(fmt, "failed:broken")
         with archive:
-            if any(info.flag_bits & 0x1 for info in archive.infolist()):
-                return result(fmt, "failed:encrypted")
+            if fmt != "zip" and any(info.flag_bits & 0x1 for info in archive.infolist()):
+                return result(fmt, "failed:encrypted")  # an archive's names are still listed (_zip)
             return reader(archive, data, name, limits, depth)
 
     return read
@@ -346,7 +346,8 @@ def _zip(archive: zipfile.ZipFile, data: bytes, name: str, limits: Limits, depth
             inner = extract(archive.read(info), member, "", limits, depth + 1)
             if inner.get("text") and not out.add(f"\n【{member}】\n{inner['text']}"):
                 break
-    res = result("zip", text=out.text(), entries=entries)
+    locked = bool(infos) and all(info.flag_bits & 0x1 for info in infos)
+    res = result("zip", "failed:encrypted" if locked else "ok", text=out.text(), entries=entries)
     if len(infos) > len(entries):
         res["text_truncated"] = True
     return res

@@ -33,10 +33,18 @@ def default_files_store(settings: Any) -> str:
 
 
 class GridFSFilesStore:
-    """Scrapy files store on GridFS (legacy ``gridfs.GridFS`` API: a real server and mongomock-ng both run it)."""
+    """Scrapy files store on GridFS (legacy ``gridfs.GridFS`` API: a real server and mongomock-ng both run it).
 
-    DATABASE = "gongkai"  # set from MONGO_DATABASE by the attachments pipeline
+    Its MongoDB calls are bounded like the document store's (``MONGO_*_TIMEOUT_MS``, set on the class by the
+    attachments pipeline) and behind the same kind of circuit breaker: once a call failed because the server is
+    away, the next ones raise ``StoreUnavailable`` at once for ``RETRY_SECONDS`` instead of each waiting again.
+    """
+
+    DATABASE = "gongkai"  # these class settings are set from the crawl's settings by the attachments pipeline
     SERVER_SELECTION_TIMEOUT_MS = 5000
+    SOCKET_TIMEOUT_MS = 10000
+    CONNECT_TIMEOUT_MS = 5000
+    RETRY_SECONDS = 30.0
 
     def __init__(self, uri: str, database: str | None = None, client: Any = None) -> None:
         import gridfs
@@ -52,23 +60,39 @@ class GridFSFilesStore:
             else:
                 from pymongo import MongoClient
 
-                client = MongoClient(uri, serverSelectionTimeoutMS=self.SERVER_SELECTION_TIMEOUT_MS, tz_aware=False)
+                bounds = {"socketTimeoutMS": self.SOCKET_TIMEOUT_MS, "connectTimeoutMS": self.CONNECT_TIMEOUT_MS}
+                client = MongoClient(uri, serverSelectionTimeoutMS=self.SERVER_SELECTION_TIMEOUT_MS, tz_aware=False,
+                                     connect=False, appname="gongkai-spider-files",
+                                     **{k: v for k, v in bounds.items() if v and v > 0})
         self.client = client
         self.db = client[database or self.DATABASE]
         self.fs = gridfs.GridFS(self.db, collection=BUCKET)
         self.basedir = f"gridfs:{self.db.name}/{BUCKET}"
+        self._down_until = 0.0
+
+    def _call(self, fn, *args: Any, **kwargs: Any) -> Any:
+        from gongkai_spider.storage.base import StoreUnavailable, is_outage
+
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable("GridFS unreachable; not retried yet")
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if is_outage(exc) and not isinstance(exc, StoreUnavailable):
+                self._down_until = time.monotonic() + self.RETRY_SECONDS
+            raise
 
     def exists(self, path: str) -> bool:
-        return self.db[f"{BUCKET}.files"].find_one({"_id": path}, {"_id": 1}) is not None
+        return self._call(self.db[f"{BUCKET}.files"].find_one, {"_id": path}, {"_id": 1}) is not None
 
     def persist_file(self, path: str, buf: io.BytesIO, info: Any = None, meta: dict | None = None,
                      headers: dict | None = None) -> None:
         if self.exists(path):
             return
-        self.fs.put(buf.getvalue(), _id=path, filename=path, metadata=dict(meta or {}))
+        self._call(self.fs.put, buf.getvalue(), _id=path, filename=path, metadata=dict(meta or {}))
 
     def stat_file(self, path: str, info: Any = None) -> dict[str, Any]:
-        doc = self.db[f"{BUCKET}.files"].find_one({"_id": path})
+        doc = self._call(self.db[f"{BUCKET}.files"].find_one, {"_id": path})
         if doc is None:
             return {}
         uploaded = doc.get("uploadDate")
@@ -78,4 +102,4 @@ class GridFSFilesStore:
         return {"last_modified": last_modified, "checksum": (doc.get("metadata") or {}).get("sha1")}
 
     def read(self, path: str) -> bytes:
-        return self.fs.get(path).read()
+        return self._call(lambda: self.fs.get(path).read())
