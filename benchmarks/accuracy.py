@@ -16,6 +16,14 @@ against the gold body. Time is the CPU time of this process per page (``--wall``
 the fastest of ``--repeat`` runs, median over pages. Competitors get the inputs the corpus scorer gives them (bytes to trafilatura, the
 scorer's simple decoding to GNE and readability), so their figures match ``score.py``'s.
 
+Government pages: the pages whose ground truth says ``gov: true`` get their own row per extractor
+(``NAME [gov]``). The 信息公开 metadata table is scored field by field (``doc_meta``) on the pages that
+carry a gold ``doc_meta`` -- the shared corpus has none, so by default the project's own fixtures
+(``tests/fixtures/<template>/<case>/`` with ``page.html``, ``url.txt`` and an ``expected.json`` holding
+``doc_meta``; ``--meta-pages``): per key, how many gold values came out exactly (dates by their
+YYYY-MM-DD), wrong, missing, and how many keys came out that the page does not have (spurious);
+``other.<label>`` for the table's other labels.
+
 Gate (trafilatura ``tests/eval_gate.py`` habit): ``--check`` compares our figures with the floors pinned
 in ``benchmarks/baseline.json`` and exits 1 on a regression (any metric below its floor, or the median
 time above its ceiling); ``--pin`` writes the current figures as the new floors, never lowering one unless
@@ -27,6 +35,7 @@ Usage:
   python3 benchmarks/accuracy.py --pages DIR --show-fails
   python3 benchmarks/accuracy.py --check              # exit 1 on regression against baseline.json
   python3 benchmarks/accuracy.py --pin                # raise the floors to the current figures
+  python3 benchmarks/accuracy.py --meta-pages DIR     # doc_meta scored on another fixture tree
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
+META_PAGES = REPO / "tests" / "fixtures"
 COLUMNS = ("title", "date", "start", "end", "F1", "article")
 COMPETITORS = ("trafilatura", "gne", "readability")
 
@@ -188,7 +198,7 @@ def make_ours() -> Runner:
     def run(raw: bytes, url: str) -> dict:
         d = extract_detail(raw, url)
         return {"title": d.get("title"), "publish_time": d.get("publish_time"), "body": d.get("body") or "",
-                "kind": d.get("kind")}
+                "kind": d.get("kind"), "doc_meta": d.get("doc_meta") or {}}
 
     return run
 
@@ -254,9 +264,17 @@ FACTORIES: dict[str, Callable[[], Runner]] = {
 
 
 # ----------------------------------------------------------------------------- running
+def summarize(rows: list[dict]) -> dict:
+    summary: dict = {}
+    for col in COLUMNS:
+        values = [r[col] for r in rows if r[col] is not None]
+        summary[col] = round(sum(values) / len(values), 4) if values else None
+    return summary
+
+
 def evaluate(name: str, run: Runner, pages: list[dict], repeat: int, show_fails: bool,
              clock: Callable[[], float] = time.process_time) -> dict:
-    rows, times, errors = [], [], 0
+    rows, times, errors, gov_rows = [], [], 0, []
     for gt in pages:
         url = page_url(gt["_raw"], gt["_path"])
         best, pred = None, None
@@ -273,6 +291,8 @@ def evaluate(name: str, run: Runner, pages: list[dict], repeat: int, show_fails:
         errors += err is not None
         row = score_page(gt, pred)
         rows.append(row)
+        if gt.get("gov"):
+            gov_rows.append(row)
         if show_fails:
             miss = [k for k in ("title", "date", "start", "end") if row.get(k) == 0]
             if miss or err or (row["F1"] is not None and row["F1"] < 0.95):
@@ -281,14 +301,94 @@ def evaluate(name: str, run: Runner, pages: list[dict], repeat: int, show_fails:
                     f"title={pred.get('title')!r:.50} time={str(pred.get('publish_time'))!r:.28} {err or ''}",
                     file=sys.stderr,
                 )
-    summary: dict = {}
-    for col in COLUMNS:
-        values = [r[col] for r in rows if r[col] is not None]
-        summary[col] = round(sum(values) / len(values), 4) if values else None
+    summary = summarize(rows)
     summary["median_ms"] = round(statistics.median(times), 2) if times else None
     summary["errors"] = errors
     summary["n"] = len(pages)
+    if gov_rows:
+        summary["gov"] = summarize(gov_rows) | {"n": len(gov_rows)}
     return summary
+
+
+# ----------------------------------------------------------------------------- doc_meta, field by field
+def load_meta_pages(root: Path) -> list[dict]:
+    """Fixture cases (``<template>/<case>/expected.json`` with a ``doc_meta``) as pages to score."""
+    pages = []
+    for expected in sorted(root.glob("*/*/expected.json")):
+        gt = json.loads(expected.read_text(encoding="utf-8"))
+        case = expected.parent
+        if not isinstance(gt.get("doc_meta"), dict) or not (case / "page.html").is_file():
+            continue
+        url_file = case / "url.txt"
+        url = url_file.read_text(encoding="utf-8").strip() if url_file.is_file() else (case / "page.html").as_uri()
+        pages.append({"_name": f"{case.parent.name}/{case.name}", "_raw": (case / "page.html").read_bytes(),
+                      "_url": url, "doc_meta": gt["doc_meta"]})
+    return pages
+
+
+def _flat_meta(meta: dict) -> dict[str, str]:
+    out = {}
+    for key, value in (meta or {}).items():
+        if isinstance(value, dict):
+            out.update((f"{key}.{label}", str(v)) for label, v in value.items())
+        elif value not in (None, ""):
+            out[key] = str(value)
+    return out
+
+
+def _same_value(key: str, pred: str, gold: str) -> bool:
+    if key.endswith("_date"):
+        pd, gd = date_part(pred), date_part(gold)
+        if pd and gd:
+            return pd == gd
+    return norm(pred) == norm(gold)
+
+
+def score_doc_meta(run: Runner, pages: list[dict], show_fails: bool) -> dict[str, dict[str, int]]:
+    """Per doc_meta key: gold, correct, wrong, missing, spurious counts over ``pages``."""
+    fields: dict[str, dict[str, int]] = collections.defaultdict(
+        lambda: {"gold": 0, "correct": 0, "wrong": 0, "missing": 0, "spurious": 0})
+    for page in pages:
+        try:
+            pred = _flat_meta(run(page["_raw"], page["_url"]).get("doc_meta") or {})
+        except Exception:  # a crash scores every field of the page as missing
+            pred = {}
+        gold = _flat_meta(page["doc_meta"])
+        for key, value in gold.items():
+            f = fields[key.split(".", 1)[0] + ".*" if "." in key else key]
+            f["gold"] += 1
+            if key not in pred:
+                f["missing"] += 1
+            elif _same_value(key, pred[key], value):
+                f["correct"] += 1
+            else:
+                f["wrong"] += 1
+        for key in pred.keys() - gold.keys():
+            fields[key.split(".", 1)[0] + ".*" if "." in key else key]["spurious"] += 1
+        if show_fails and pred != gold:
+            diff = {k: (pred.get(k), gold.get(k)) for k in pred.keys() | gold.keys() if pred.get(k) != gold.get(k)}
+            print(f"  doc_meta     {page['_name']:40s} (got, gold): {diff}", file=sys.stderr)
+    return dict(sorted(fields.items()))
+
+
+def doc_meta_accuracy(fields: dict[str, dict[str, int]]) -> float | None:
+    """Correct values over gold values plus spurious ones (a wrong extra key costs like a miss)."""
+    gold = sum(f["gold"] for f in fields.values())
+    spurious = sum(f["spurious"] for f in fields.values())
+    correct = sum(f["correct"] for f in fields.values())
+    return round(correct / (gold + spurious), 4) if gold + spurious else None
+
+
+def print_doc_meta(fields: dict[str, dict[str, int]], n_pages: int, folder: Path) -> None:
+    print()
+    print(f"doc_meta, field by field (ours; {n_pages} pages with a gold 信息公开 table: {folder})")
+    print()
+    print("| field | gold | correct | wrong | missing | spurious |")
+    print("|---|---|---|---|---|---|")
+    for key, f in fields.items():
+        print(f"| {key} | {f['gold']} | {f['correct']} | {f['wrong']} | {f['missing']} | {f['spurious']} |")
+    acc = doc_meta_accuracy(fields)
+    print(f"| all (correct / (gold + spurious)) | | {'-' if acc is None else f'{acc:.3f}'} | | | |")
 
 
 def print_table(results: dict[str, dict], n_pages: int, folder: Path) -> None:
@@ -305,6 +405,14 @@ def print_table(results: dict[str, dict], n_pages: int, folder: Path) -> None:
         cells.append(f"{s['median_ms']:.1f}")
         cells.append(str(s["errors"]))
         print("| " + " | ".join(cells) + " |")
+    for name, s in results.items():
+        gov = s.get("gov")
+        if not gov:
+            continue
+        cells = [f"{name} [gov, {gov['n']} pages]"]
+        cells += ["-" if gov[col] is None else (f"{gov[col]:.3f}" if col == "F1" else f"{gov[col]:.2f}")
+                  for col in COLUMNS]
+        print("| " + " | ".join([*cells, "", ""]) + " |")
 
 
 # ----------------------------------------------------------------------------- gate
@@ -320,6 +428,9 @@ def check(ours: dict, checksum: str, baseline: dict, strict_corpus: bool) -> lis
         value = ours.get(col)
         if value is None or value + 1e-9 < floor:
             problems.append(f"{col} = {value} < floor {floor}")
+    meta_floor = baseline.get("doc_meta_floor")
+    if meta_floor is not None and (ours.get("doc_meta") is None or ours["doc_meta"] + 1e-9 < meta_floor):
+        problems.append(f"doc_meta = {ours.get('doc_meta')} < floor {meta_floor}")
     ceiling = baseline.get("max_median_ms")
     if ceiling is not None and ours["median_ms"] > ceiling:
         problems.append(f"median {ours['median_ms']} ms/page > ceiling {ceiling}")
@@ -340,6 +451,12 @@ def pin(ours: dict, checksum: str, baseline: dict, allow_lower: bool) -> dict:
             print(f"keeping floor {col} = {old} (now {value}; --allow-lower to lower it)", file=sys.stderr)
     out = dict(baseline)
     out["floors"] = floors
+    meta = ours.get("doc_meta")
+    if meta is not None:
+        meta = math.floor(meta * 1000) / 1000
+        old = baseline.get("doc_meta_floor")
+        if old is None or meta > old or allow_lower:
+            out["doc_meta_floor"] = meta
     out["corpus_checksum"] = checksum
     out.setdefault("max_median_ms", 5.0)
     return out
@@ -370,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         "--strict-corpus", action="store_true", help="with --check: fail on a corpus checksum mismatch"
     )
     ap.add_argument("--baseline", type=Path, default=BASELINE)
+    ap.add_argument("--meta-pages", type=Path, default=META_PAGES,
+                    help="fixture tree whose expected.json files carry doc_meta (default: tests/fixtures)")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = ap.parse_args(argv)
 
@@ -396,6 +515,13 @@ def main(argv: list[str] | None = None) -> int:
         clock = time.perf_counter if args.wall else time.process_time
         results[name] = evaluate(name, runner, pages, args.repeat, args.show_fails, clock)
     print_table(results, len(pages), args.pages)
+    if "ours" in results:
+        meta_pages = load_meta_pages(args.meta_pages) if args.meta_pages.is_dir() else []
+        if meta_pages:
+            fields = score_doc_meta(FACTORIES["ours"](), meta_pages, args.show_fails)
+            print_doc_meta(fields, len(meta_pages), args.meta_pages)
+            results["ours"]["doc_meta"] = doc_meta_accuracy(fields)
+            results["ours"]["doc_meta_fields"] = fields
     checksum = corpus_checksum(pages)
     if args.json:
         print(json.dumps({"corpus_checksum": checksum, "results": results}, ensure_ascii=False, indent=1))

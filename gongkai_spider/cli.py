@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "print counts of the store: articles, quarantine, per site"),
     "export": ("export", "export a collection as JSONL (MongoDB Extended JSON) or CSV"),
     "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
+    "sites": ("sites", "list the site configs, check them, and show how each site's last run went"),
     "attachments": ("attachments", "download and read the attachments of stored articles (fetch)"),
 }
 

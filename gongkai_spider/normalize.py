@@ -185,15 +185,28 @@ def clean_text(text: str | None) -> str | None:
     return " ".join(_INVISIBLE_RE.sub("", str(text)).split()) or None
 
 
+def _clean_line(line: str) -> str:
+    if "\t" not in line:
+        return " ".join(line.split())
+    # a data-table row: cells stay tab-separated (empty cells inside the row keep their column)
+    cells = [" ".join(cell.split()) for cell in line.split("\t")]
+    while cells and not cells[-1]:
+        cells.pop()
+    while cells and not cells[0]:
+        cells.pop(0)
+    return "\t".join(cells)
+
+
 def clean_lines(body: str | None) -> str:
-    """Body text, one paragraph per line: each line collapsed (NBSP, \\u3000, tabs), empty lines dropped.
+    """Body text, one paragraph per line: each line collapsed (NBSP, \\u3000), empty lines dropped; the
+    tabs between the cells of a data-table row stay (one per cell boundary).
 
     Chinese punctuation (，。、：“”) is never touched; invisible characters are removed.
     """
     if not body:
         return ""
     # Invisible characters are gone, so str.split() alone is collapse_ws here.
-    lines = (" ".join(line.split()) for line in _INVISIBLE_RE.sub("", str(body)).splitlines())
+    lines = (_clean_line(line) for line in _INVISIBLE_RE.sub("", str(body)).splitlines())
     return "\n".join(line for line in lines if line)
 
 

@@ -263,6 +263,8 @@ EXTENSIONS = {
     # gc.freeze() after start-up and a larger generation-0 threshold; see extensions/gctuning.py
     "gongkai_spider.extensions.gctuning.GcTuning": 0,
     "gongkai_spider.extensions.monitor.RunMonitor": 500,
+    # one INFO line of progress figures every LOGSTATS_INTERVAL seconds (PERIODIC_LOG_* above)
+    "scrapy.extensions.periodic_log.PeriodicLog": 0,
     # JOBDIR only: discards the queue/seen-list a killed run left behind; see extensions/jobdir.py
     "gongkai_spider.extensions.jobdir.JobDirGuard": 0,
 }
@@ -300,9 +302,22 @@ GONGKAI_COVERAGE_DROP_RATIO = _env_float("GONGKAI_COVERAGE_DROP_RATIO", 0.5)
 GONGKAI_COVERAGE_MIN_ITEMS = _env_int("GONGKAI_COVERAGE_MIN_ITEMS", 20)
 GONGKAI_COVERAGE_MIN_RUNS = _env_int("GONGKAI_COVERAGE_MIN_RUNS", 2)
 GONGKAI_COVERAGE_MIN_BASELINE = 0.2
-# GONGKAI_STATS_FILE: write the final crawl stats (alerts included) as JSON to this file at close, for schedulers
-# and dashboards. "" = off. Default: off. Env: GONGKAI_STATS_FILE.
+# GONGKAI_STATS_FILE: write the crawl stats as JSON to this file every GONGKAI_PROGRESS_INTERVAL seconds during
+# the run and at close (final: alerts included, `finish_reason` set), for schedulers and dashboards.
+# "" = off. Default: off. Env: GONGKAI_STATS_FILE.
 GONGKAI_STATS_FILE = os.environ.get("GONGKAI_STATS_FILE", "")
+# GONGKAI_PROGRESS_INTERVAL: seconds between progress updates of a run: per-site pages and items, pages per second
+# (gongkai/site/<site>/{pages,items}, gongkai/progress/pages_per_second) set in the stats, logged by Scrapy's
+# PeriodicLog below, and GONGKAI_STATS_FILE rewritten. 0 = off. Default: 60. Env: GONGKAI_PROGRESS_INTERVAL.
+GONGKAI_PROGRESS_INTERVAL = _env_float("GONGKAI_PROGRESS_INTERVAL", 60.0)
+# Scrapy's PeriodicLog: every LOGSTATS_INTERVAL seconds one INFO line with the run's figures so far (per site:
+# pages, items, store outcomes, failures, pending) and their change since the last line.
+LOGSTATS_INTERVAL = GONGKAI_PROGRESS_INTERVAL or 60.0
+PERIODIC_LOG_STATS = {"include": ["gongkai/site/", "gongkai/progress/", "gongkai/fetch/failed/",
+                                  "gongkai/pending/", "gongkai/alert"]}
+PERIODIC_LOG_DELTA = {"include": ["gongkai/site/", "gongkai/detail/items", "gongkai/listing/pages",
+                                  "gongkai/store/"]}
+PERIODIC_LOG_TIMING_ENABLED = True
 
 # ---------------------------------------------------------------------------------------------------------
 # Distributed crawling (scrapy-redis): N workers share one frontier in Redis; see docs/SCALING.md

@@ -4,21 +4,26 @@
 result back into the item it got (so an ArticleItem stays an ArticleItem, a dict stays a dict) and counts.
 
 Field by field:
-- ``raw``: the extracted title, publish_time, author, source, keywords and read_count, untouched, for audits
-  (an item that already has ``raw`` keeps it, so cleaning twice changes nothing).
+- ``raw``: the extracted title, publish_time, author, source, keywords and read_count, untouched, for audits,
+  plus the item's ``_page_raw`` strings (``meta_publish_time`` / ``meta_source``: the ``<meta>`` values the
+  visible page overruled; ``list_date``: the listing entry's date); an item that already has ``raw`` keeps
+  it, so cleaning twice changes nothing.
 - ``url``: canonical (normalize.canonical_url); ``_id`` = sha1 hex of it; ``site``: as given, else the host.
 - ``title``, ``author``, ``source``, ``summary``: whitespace collapsed (NBSP, full-width), leading labels
   (``来源：``, ``作者:``, ``[来源]``...) stripped; None when nothing is left. Chinese punctuation is untouched.
-- ``publish_time``: tz-aware Asia/Shanghai datetime, None when missing or unparseable.
+- ``publish_time``: tz-aware Asia/Shanghai datetime, None when unparseable; when the page gave none, the
+  listing entry's date (``raw.list_date``, only with a year: a yearless ``05-24`` is not guessed).
 - ``read_count``: int or None (``1,234``, ``86次``, ``1.2万``); never defaulted to 0.
 - ``keywords``: list split on ``,，、;；`` and whitespace, deduplicated, order kept.
 - ``body``: one paragraph per line, lines collapsed, empty lines dropped.
 - ``attachments``: ``[{name, url}]`` without duplicate URLs (compared canonically); a missing name becomes
   the file name of the URL.
-- ``doc_meta``: values collapsed, empty values dropped, ``written_date`` as ``YYYY-MM-DD`` when parseable.
+- ``doc_meta``: values collapsed, empty values dropped, ``written_date`` and ``published_date`` as
+  ``YYYY-MM-DD`` when parseable; ``other`` (label -> value) cleaned the same way.
 - ``_page_*`` working fields and any other keys pass through untouched.
 
-Stats: ``gongkai/clean/items``, ``gongkai/clean/no_publish_time`` (none extracted),
+Stats: ``gongkai/clean/items``, ``gongkai/clean/no_publish_time`` (none extracted, none listed),
+``gongkai/clean/publish_time_from_listing`` (the page showed no date; the listing's was used),
 ``gongkai/clean/bad_publish_time`` (extracted but not a date: an extraction problem worth a look).
 """
 
@@ -104,15 +109,24 @@ def clean_doc_meta(value: Any) -> dict[str, str]:
     """The 信息公开 table: values collapsed, empty ones dropped, written_date as YYYY-MM-DD when it parses."""
     if not isinstance(value, Mapping):
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for key, raw in value.items():
+        if isinstance(raw, Mapping):  # doc_meta.other: label -> value
+            nested = clean_doc_meta(raw)
+            if nested:
+                out[str(key)] = nested
+            continue
         text = clean_text(" ".join(map(str, raw)) if isinstance(raw, (list, tuple)) else raw)
         if text is None:
             continue
-        if key == "written_date":
+        if key in ("written_date", "published_date"):
             text = normalize_date_string(text) or text
         out[str(key)] = text
     return out
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _host(url: str | None) -> str | None:
@@ -130,6 +144,12 @@ def clean_item(item: Mapping[str, Any] | Any) -> dict[str, Any]:
     raw = src.get("raw")
     if not isinstance(raw, Mapping):
         raw = {key: src.get(key) for key in RAW_FIELDS}
+        extra = src.get("_page_raw")
+        if isinstance(extra, Mapping):
+            raw.update((key, value) for key, value in extra.items() if key not in raw)
+    publish_time = parse_datetime(src.get("publish_time"))
+    if publish_time is None and _blank(src.get("publish_time")):
+        publish_time = parse_datetime(raw.get("list_date"))  # the page shows no date: the listing's
 
     url_value = src.get("url")
     url = canonical_url(str(url_value)) if url_value else ""
@@ -139,7 +159,7 @@ def clean_item(item: Mapping[str, Any] | Any) -> dict[str, Any]:
         "site": clean_text(src.get("site")) or _host(url),
         "list_url": clean_text(src.get("list_url")),
         "title": _labelled(src.get("title"), TITLE_LABELS),
-        "publish_time": parse_datetime(src.get("publish_time")),
+        "publish_time": publish_time,
         "read_count": parse_read_count(src.get("read_count")),
         "author": _labelled(src.get("author"), AUTHOR_LABELS),
         "source": _labelled(src.get("source"), SOURCE_LABELS),
@@ -169,9 +189,11 @@ class CleanPipeline:
     def process_item(self, item: Any) -> Any:
         cleaned = clean_item(item)
         self.stats.inc_value("gongkai/clean/items")
+        raw_time = cleaned["raw"].get("publish_time")
+        if cleaned["publish_time"] is not None and _blank(raw_time) and cleaned["raw"].get("list_date"):
+            self.stats.inc_value("gongkai/clean/publish_time_from_listing")
         if cleaned["publish_time"] is None:
-            raw_time = cleaned["raw"].get("publish_time")
-            if raw_time in (None, "") or (isinstance(raw_time, str) and not raw_time.strip()):
+            if _blank(raw_time):
                 self.stats.inc_value("gongkai/clean/no_publish_time")
             else:
                 self.stats.inc_value("gongkai/clean/bad_publish_time")

@@ -131,7 +131,7 @@ def test_render_one_paragraph_per_line():
     el = lxml.html.fragment_fromstring(
         "<div>第一段<b>加粗</b>文字<br>第二段<p>　　第三段\n 换行</p><ul><li>甲</li><li>乙</li></ul>"
         "<table><tr><td>单元1</td><td>单元2</td></tr></table><script>x()</script><!-- c -->尾巴</div>")
-    assert render_text(el) == "第一段加粗文字\n第二段\n第三段 换行\n甲\n乙\n单元1 单元2\n尾巴"
+    assert render_text(el) == "第一段加粗文字\n第二段\n第三段 换行\n甲\n乙\n单元1\t单元2\n尾巴"
 
 
 def test_render_skips_hidden_and_form_controls():

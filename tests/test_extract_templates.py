@@ -24,7 +24,7 @@ import pytest
 from gongkai_spider.extract import extract_detail
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TEMPLATES = ("seed", "trs", "hanweb", "ucap", "generic_meta")
+TEMPLATES = ("seed", "trs", "hanweb", "ucap", "generic_meta", "hostile", "gov")
 BODY_CHECKS = ("body_startswith", "body_endswith", "body_contains", "body_excludes", "body_lines")
 CASES = sorted(
     case for template in TEMPLATES if (FIXTURES / template).is_dir()
@@ -81,8 +81,11 @@ def test_fixture_field(case: Path, field: str) -> None:
 def test_result_has_every_contract_key(case: Path) -> None:
     result = _extracted(case)
     assert set(result) == {"kind", "reason", "title", "publish_time", "read_count", "author", "source", "summary",
-                           "keywords", "body", "attachments", "doc_meta", "continuation_urls", "signals"}
-    assert set(result["doc_meta"]) <= {"index_no", "issuer", "written_date", "doc_no", "topic", "validity"}
+                           "keywords", "body", "attachments", "doc_meta", "continuation_urls", "signals", "raw",
+                           "overrides"}
+    assert set(result["doc_meta"]) <= {"index_no", "issuer", "written_date", "published_date", "doc_no", "topic",
+                                       "validity", "disclosure", "scope", "subject_words", "genre", "title", "other"}
+    assert set(result["raw"]) <= {"meta_publish_time", "meta_source"}
     assert isinstance(result["signals"], dict)
     json.dumps(result, ensure_ascii=False)  # JSON-serialisable as the spider and the CLI need
 
@@ -136,7 +139,7 @@ def test_publish_date_wins_over_written_date() -> None:
              "</table>")
     result = _extract(table + _HEADLINE + _PROSE)
     assert result["publish_time"] == "2024年05月24日"
-    assert result["doc_meta"] == {"written_date": "2024年05月20日"}
+    assert result["doc_meta"] == {"written_date": "2024年05月20日", "published_date": "2024年05月24日"}
 
 
 def test_written_date_alone_is_a_last_resort() -> None:

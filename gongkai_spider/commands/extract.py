@@ -76,7 +76,7 @@ def raw_item(result: dict, url: str, site_id: str | None) -> dict[str, Any]:
     host = urlsplit(url).hostname
     item: dict[str, Any] = {name: result.get(name) for name in _RAW_FIELDS}
     item.update(url=url, site=site_id or host or "local", list_url=None,
-                _page_signals=result.get("signals") or {}, _page_host=host)
+                _page_signals=result.get("signals") or {}, _page_host=host, _page_raw=result.get("raw") or {})
     return item
 
 
@@ -88,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         from gongkai_spider.sites import load_site
 
         try:
-            site = load_site(args.site)
+            from gongkai_spider.storage import settings_from_env
+
+            # the crawl's lookup: GONGKAI_SITES_DIR first, then the bundled configs
+            site = load_site(args.site, settings_from_env().get("GONGKAI_SITES_DIR") or None)
         except Exception as exc:  # UnknownSiteError / SiteConfigError carry a readable message
             print(f"gongkai extract: {exc}", file=sys.stderr)
             return 2

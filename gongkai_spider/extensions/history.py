@@ -5,7 +5,10 @@ SQLite store ``GONGKAI_DB``, i.e. ``data/runs/{site}.json``, so a crawl into ano
 
     {"site": "demo",
      "runs": [{"finished_at": ..., "reason": "finished", "items": 90, "pages": 98, "coverage": {"title": 1.0, ...}}],
-     "last_run": {"started_at": ..., "finished_at": ..., "reason": "finished"},
+     "last_run": {"started_at": ..., "finished_at": ..., "reason": "finished", "exit_status": 0, "new": 12,
+                  "updated": 0, "unchanged": 78, "quarantined": 1, "failed": 0, "pending": 0, "alerts": [],
+                  "coverage": {...}},                    # the figures: only when the run monitor is on
+     "log": [<last_run of each recent run>, ...],          # for `gongkai report`
      "running": {"pid": 4242, "started_at": ...}}          # only while a run is on
 
 Two components read it:
@@ -190,13 +193,19 @@ class SiteHistory:
 
         self._update(mark)
 
-    def finish(self, reason: str, run: dict | None = None) -> None:
-        """Record how this run ended and, when given, its coverage record; clears this run's marker only."""
+    def finish(self, reason: str, run: dict | None = None, summary: dict | None = None) -> None:
+        """Record how this run ended and, when given, its coverage record and its figures (``summary``: kept in
+        ``last_run`` and appended to ``log``, every run's figures); clears this run's marker only."""
         finished_at = _now()
 
         def record(data: dict) -> None:
             _set_markers(data, [m for m in _markers(data) if m.get("pid") != self.pid])
-            data["last_run"] = {"started_at": self._started_at, "finished_at": finished_at, "reason": reason}
+            data["last_run"] = {"started_at": self._started_at, "finished_at": finished_at, "reason": reason,
+                                **(summary or {})}
+            if summary is not None:
+                log = data.get("log")
+                log = [r for r in log if isinstance(r, dict)] if isinstance(log, list) else []
+                data["log"] = [*log, data["last_run"]][-self.size:]
             if run is not None:
                 runs = data.get("runs")
                 runs = [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []

@@ -24,6 +24,9 @@
     items in this run and ``GONGKAI_COVERAGE_MIN_RUNS`` (2) earlier runs of that size, and only for fields whose
     median is at least ``GONGKAI_COVERAGE_MIN_BASELINE`` (0.2): a field a site rarely fills cannot "drop";
   - ``blocked``: pages abandoned after anti-bot challenges (``gongkai/blocked/gave_up``);
+  - ``override_unmatched``: a selector of the site config (``listing.links``, ``detail.body`` ...) was tried on
+    pages of this run and matched on none of them (the spider's ``gongkai/override/<key>/{matched,missed}``);
+    ``listing.next`` counts as missed only on pages that do have a next page;
   - ``store_lost``: documents neither stored nor spooled (``gongkai/store/lost``, from the store pipeline);
   - ``close_reason``: the spider closed for a reason other than finishing, a ``closespider_*`` limit or an
     operator's shutdown (e.g. ``site_config_missing``).
@@ -43,6 +46,7 @@ import json
 import logging
 import os
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +57,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
+from gongkai_spider.errors import CONFIG_CLOSE_REASONS, EXIT_ALERT, EXIT_CONFIG, EXIT_OK
 from gongkai_spider.extensions.history import (
     DEFAULT_TEMPLATE,
     SiteHistory,
@@ -78,6 +83,24 @@ STORE_OUTCOMES = ("new", "updated", "unchanged")
 OK_REASONS = ("finished", "shutdown")
 OK_REASON_PREFIXES = ("closespider_",)
 _ERROR_LIMITS = ("closespider_errorcount",)
+
+
+def override_never_matched(stats: Any) -> dict[str, int]:
+    """Site selectors (``listing.links``, ``detail.body`` ...) tried on pages of this run that matched on none:
+    key -> pages tried (the spider counts ``gongkai/override/<key>/{matched,missed}``)."""
+    values = _all_stats(stats)
+    out = {}
+    for name, missed in values.items():
+        if name.startswith("gongkai/override/") and name.endswith("/missed") and missed:
+            key = name[len("gongkai/override/"):-len("/missed")]
+            if not values.get(f"gongkai/override/{key}/matched"):
+                out[key] = int(missed)
+    return out
+
+
+def _all_stats(stats: Any) -> dict[str, Any]:
+    get = getattr(stats, "get_stats", None)
+    return dict(get()) if get is not None else {}
 
 
 def has_value(value: Any) -> bool:
@@ -172,8 +195,12 @@ class RunMonitor:
         min_baseline: float = 0.2,
         stats_file: str = "",
         distributed: bool = False,
+        progress_interval: float = 0.0,
     ) -> None:
         self.stats = stats
+        self.progress_interval = progress_interval  # seconds between progress updates; 0 = none
+        self._progress_loop: Any = None
+        self._progress_last: tuple[float, int] = (0.0, 0)  # (monotonic time, pages) at the last update
         self.distributed = distributed  # one worker of a shared (Redis) crawl: see the module docstring
         self.stats_file = stats_file  # "" = do not write the stats as JSON
         self.history_size = history_size
@@ -207,6 +234,7 @@ class RunMonitor:
             min_baseline=s.getfloat("GONGKAI_COVERAGE_MIN_BASELINE", 0.2),
             stats_file=s.get("GONGKAI_STATS_FILE", "") or "",
             distributed=distributed_crawl(s),
+            progress_interval=s.getfloat("GONGKAI_PROGRESS_INTERVAL", 60.0),
         )
         ext._history_for = lambda site: site_history_for_crawler(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
@@ -223,6 +251,25 @@ class RunMonitor:
         self.site_history = self._history_for(self.default_site)
         if self.site_history is not None:
             self.site_history.start()
+        if self.progress_interval > 0:
+            from twisted.internet import task
+
+            self._progress_last = (time.monotonic(), 0)
+            self._progress_loop = task.LoopingCall(self.progress)
+            self._progress_loop.start(self.progress_interval, now=False)
+
+    def progress(self) -> None:
+        """Every GONGKAI_PROGRESS_INTERVAL seconds of a run: per-site figures into the stats (Scrapy's
+        PeriodicLog logs them) and the stats file rewritten, so a long run can be watched from outside."""
+        now, pages = time.monotonic(), sum(sum(t.pages.values()) for t in self.sites.values())
+        then, pages_then = self._progress_last
+        self._progress_last = (now, pages)
+        self.stats.set_value("gongkai/progress/pages_per_second", round((pages - pages_then) / max(now - then, 1e-6), 2))
+        for site, tally in self.sites.items():
+            self.stats.set_value(f"gongkai/site/{site}/pages", sum(tally.pages.values()))
+            self.stats.set_value(f"gongkai/site/{site}/items", tally.items)
+        if self.stats_file:
+            self._write_stats()
 
     def _tally(self, site: Any) -> SiteTally:
         key = str(site or self.default_site or "unknown")
@@ -258,6 +305,8 @@ class RunMonitor:
         self._count_fields(tally, item)
 
     def spider_closed(self, spider: Any = None, reason: str = "finished") -> None:
+        if self._progress_loop is not None and self._progress_loop.running:
+            self._progress_loop.stop()
         self.close(reason)
 
     # -- close ---------------------------------------------------------------------------------------------
@@ -287,6 +336,10 @@ class RunMonitor:
         gave_up = self._stat("gongkai/blocked/gave_up")
         if gave_up:
             self._alert("blocked", f"{gave_up} page(s) abandoned after anti-bot challenges")
+        unmatched = override_never_matched(self.stats)
+        if unmatched:
+            self._alert("override_unmatched", "site selector(s) that matched on no page of this run: "
+                        + ", ".join(f"{key} (tried on {n} page(s))" for key, n in unmatched.items()))
         seen_elsewhere = self._stat("gongkai/incremental/skipped_known") + self._stat("gongkai/incremental/skipped_old")
         for site, tally in sorted(self.sites.items()):
             coverage = tally.coverage()
@@ -301,7 +354,7 @@ class RunMonitor:
             if tally.items:
                 for name, value in coverage.items():
                     self.stats.set_value(f"{prefix}/coverage/{name}", round(value, 3))
-        self._judge_history(reason)
+        record = self._judge_history(reason)
         listings = sum(t.pages.get("listing", 0) for t in self.sites.values())
         if judged and reason_ok(reason):
             nothing = not seen_elsewhere and not any(t.items for t in self.sites.values())
@@ -314,6 +367,8 @@ class RunMonitor:
                 self._alert("no_items", f"{listings} listing page(s) fetched but no article was extracted "
                             "or already known")
         self.stats.set_value("gongkai/alert", len(self.alerts))
+        if self.site_history is not None:
+            self.site_history.finish(reason, record, self.run_summary(reason))
         logger.info("%s", self.summary(reason))
         if self.stats_file:
             self._write_stats()
@@ -330,11 +385,31 @@ class RunMonitor:
         except OSError as exc:
             logger.warning("could not write stats file %s: %s", path, exc)
 
-    def _judge_history(self, reason: str) -> None:
-        """Coverage of the run's site against its earlier runs; then record this run in the history."""
+    def run_summary(self, reason: str) -> dict[str, Any]:
+        """The run's figures kept in the site's history (``last_run`` and ``log``) for ``gongkai sites`` and
+        ``gongkai report``: exit status, store outcomes, failures, pending, alerts, field coverage."""
+        values = _all_stats(self.stats)
+        site = self.site_history.site if self.site_history is not None else self.default_site
+        tally = self.sites.get(site) if site else None
+        failed = values.get("gongkai/pending/failed")
+        if failed is None:
+            failed = sum(v for k, v in values.items() if k.startswith("gongkai/fetch/failed/detail/"))
+        store = {outcome: int(values.get(f"gongkai/store/{outcome}", 0) or 0)
+                 for outcome in ("new", "updated", "unchanged", "quarantined")}
+        return {
+            "exit_status": EXIT_CONFIG if reason in CONFIG_CLOSE_REASONS else EXIT_ALERT if self.alerts else EXIT_OK,
+            **store, "items": tally.items if tally else 0, "failed": int(failed or 0),
+            "pending": int(values.get("gongkai/pending/open", 0) or 0),
+            "pages": sum(tally.pages.values()) if tally else 0,
+            "alerts": [{"reason": r, "message": m} for r, m in self.alerts],
+            "coverage": {k: round(v, 4) for k, v in tally.coverage().items()} if tally and tally.items else {},
+        }
+
+    def _judge_history(self, reason: str) -> dict | None:
+        """Coverage of the run's site against its earlier runs; the run's coverage record for the history."""
         history = self.site_history
         if history is None:
-            return
+            return None
         tally = self.sites.get(history.site)
         coverage = tally.coverage() if tally and tally.items else None
         if coverage is not None:
@@ -351,7 +426,7 @@ class RunMonitor:
         if coverage is not None and reason != "shutdown" and reason_ok(reason):
             record = {"reason": reason, "items": tally.items, "pages": sum(tally.pages.values()),
                       "coverage": {k: round(v, 4) for k, v in coverage.items()}}
-        history.finish(reason, record)
+        return record
 
     def summary(self, reason: str) -> str:
         """The human-readable block logged at close."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -172,6 +173,7 @@ class BodyResult:
 
     text: str
     node: HtmlElement | None
+    reporter: str | None = None  # a reporter byline dropped from the top (本报记者 张三), for the author
 
 
 @lru_cache(maxsize=8192)  # pages of one site share their template's class names
@@ -200,7 +202,15 @@ class _Scores:
     chars: list[int]     # visible characters per element
 
 
-def _score(w: Walk) -> _Scores:
+def _is_headline(line: Line, tag: str, title_norm: str) -> bool:
+    """The headline (an ``<h1>``, or the title's own text): neither prose nor junk. A long headline
+    scored as prose would make its own element the body."""
+    if tag == "h1":
+        return True
+    return bool(title_norm) and abs(line.chars - len(title_norm)) <= 4 and _norm(line.text) == title_norm
+
+
+def _score(w: Walk, title_norm: str = "") -> _Scores:
     n = len(w.elements)
     prose = [0] * n
     value = [0.0] * n
@@ -210,6 +220,8 @@ def _score(w: Walk) -> _Scores:
         o = line.owner
         nonlink = line.chars - line.link_chars
         chars[o] += line.chars
+        if line.chars >= PROSE_LONG_CHARS and _is_headline(line, elements[o].tag, title_norm):
+            continue
         p = _prose_value(line)
         if p:
             prose[o] += p
@@ -250,24 +262,29 @@ def _descend(w: Walk, sc: _Scores, best: int) -> int:
     """Step from the best element down into the child holding nearly all of its prose.
 
     The parent of an article and a sidebar blurb (a "专题推荐" box with a sentence of prose) outscores
-    the article alone; when everything outside one child is little prose, that child is the body.
+    the article alone; when everything outside one child is little prose, that child is the body -- unless
+    another child is prose alone (no junk line): that is article text (a first paragraph in its own
+    ``<section>``), not a blurb.
     """
     while best >= 0:
         total = sc.prose[best]
-        j, last, step = best + 1, w.end[best], -1
+        j, last, step, pure = best + 1, w.end[best], -1, False
         while j <= last:  # the children of ``best``: skip over each child's subtree
-            if sc.prose[j] and total - sc.prose[j] <= DESCEND_REST_RATIO * sc.prose[j]:
-                step = j
-                break
+            if sc.prose[j]:
+                if step < 0 and total - sc.prose[j] <= DESCEND_REST_RATIO * sc.prose[j]:
+                    step = j
+                elif sc.score[j] >= sc.prose[j]:
+                    pure = True  # a block of prose and nothing else: a paragraph, not a sidebar blurb
             j = w.end[j] + 1
-        if step < 0 or sc.score[step] <= 0:
+        # a first paragraph in its own <section> next to the rest of the article stays with it
+        if step < 0 or sc.score[step] <= 0 or pure:
             return best
         best = step
     return best
 
 
-def _choose(w: Walk) -> int:
-    sc = _score(w)
+def _choose(w: Walk, title_norm: str = "") -> int:
+    sc = _score(w, title_norm)
     generic = _descend(w, sc, _best_positive(sc.score))
     if w.marked:
         known = [i for i in w.marked if sc.chars[i] >= MIN_CONTAINER_CHARS]
@@ -358,28 +375,75 @@ def walk_body(tree: HtmlElement, raw: RawText | None = None) -> Walk:
     return walk(_body_element(tree), _attr_kind, NOISE_MAX_CHARS, raw)
 
 
+def _continuation(w: Walk, best: int, k: int) -> list[Line]:
+    """Lines after a known container, inside its parent, that go on with the article: a notice whose
+    container holds only the first paragraph, followed by its tables of names, contact lines and the
+    closing signature. The run ends at the first link line, footer, related-content heading, widget or
+    labelled byline line."""
+    parent = w.parent[best]
+    if parent < 0:
+        return []
+    end_best, end_parent = w.end[best], w.end[parent]
+    out = []
+    for line in w.lines[k:]:
+        o = line.owner
+        if o > end_parent or o < best:
+            break  # past the parent (or the parent's own text before the container)
+        if o <= end_best:
+            continue
+        text = line.text
+        if (_is_link_line(line) or _FOOTER_LINE_RE.search(text) or _CUT_RE.match(text)
+                or _WIDGET_LINE_RE.match(text) or _is_meta_line(text, lead=False) or _EDITOR_END_RE.match(text)):
+            break
+        out.append(line)
+    return out
+
+
+def _excluded(w: Walk, exclude: Iterable[HtmlElement]) -> bytearray | None:
+    """Per element of the walk: 1 when it lies inside one of ``exclude`` (metadata rows)."""
+    out = None
+    for el in exclude:
+        try:
+            i = w.elements.index(el)
+        except ValueError:
+            continue  # skipped by the walk
+        if out is None:
+            out = bytearray(len(w.elements))
+        out[i:w.end[i] + 1] = b"\x01" * (w.end[i] + 1 - i)
+    return out
+
+
 def find_body(tree: HtmlElement, *, url: str = "", title: str | None = None,
-              walked: Walk | None = None) -> BodyResult:
+              walked: Walk | None = None, exclude: Iterable[HtmlElement] = ()) -> BodyResult:
     """The article body of a parsed page: known CMS containers first, then text density.
 
     ``title`` (the headline, when known) lets title lines repeated at the top of the body be dropped.
     ``url`` is part of the interface for callers' logging; the result never depends on it. ``walked``
-    is ``walk_body(tree)`` when the caller already has it.
+    is ``walk_body(tree)`` when the caller already has it. Lines inside ``exclude`` (the 信息公开
+    metadata rows the field extractor read) neither count nor show.
     """
     w = walked if walked is not None else walk_body(tree)
     if not w.elements:
         return BodyResult("", None)
-    best = _choose(w)
+    banned = _excluded(w, exclude)
+    if banned is not None:
+        w = Walk([ln for ln in w.lines if not banned[ln.owner]], w.elements, w.parent, w.end, w.marked)
+    best = _choose(w, _norm(title) if title else "")
     if best < 0:
         return BodyResult("", None)
     last = w.end[best]
     idx = [k for k, line in enumerate(w.lines) if best <= line.owner <= last]
     if not idx:
         return BodyResult("", w.elements[best])
-    lines = _trim(w, [w.lines[k] for k in idx], title)
+    chosen = [w.lines[k] for k in idx]
+    if best in w.marked:
+        chosen += _continuation(w, best, idx[-1] + 1)
+    lines = _trim(w, chosen, title)
+    reporter = next((ln.text for ln in w.lines[idx[0]:idx[0] + 4] if _REPORTER_RE.match(ln.text)
+                     and (not lines or ln.owner != lines[0].owner or ln.text != lines[0].text)), None)
     if lines and not _EDITOR_NOTE_RE.match(lines[0].text):
         lines = _editor_note(w, idx[0], title) + lines
-    return BodyResult("\n".join(line.text for line in lines), w.elements[best])
+    return BodyResult("\n".join(line.text for line in lines), w.elements[best], reporter)
 
 
 __all__ = ["BODY_CONTAINER_CLASSES", "BODY_CONTAINER_IDS", "BodyResult", "find_body", "walk_body"]

@@ -2,16 +2,22 @@
 
 Order of work (the tree is parsed once and never modified here):
 
-1. decode (``encoding.decode_html_utf8``) and parse with lxml;
+1. decode (``encoding.decode_html_utf8``) and parse with lxml (``huge_tree``; a page nested past libxml2's
+   limit is flattened and parsed again);
 2. ``signals.page_signals(tree, url)`` -- the spam scorer's markup facts, taken before anything else;
 3. one walk over the page gives a linear text with the offset of every element (``_Page``), and in the
    same pass the lines the body extractor scores; all label searches run over that text, so the page is
    scanned a fixed, small number of times;
-4. fields, each a cascade where the first stage that finds a value wins (style.md 3.3):
-   site overrides -> standard ``<meta>`` tags -> 信息公开 metadata table -> labelled byline fields near the
-   headline -> labelled fields anywhere -> weaker fallbacks (URL date, ``<title>`` with the site suffix cut);
-5. ``body.find_body`` for the body text, then ``pagekind.classify_page`` for not-article pages.
+4. the 信息公开 metadata table (``_doc_meta``, every layout of gov-portals.md 2.3);
+5. fields, each a cascade where the first stage that finds a value wins (style.md 3.3): site overrides ->
+   what the page shows (labelled byline fields near the headline, the metadata table, labelled fields
+   anywhere) -> standard ``<meta>`` tags (title: ``ArticleTitle`` first) -> weaker fallbacks (URL date,
+   ``<title>`` with the site suffix cut). Date and source follow gov-portals.md 2.3.1: the printed date
+   and the visible 来源 win over ``<meta PubDate>`` / ``ContentSource``, whose values come back in ``raw``;
+6. ``body.find_body`` for the body text (without the metadata rows), then ``pagekind.classify_page`` for
+   not-article pages.
 
+``overrides`` says for each site selector whether it matched on this page (``{"detail.body": False}``).
 Values are returned raw (as found on the page, whitespace runs collapsed); typing and label stripping
 belong to the clean pipeline.
 """
@@ -38,7 +44,10 @@ from .signals import page_signals
 from .text import RawText
 
 # ----------------------------------------------------------------------------- page model
-_PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False)
+# huge_tree: libxml2 otherwise stops at 256 open elements and drops the rest of the page (an article under
+# a few hundred wrappers, or under the unclosed <font> tags broken CMS output piles up); with it the limit
+# is 2048, and deeper pages are flattened before a second parse (``parse_html``).
+_PARSER = lxml.html.HTMLParser(encoding="utf-8", collect_ids=False, huge_tree=True)
 # Every element proxy lxml.html creates calls a Python lookup picking a class by tag (FormElement,
 # InputElement ...), ~1000 calls a page; nothing here uses those form classes, so a C-level lookup
 # hands out plain HtmlElement (text_content(), iterancestors() ... all still there).
@@ -532,27 +541,35 @@ def _labelled_dates(page: _Page, labels: list[tuple[int, int, str]]) -> list[str
             if not page.in_list_entry(start) and (d := _date_at(page, end))]
 
 
-def _date_candidates_in_zone(page: _Page, zone: _Zone) -> list[str]:
-    """Dates shown with the headline: a labelled publication date below it, else an unlabelled date in
-    a short byline segment below it, else a labelled one just above it."""
+def _date_candidates_in_zone(page: _Page, zone: _Zone) -> tuple[list[str], list[str]]:
+    """Dates shown with the headline, as (printed, weak). Printed: a labelled publication date below it,
+    else an unlabelled date in a byline segment below it (the date alone, or beside a byline label),
+    else a labelled one just above it. Weak: an unlabelled date inside other short text below it
+    ("（2023年8月30日……会议通过）"), a bare date right above it."""
     labels = _labelled(page, ("publish",), zone, True)
     found = _labelled_dates(page, [t for t in labels if t[0] >= zone.end])
     if found:
-        return found
+        return found, []
     text = page.text
     skip_labels = S.WRITTEN_LABELS + S.DECOY_DATE_LABELS
+    weak: list[str] = []
     for m in DATE_RE.finditer(text, zone.end, zone.hi):
         i = page.seg_index(m.start())
-        if i < 0 or len(page.segment(i).strip()) > _BYLINE_SEGMENT_MAX or page.in_list_entry(m.start()):
+        seg = page.segment(i) if i >= 0 else ""
+        if i < 0 or len(seg.strip()) > _BYLINE_SEGMENT_MAX or page.in_list_entry(m.start()):
             continue
         before = norm(text[max(page.seg_start[i], m.start() - 12):m.start()])
         if any(label in before for label in skip_labels):
             continue
         raw = tidy(m.group(0))
         if parse_datetime(raw):
-            found.append(raw)
-    return (found or _labelled_dates(page, [t for t in labels if t[0] < zone.start])
-            or _date_right_above(page, zone))
+            alone = not _CJK_RUN_RE.search(seg[:m.start() - page.seg_start[i]] + seg[m.end() - page.seg_start[i]:])
+            (found if alone or S.BYLINE_LABEL_RE.search(seg) else weak).append(raw)
+    found = found or _labelled_dates(page, [t for t in labels if t[0] < zone.start])
+    return found, weak + _date_right_above(page, zone)
+
+
+_CJK_RUN_RE = re.compile(rf"[{_CJK}]{{2,}}")
 
 
 def _date_right_above(page: _Page, zone: _Zone) -> list[str]:
@@ -588,70 +605,295 @@ def _has_time(raw: str) -> bool:
     return bool(m and m.group("H"))
 
 
+def _meta_date(page: _Page) -> str | None:
+    value = _meta(page, S.META_PUBLISHED)
+    return value if value and parse_datetime(value) else None
+
+
 def _publish_time(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None,
-                  table: dict[str, str]) -> str | None:
+                  table: _MetaTable) -> str | None:
+    """What a reader sees wins (gov-portals.md 2.3.1): the date printed with the headline, the table's
+    publication date, a labelled date elsewhere; ``<meta>`` dates (rewritten by migrations and republishing)
+    only when the page prints none; then the URL's date and the written date."""
     value = _override_text(page.tree, overrides, "publish_time")
     if value:
         return value
-    near = _date_candidates_in_zone(page, zone) if zone else []
+    near, weak = _date_candidates_in_zone(page, zone) if zone else ([], [])
     anywhere = _labelled_dates(page, _labelled(page, ("publish",), zone, False))
-    chosen = _meta(page, S.META_PUBLISHED)
-    if chosen and not parse_datetime(chosen):
-        chosen = None
-    for candidate in (table.get("publish"), near[0] if near else None, anywhere[0] if anywhere else None,
-                      _url_date(page.url), table.get("written_date")):
-        if chosen:
+    meta = _meta_date(page)
+    chosen = None
+    for candidate in (near[0] if near else None, table.publish, anywhere[0] if anywhere else None, meta,
+                      weak[0] if weak else None, _url_date(page.url), table.written):
+        if candidate:
+            chosen = candidate
             break
-        chosen = candidate
     if chosen and not _has_time(chosen):
-        # a date-only meta or table value: the byline often shows the same day with the time
+        # a date-only value: the byline (or the meta tag) often gives the same day with the time
         day = parse_datetime(chosen).date()
-        for other in near + anywhere:
-            if _has_time(other) and parse_datetime(other).date() == day:
+        for other in [*near, *anywhere, meta, *weak]:
+            if other and _has_time(other) and parse_datetime(other).date() == day:
                 return other
     return chosen
 
 
 # ----------------------------------------------------------------------------- 信息公开 metadata table
-def _doc_meta(page: _Page) -> dict[str, str]:
-    """Label -> value pairs of the metadata table (also list and inline variants); keys of
-    ``selectors.DOC_META_LABELS`` plus "publish" and "source" for the cascade."""
-    out: dict[str, str] = {}
+class _MetaTable(NamedTuple):
+    """What the metadata table (or its list / inline variants) says."""
+
+    doc_meta: dict[str, Any]   # DOC_META_LABELS keys, plus "other" (label -> value) for unknown labels
+    publish: str | None        # its publication date (发布日期 ...), for the publish_time cascade
+    written: str | None        # 成文日期, else 生成日期: the last resort of the cascade
+    source: str | None         # a 来源 row, backing up the byline source
+    rows: list[HtmlElement]    # the elements holding the pairs: kept out of the body
+
+
+class _Pair(NamedTuple):
+    key: str                   # DOC_META_LABELS key, "generated", "source", "other"
+    label: str
+    value: str | None          # None: an empty value cell (the field is absent)
+    container: HtmlElement     # the table / list / block the pair belongs to
+    rows: tuple[HtmlElement, ...]
+
+
+# Inline wrappers around a label ("<td><b>文号：</b></td>"): the label's element is the one they sit in.
+_LABEL_WRAPPER_TAGS = frozenset({"span", "font", "b", "strong", "em", "i", "u", "label", "a"})
+_CELL_TAGS = frozenset({"td", "th"})
+_ROW_STOP_TAGS = frozenset({"tr", "table", "tbody", "thead", "body", "ul", "ol", "dl", "html"})
+
+
+def _doc_meta(page: _Page) -> _MetaTable:
+    """The 信息公开 metadata of the page in any layout of gov-portals.md 2.3: label/value cells in rows
+    (labels padded with spaces or not), a header row of labels over a row of values, label and value in
+    one cell, ``<li>`` / ``<dl>`` / ``<p>`` / ``<span>`` pairs and ``[标签] 值`` lists. An empty value
+    cell leaves the field absent. Fields other than the anchor keys (DOC_META_ANCHOR_KEYS), and labels we
+    do not know, count only from a table / list / block that also holds an anchor key."""
+    empty = _MetaTable({}, None, None, None, [])
     if not S.TABLE_HINT_RE.search(page.text):
-        return out
+        return empty
+    pairs: list[_Pair] = []
     count = len(page.seg_start)
+    skip_until = -1  # end offset of a header/value row pair already read
     for i in range(count):
+        start = page.seg_start[i]
+        if start < skip_until:
+            continue
         seg = page.segment(i)
         if len(seg) > 200:
             continue
         m = S.TABLE_LABEL_RE.match(seg)
-        if not m or page.in_list_entry(page.seg_start[i]):
-            continue  # entries of link lists ("发布时间：..." under a related article) are not the table
-        key = S.table_kind(m.group("label"))
-        if key is None or key == "other":
-            continue
-        rest = seg[m.end():]
-        bracketed = seg.lstrip()[:1] in "[【(（"
-        if rest.strip():
-            if not (m.group("colon") or bracketed):
-                continue  # "编号为……" in prose is not a label
-            value = rest
+        if m:
+            label = _WS_RUN_RE.sub("", m.group("label"))
+            key = S.table_kind(label)
+            colon = bool(m.group("colon"))
         else:
-            if i + 1 >= count or page.in_link(page.seg_start[i + 1]):
+            m = S.OTHER_TABLE_LABEL_RE.match(seg) if len(seg) <= 60 else None
+            if m is None:
                 continue
-            value = _cell_text(page, i + 1, page.seg_start[i])
-            follow = S.TABLE_LABEL_RE.match(value)
-            if follow and S.table_kind(follow.group("label")):
-                continue  # empty cell followed by the next label
+            label = _WS_RUN_RE.sub("", m.group("bracketed") or m.group("label"))
+            if S.label_kind(label) or S.table_kind(label):
+                continue  # a byline label (浏览次数：) or a known label with odd padding
+            key, colon = "other", bool(m.group("colon"))
+        if key is None or page.in_list_entry(start):
+            continue  # entries of link lists ("发布时间：..." under a related article) are not the table
+        bracketed = seg.lstrip()[:1] in "[【(（"
+        if not (colon or bracketed) and seg[m.end():].strip():
+            continue  # "编号为……" in prose is not a label
+        lab = _label_element(page, i)
+        if lab is None:
+            continue
+        header = _header_row(page, lab) if not seg[m.end():].strip() and lab.tag in _CELL_TAGS else None
+        if header is not None:
+            pairs.extend(header[0])
+            skip_until = header[1]
+            continue
+        pair = _pair_value(page, i, m.end(), lab, key)
+        if pair is not None:
+            value, rows = pair
+            container = _container(lab)
+            pairs.append(_Pair(key, label, value, container, rows))
+            if value and seg[m.end():].strip():
+                pairs.extend(_more_inline_pairs(seg[m.end():], container, rows))
+    return _meta_table(pairs)
+
+
+def _more_inline_pairs(text: str, container: HtmlElement, rows: tuple[HtmlElement, ...]) -> list[_Pair]:
+    """Further "标签：值" pairs in the text node of a first one ("索引号：…　发文机构：县林业局")."""
+    out = []
+    for m in S.NEXT_TABLE_LABEL_RE.finditer(text):
+        part = text[m.start():]
+        head = S.TABLE_LABEL_RE.match(part)  # anchored with ^: on the slice
+        if head is None or not (head.group("colon") or part[:1] in "[【"):
+            continue
+        key = S.table_kind(head.group("label"))
+        if key is None:
+            continue
+        value = part[head.end():]
         stop = S.NEXT_TABLE_LABEL_RE.search(value)
-        if stop:
-            value = value[:stop.start()]
-        value = _CELL_GAP_RE.split(value.strip(), 1)[0]
-        value = tidy(value).strip(_TRAILING_JUNK + _LEADING_JUNK)
-        if (value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES and key not in out
-                and _TABLE_VALUE_CHECKS.get(key, bool)(value)):
-            out[key] = value
+        value = tidy(_CELL_GAP_RE.split((value[:stop.start()] if stop else value).strip(), 1)[0])
+        value = value.strip(_TRAILING_JUNK + _LEADING_JUNK)
+        if value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES \
+                and _TABLE_VALUE_CHECKS.get(key, bool)(value):
+            out.append(_Pair(key, _WS_RUN_RE.sub("", head.group("label")), value, container, rows))
     return out
+
+
+def _label_element(page: _Page, i: int) -> HtmlElement | None:
+    """The element a label (segment ``i``) stands in: its cell, list item or block, past inline wrappers."""
+    el = page.seg_el[i]
+    while el.tag in _LABEL_WRAPPER_TAGS:
+        parent = el.getparent()
+        if parent is None or parent.tag in _ROW_STOP_TAGS:
+            break
+        el = parent
+    return el if el.tag not in _ROW_STOP_TAGS else None
+
+
+def _container(lab: HtmlElement) -> HtmlElement:
+    """The table, list or block a pair belongs to (pairs of one metadata table share it)."""
+    if lab.tag in _CELL_TAGS:
+        for anc in lab.iterancestors("table"):
+            return anc
+    parent = lab.getparent()
+    return parent if parent is not None else lab
+
+
+def _slot(lab: HtmlElement) -> HtmlElement | None:
+    """The value cell that belongs to a label-only element: the next cell, the ``<dd>`` after a ``<dt>``,
+    the next block after a label block; never a headline."""
+    slot = lab.getnext()
+    while slot is not None and not isinstance(slot.tag, str):
+        slot = slot.getnext()  # comments
+    if slot is None or slot.tag in S.HEADING_TAGS or _is_heading(slot):
+        return None
+    if lab.tag in _CELL_TAGS:
+        return slot if slot.tag in _CELL_TAGS else None
+    if lab.tag == "dt":
+        return slot if slot.tag == "dd" else None
+    if lab.tag in ("li", "p", "tr", "dd"):
+        return None  # a label alone in a list item or paragraph has no value next to it
+    return slot
+
+
+def _segments_text(page: _Page, start: int, end: int) -> str:
+    """The text nodes from offset ``start`` up to ``end``, inline pieces joined without a gap
+    (国办发〔<font>2024</font>〕18号)."""
+    j = page.seg_index(start)
+    if j < 0 or page.seg_start[j] < start:
+        j += 1
+    parts = []
+    while j < len(page.seg_start) and page.seg_start[j] < end:
+        parts.append(page.segment(j).strip())
+        j += 1
+    return "".join(parts)
+
+
+def _pair_value(page: _Page, i: int, label_end: int, lab: HtmlElement,
+                key: str) -> tuple[str | None, tuple[HtmlElement, ...]] | None:
+    """(value or None for an empty cell, the row elements) of the label in segment ``i``; None when the
+    label has no value place at all (a navigation tab, a label in prose)."""
+    seg = page.segment(i)
+    rest = seg[label_end:]
+    row = lab.getparent() if lab.tag in _CELL_TAGS else lab
+    rows: tuple[HtmlElement, ...] = (row,) if row is not None else ()
+    lab_end = page.span.get(lab, (0, 0))[1]
+    cut = True
+    if rest.strip():
+        value = rest
+    elif i + 1 < len(page.seg_start) and page.seg_start[i + 1] < lab_end:
+        # the value follows in the label's own element: <li><span>发布机构</span><span>某局</span></li>
+        if page.in_link(page.seg_start[i + 1]) and lab.tag not in _CELL_TAGS:
+            return None
+        value = _segments_text(page, page.seg_start[i + 1], lab_end)
+    else:
+        slot = _slot(lab)
+        if slot is None:
+            return None
+        start, end = page.span.get(slot, (0, 0))
+        if lab.tag not in _CELL_TAGS:
+            rows = (*rows, slot)
+        if start == end:
+            return None, rows  # an empty value cell: the field is absent
+        value = _segments_text(page, start, end)
+        cut = key not in ("subject_words", "title")  # whole cells; these hold spaced words
+    follow = S.TABLE_LABEL_RE.match(value)
+    if follow and S.table_kind(follow.group("label")) and (follow.group("colon") or not value[follow.end():]):
+        return None, rows  # an empty cell followed by the next label
+    stop = S.NEXT_TABLE_LABEL_RE.search(value)
+    if stop:
+        value = value[:stop.start()]
+    if cut or rest.strip():
+        value = _CELL_GAP_RE.split(value.strip(), 1)[0]
+    value = tidy(value).strip(_TRAILING_JUNK + _LEADING_JUNK)
+    check = _TABLE_VALUE_CHECKS.get(key, bool)
+    if not value or len(value) > 120 or value.lower() in S.EMPTY_VALUES or not check(value):
+        return None, rows
+    return value, rows
+
+
+def _header_row(page: _Page, lab: HtmlElement) -> tuple[list[_Pair], int] | None:
+    """A row of label cells over a row of value cells (索取号 | 发布时间 | 发布机构 | 文件编号): the pairs
+    by column and where the value row ends; None when ``lab`` is not the first cell of such a row."""
+    row = lab.getparent()
+    if row is None or row.tag != "tr":
+        return None
+    cells = [c for c in row if c.tag in _CELL_TAGS]
+    if len(cells) < 2 or cells[0] is not lab:
+        return None
+    labels = []
+    for cell in cells:
+        text = norm(page.element_text(cell)).rstrip(":：")
+        kind = S.table_kind(text)
+        if kind is None or kind == "other":
+            return None
+        labels.append((kind, text))
+    values_row = row.getnext()
+    while values_row is not None and values_row.tag != "tr":
+        values_row = values_row.getnext()
+    if values_row is None:
+        return None
+    values = [c for c in values_row if c.tag in _CELL_TAGS]
+    if len(values) != len(cells):
+        return None
+    container = _container(lab)
+    pairs = []
+    for (key, label), cell in zip(labels, values, strict=True):
+        start, end = page.span.get(cell, (0, 0))
+        value = tidy(_segments_text(page, start, end)).strip(_TRAILING_JUNK + _LEADING_JUNK)
+        ok = value and len(value) <= 120 and value.lower() not in S.EMPTY_VALUES
+        pairs.append(_Pair(key, label, value if ok and _TABLE_VALUE_CHECKS.get(key, bool)(value) else None,
+                           container, (row, values_row)))
+    return pairs, page.span.get(values_row, (0, 0))[1]
+
+
+def _meta_table(pairs: list[_Pair]) -> _MetaTable:
+    anchored = {id(p.container) for p in pairs if p.key in S.DOC_META_ANCHOR_KEYS and p.value}
+    doc_meta: dict[str, Any] = {}
+    other: dict[str, str] = {}
+    publish = written = generated = source = None
+    rows: list[HtmlElement] = []
+    for p in pairs:
+        in_table = id(p.container) in anchored
+        if in_table:
+            rows.extend(p.rows)
+        if p.value is None:
+            continue
+        # the cascade reads dates and sources wherever a table-style label shows them
+        if p.key == "published_date" and publish is None:
+            publish = p.value
+        elif p.key == "source" and source is None:
+            source = p.value
+        if p.key in S.DOC_META_ANCHOR_KEYS or (in_table and p.key in S.DOC_META_LABELS):
+            doc_meta.setdefault(p.key, p.value)
+        elif in_table and p.key == "generated":
+            generated = generated or p.value
+        elif in_table and p.key == "other":
+            other.setdefault(p.label, p.value)
+    if generated and "written_date" not in doc_meta:
+        doc_meta["written_date"] = generated
+    written = doc_meta.get("written_date")
+    if other:
+        doc_meta["other"] = other
+    return _MetaTable(doc_meta, publish, written, source, rows)
 
 
 # Two values side by side in one text node ("县水利局　责任编辑：李四") are cut at the gap.
@@ -661,33 +903,10 @@ _DIGIT_RE = re.compile(r"\d")
 _TABLE_VALUE_CHECKS = {
     "index_no": lambda v: len(v) >= 4 and bool(_DIGIT_RE.search(v)),
     "written_date": lambda v: bool(_DIGIT_RE.search(v)) or bool(S.CN_DATE_HINT_RE.search(v)),
+    "generated": lambda v: parse_datetime(v) is not None,
     "doc_no": lambda v: bool(_DIGIT_RE.search(v)) or "〔" in v,
-    "publish": lambda v: parse_datetime(v) is not None,
+    "published_date": lambda v: parse_datetime(v) is not None,
 }
-_INLINE_TAGS = frozenset({"span", "a", "font", "b", "strong", "em", "i", "u", "label", "p"})
-
-
-def _cell_text(page: _Page, i: int, label_start: int) -> str:
-    """The whole value cell whose first text node is segment ``i`` (``<td><span>国务院</span>办公厅</td>``),
-    never reaching back over the label itself."""
-    el = page.seg_el[i]
-    while el.tag in _INLINE_TAGS:
-        parent = el.getparent()
-        if parent is None or parent.tag in ("tr", "table", "tbody", "body", "ul", "ol"):
-            break
-        start, end = page.span.get(parent, (0, 0))
-        if start <= label_start or end - start > 200:
-            break
-        el = parent
-    start, end = page.span.get(el, (0, 0))
-    if start <= label_start or not start <= page.seg_start[i] < end:
-        return page.segment(i)
-    # inline pieces of one cell join without a gap: 国办发〔<font>2024</font>〕18号
-    parts, j = [], i
-    while j < len(page.seg_start) and page.seg_start[j] < end:
-        parts.append(page.segment(j).strip())
-        j += 1
-    return "".join(parts)
 
 
 # ----------------------------------------------------------------------------- other fields
@@ -740,17 +959,17 @@ def _summary(page: _Page) -> str | None:
     return tidy(value) if value else None
 
 
-def _source(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None,
-            table: dict[str, str]) -> str | None:
+def _source(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, table: _MetaTable) -> str | None:
+    """The visible 来源 line wins over ``<meta ContentSource>`` (which often names the portal's owner)."""
     value = _override_text(page.tree, overrides, "source")
+    if value:
+        return value
+    value = _pick_name(page, "source", zone, spaces=False) or table.source
     if value:
         return value
     meta = page.metas.get("contentsource")
     if meta and _plausible_name(tidy(meta)):
         return tidy(meta)
-    value = _pick_name(page, "source", zone, spaces=False) or table.get("source")
-    if value:
-        return value
     meta = page.metas.get("source")
     if meta:
         m = S.BYLINE_LABEL_RE.match(meta)
@@ -791,8 +1010,11 @@ def _value_after_text(text: str) -> str | None:
 _PERSON_RE = re.compile(rf"^[{_CJK}·]{{2,4}}$")
 
 
-def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None) -> str | None:
+def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, reporter: str | None) -> str | None:
     value = _override_text(page.tree, overrides, "author") or _pick_name(page, "author", zone, spaces=True)
+    if value:
+        return value
+    value = _reporter_names(reporter) if reporter else None
     if value:
         return value
     meta = _meta(page, S.META_AUTHOR)
@@ -802,6 +1024,22 @@ def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None) -> st
         if meta not in page.html_title and meta not in site:  # "某某网": the site, not a person
             return meta
     return None
+
+
+_ROLE_RE = re.compile(r"((?:见习|实习|特约|本报|本台|本网|融媒体)?记者|通讯员|特约撰稿人?|撰稿人?)")
+_NAME_RE = re.compile(rf"[{_CJK}·]{{2,5}}")
+
+
+def _reporter_names(line: str) -> str | None:
+    """The reporters of a byline the body dropped ("见习记者 王一凡　通讯员 陈立" -> "王一凡"); the first
+    role's names when no 记者 is named."""
+    parts = _ROLE_RE.split(line)
+    groups = [(parts[k], _NAME_RE.findall(parts[k + 1])) for k in range(1, len(parts) - 1, 2)]
+    groups = [(role, names) for role, names in groups if names]
+    if not groups:
+        return None
+    _role, names = next(((r, n) for r, n in groups if "记者" in r), groups[0])
+    return " ".join(names)
 
 
 def _attachments(page: _Page, hrefs: list[str]) -> list[dict[str, str]]:
@@ -878,11 +1116,24 @@ def _continuation_urls(page: _Page) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- entry point
+def _raw_metas(page: _Page) -> dict[str, str]:
+    """The ``<meta>`` date and source as written, for the document's ``raw`` (audits: they lose to what
+    the page shows, gov-portals.md 2.3.1)."""
+    out = {}
+    value = _meta(page, S.META_PUBLISHED)
+    if value:
+        out["meta_publish_time"] = value
+    value = _meta(page, S.META_SOURCE)
+    if value:
+        out["meta_source"] = tidy(value)
+    return out
+
+
 def _empty(reason: str, signals: dict | None = None) -> dict:
     return {
         "kind": "not_article", "reason": reason, "title": None, "publish_time": None, "read_count": None,
         "author": None, "source": None, "summary": None, "keywords": None, "body": "", "attachments": [],
-        "doc_meta": {}, "continuation_urls": [], "signals": signals or {},
+        "doc_meta": {}, "continuation_urls": [], "signals": signals or {}, "raw": {},
     }
 
 
@@ -920,9 +1171,31 @@ def parse_html(body: bytes, *, encoding: str | None = None) -> HtmlElement | Non
     if data is None:
         data = text.encode("utf-8")
     try:
-        return lxml.html.document_fromstring(data, parser=_PARSER)
+        tree = lxml.html.document_fromstring(data, parser=_PARSER)
+        for flatten in _FLATTEN:
+            if not _too_deep(_PARSER):
+                break
+            # nested past libxml2's hard limit: everything after that point is gone; tags that only
+            # style or wrap text are dropped (then block wrappers turned into line breaks) and it is
+            # parsed again
+            data = flatten(data)
+            tree = lxml.html.document_fromstring(data, parser=_PARSER)
+        return tree
     except (etree.ParserError, ValueError):
         return None
+
+
+def _too_deep(parser: etree.HTMLParser) -> bool:
+    """Did the last parse stop at libxml2's depth limit? (Parsing ends there, so that error is the last.)"""
+    error = parser.error_log.last_error
+    return error is not None and error.type_name == "ERR_RESOURCE_LIMIT" and "depth" in error.message
+
+
+_INLINE_TAG_RE = re.compile(rb"</?(?:font|span|b|i|u|em|strong|small|big|sup|sub|s|strike|label|o:p)(?:\s[^>]*)?/?>",
+                            re.I)
+_WRAPPER_TAG_RE = re.compile(rb"</?(?:div|section|article|center|blockquote|main|aside|header|footer|nav|form|"
+                             rb"fieldset|dl|dd|dt|ul|ol|li|table|tbody|thead|tfoot|tr|td|th)(?:\s[^>]*)?/?>", re.I)
+_FLATTEN = (lambda data: _INLINE_TAG_RE.sub(b"", data), lambda data: _WRAPPER_TAG_RE.sub(b"<br>", data))
 
 
 def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status: int = 200,
@@ -941,7 +1214,9 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
     table = _doc_meta(page)
     publish_time = _publish_time(page, overrides, zone, table)
     date_pos = page.text.find(publish_time) if publish_time else -1
-    doc_meta = {k: v for k, v in table.items() if k in S.DOC_META_LABELS}
+    body_override = _override(tree, overrides.get("body"))
+    found = None if isinstance(body_override, HtmlElement) else find_body(
+        tree, url=url, title=title, walked=page.walked, exclude=table.rows)
     result = {
         "kind": "article",
         "reason": None,
@@ -949,23 +1224,25 @@ def extract_detail(body: bytes, url: str, *, encoding: str | None = None, status
         "publish_time": publish_time,
         "read_count": _override_text(page.tree, overrides, "read_count")
         or _read_count(page, zone, date_pos if date_pos >= 0 else None),
-        "author": _author(page, overrides, zone),
+        "author": _author(page, overrides, zone, found.reporter if found else None),
         "source": _source(page, overrides, zone, table),
         "summary": _override_text(page.tree, overrides, "summary") or _summary(page),
         "keywords": _override_text(page.tree, overrides, "keywords") or _keywords(page),
         "body": "",
         "attachments": _override_attachments(page, overrides.get("attachments")) or _attachments(page, hrefs),
-        "doc_meta": doc_meta,
+        "doc_meta": table.doc_meta,
         "continuation_urls": _continuation_urls(page),
         "signals": signals,
+        "raw": _raw_metas(page),
     }
-    body_override = _override(tree, overrides.get("body"))
-    if isinstance(body_override, HtmlElement):
+    if found is None:
         from .text import walk
 
         result["body"] = "\n".join(line.text for line in walk(body_override).lines)
     else:
-        result["body"] = find_body(tree, url=url, title=title, walked=page.walked).text
+        result["body"] = found.text
+    # which site selectors matched on this page (the crawl alerts on one that never does)
+    result["overrides"] = {f"detail.{name}": bool(_select(tree, selector)) for name, selector in overrides.items()}
     reason = classify_page(tree, status=status, body_text=result["body"], url=url)
     if reason:
         result["kind"], result["reason"] = "not_article", reason

@@ -4,7 +4,8 @@
 
     {"links": [{"url": abs, "title": str | None, "date": str | None, "pinned": bool}, ...],  # page order
      "next_urls": [abs, ...],
-     "kind": "listing" | "detail" | "empty", "reason": str | None}
+     "kind": "listing" | "detail" | "empty", "reason": str | None,
+     "overrides": {"listing.links": bool, "listing.next": bool}}   # site selectors tried: matched or not
 
 Where the links come from, first hit wins (gov-portals.md section 1):
 
@@ -111,9 +112,14 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
     elif not links:
         links, generic = _main_list_links(tree, base), True
 
+    # which site selectors matched on this page (the crawl alerts on one that never does)
+    overrides: dict[str, bool] = {}
+    if rules is not None and rules.links:
+        overrides["listing.links"] = bool(links) and not generic and not island
     next_urls: list[str] = []
     if rules is not None and rules.next:
         next_urls += _override_urls(tree, rules.next, base)
+        overrides["listing.next"] = bool(next_urls)
     next_urls += _create_page_urls(text, url, getattr(rules, "page_base", None))
     if island:
         next_urls += _nextgroup_urls(island.group(1), text, base, len(_RECORD_RE.findall(island.group(1))))
@@ -121,7 +127,11 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
 
     if (not links and not next_urls and _ARTICLE_MARKERS(tree)) or (generic and _is_article_page(tree, links)):
         return {"links": [], "next_urls": [], "kind": "detail", "reason": "article_page"}
-    return _result(links, _unique(next_urls, exclude=url), reason="no_links")
+    if overrides.get("listing.next") is False and not next_urls:
+        del overrides["listing.next"]  # the last page: no next page for the selector to find
+    result = _result(links, _unique(next_urls, exclude=url), reason="no_links")
+    result["overrides"] = overrides
+    return result
 
 
 def _result(links: list[dict], next_urls: list[str], *, reason: str) -> dict:

@@ -108,20 +108,29 @@ READ_NUMBER_RE = re.compile(
 NTH_READ_RE = re.compile(r"第\s*(?P<n>\d[\d,]*)\s*次(?:阅读|浏览)")
 
 # ----------------------------------------------------------------------------- 3. 信息公开 metadata table
-# doc_meta key -> labels (gov-portals.md 2.3). 发布日期-like labels feed publish_time, not doc_meta.
+# doc_meta key -> labels (gov-portals.md 2.3). The 发布日期-like labels also feed publish_time.
 DOC_META_LABELS: dict[str, tuple[str, ...]] = {
-    "index_no": ("索引号", "索取号", "编号"),
-    "issuer": ("发布机构", "发文机关", "发文单位", "公开主体", "发布单位", "制发机关", "信息公开主体"),
+    "index_no": ("索引号", "索取号", "信息索引", "编号"),
+    "issuer": ("发布机构", "发文机关", "发文机构", "发文单位", "公开主体", "发布单位", "制发机关", "信息公开主体"),
     "written_date": ("成文日期", "发文日期", "印发日期", "成文时间"),
+    "published_date": ("发布日期", "公开日期", "上载日期", "发布时间"),
     "doc_no": ("发文字号", "文号", "文件编号"),
-    "topic": ("主题分类", "信息分类", "公文目录", "分类", "主题类别", "体裁分类"),
+    "topic": ("主题分类", "信息分类", "公文目录", "分类", "主题类别"),
     "validity": ("有效性", "时效", "效力状态", "是否有效"),
+    "disclosure": ("公开方式", "公开属性"),
+    "scope": ("公开范围",),
+    "subject_words": ("主题词",),
+    "genre": ("体裁", "公文种类", "体裁分类"),
+    "title": ("标题", "名称", "文件名称"),
 }
-TABLE_PUBLISH_LABELS: tuple[str, ...] = ("发布日期", "公开日期", "上载日期", "生成日期", "发布时间")
-# Table labels we know but do not map; they end a value like the mapped ones.
+# Keys a table proves itself with; the others (and unknown labels, doc_meta["other"]) are kept only
+# from a table, list or block that holds one of these ("名称 | 某某街区" in a data table is no metadata).
+DOC_META_ANCHOR_KEYS = frozenset({"index_no", "issuer", "written_date", "doc_no", "topic", "validity"})
+# 生成日期 is the only date of some tables: the written date unless the table has a 成文日期.
+TABLE_GENERATED_LABELS: tuple[str, ...] = ("生成日期",)
+# Table labels we know but keep under doc_meta["other"]; they end a value like the mapped ones.
 TABLE_OTHER_LABELS: tuple[str, ...] = (
-    "标题", "名称", "文件名称", "主题词", "公开方式", "公开属性", "公开范围", "公开时限", "体裁", "公文种类",
-    "关键词", "内容概述", "摘要", "废止日期", "实施日期",
+    "公开时限", "关键词", "内容概述", "摘要", "废止日期", "实施日期",
 )
 # A source given as a table row ("信息来源 | 市政府办公室") backs up the byline source.
 TABLE_SOURCE_LABELS: tuple[str, ...] = ("信息来源", "文章来源", "来源")
@@ -129,8 +138,8 @@ _TABLE_KIND: dict[str, str] = {}
 for _key, _labels in DOC_META_LABELS.items():
     for _label in _labels:
         _TABLE_KIND[_label] = _key
-for _label in TABLE_PUBLISH_LABELS:
-    _TABLE_KIND[_label] = "publish"
+for _label in TABLE_GENERATED_LABELS:
+    _TABLE_KIND[_label] = "generated"
 for _label in TABLE_SOURCE_LABELS:
     _TABLE_KIND[_label] = "source"
 for _label in TABLE_OTHER_LABELS:
@@ -151,9 +160,13 @@ NEXT_TABLE_LABEL_RE = re.compile(r"[\[【]\s*(?:" + _TABLE_ALT + r")\s*[\]】]|(
 # Chinese-numeral dates in 成文日期 cells ("二〇二四年五月二十日").
 CN_DATE_HINT_RE = re.compile(r"[〇零一二三四五六七八九]{4}年")
 # Cheap pre-check on the page text: is there any metadata label at all?
-TABLE_HINT_RE = re.compile(
-    padded("索引号") + "|" + padded("发文字号") + "|" + padded("发布机构") + "|" + padded("成文日期") + "|"
-    + padded("发文机关") + "|" + padded("主题分类") + "|" + padded("有效性") + "|" + padded("文号"))
+TABLE_HINT_RE = re.compile("|".join(padded(label) for label in (
+    "索引号", "索取号", "信息索引", "发文字号", "文件编号", "发布机构", "发文机构", "成文日期", "生成日期", "发文机关",
+    "主题分类", "有效性", "文号")))
+# A label of a metadata table we do not know (kept under doc_meta["other"]): "[责任部门] ...", "公开时限：".
+OTHER_TABLE_LABEL_RE = re.compile(
+    r"^\s*(?:[\[【]\s*(?P<bracketed>[\u4e00-\u9fff][\u4e00-\u9fff\s]{1,10}?)\s*[\]】]"
+    r"|(?P<label>[\u4e00-\u9fff][\u4e00-\u9fff\s]{1,10}?)\s*(?P<colon>[:：]))\s*")
 
 # ----------------------------------------------------------------------------- 4. noise
 # Widget texts that are never a title, author or source (gov-portals.md 2.2 "noise to strip").

@@ -7,7 +7,7 @@ the same walk can also lay out the raw text nodes for the field extractor (``Raw
 is walked once.
 
 Rules: block elements (``p``, ``div``, ``li``, ``tr``, headings, ...) and ``<br>`` end a line; table cells
-are separated by a space; scripts, styles, form controls, comments and hidden elements
+are separated by a tab (a data-table row is one line, its cells tab-separated); scripts, styles, form controls, comments and hidden elements
 (``display:none``, ``visibility:hidden``, ``hidden``) give no text; runs of whitespace (NBSP, ideographic
 space and zero-width characters included) become one space; empty lines are dropped.
 """
@@ -37,6 +37,10 @@ SKIP_TAGS = frozenset({
     "link", "base", "frameset", "frame",
 })
 
+# Marks the end of a table cell inside a line being built (a private-use character no page text holds in
+# practice; whitespace would be collapsed away); rendered as a tab.
+CELL_END = "\ue0f0"
+_CELL_SEP_RE = re.compile(r" ?\ue0f0 ?")
 _WS_RE = re.compile(r"[\s\xa0\u3000\u2002\u2003\u2009\u200b\u200c\u200d\u2060\ufeff]+")
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
@@ -138,39 +142,44 @@ class RawText:
             self.visit(el)
 
     def visit(self, el: HtmlElement) -> None:
-        """Record ``el``'s subtree. Recursive: only for the subtrees the lines skip (small widgets), and
-        libxml2 caps a parsed tree's depth at 256 anyway."""
+        """Record ``el``'s subtree (the subtrees the lines skip: widgets, ``hidden`` elements). Iterative:
+        the parser allows 2048 levels, more than Python's recursion limit."""
         parts, starts, owners, span, scripts = self.parts, self.starts, self.owners, self.span, self.scripts
         skip, hidden_re = self.skip_tags, _HIDDEN_STYLE_RE
         pos = self.pos
-
-        def visit_el(el: HtmlElement) -> None:  # ``child`` inlined: one Python call per element
-            nonlocal pos
-            start = pos
-            text = el.text
+        opened: list[int] = []  # start offsets of the open elements
+        walker = etree.iterwalk(el, events=("start", "end", "comment", "pi"))
+        for event, node in walker:
+            if event == "start":
+                if node is not el:
+                    tag = node.tag
+                    if tag in skip:
+                        if tag == "script" and node.text:
+                            scripts.append(node.text)
+                        walker.skip_subtree()
+                        opened.append(-1)  # its "end" still comes, for the tail
+                        continue
+                    style = node.get("style")
+                    if style and ("none" in style or "hidden" in style) and hidden_re.search(style):
+                        walker.skip_subtree()
+                        opened.append(-1)
+                        continue
+                opened.append(pos)
+                text, owner = node.text, node
+            elif event == "end":
+                start = opened.pop()
+                if start >= 0:  # not a skipped subtree
+                    span[node] = (start, pos)
+                if node is el:
+                    break  # the root's tail is not part of this view
+                text, owner = node.tail, node.getparent()
+            else:  # comment or processing instruction: only its tail is text
+                text, owner = node.tail, node.getparent()
             if text and not text.isspace():
                 starts.append(pos)
-                owners.append(el)
+                owners.append(owner)
                 parts.append(text)
                 pos += len(text) + 1
-            for child in el:
-                tag = child.tag
-                if tag.__class__ is not str or tag in skip:  # comments, scripts, styles, ...
-                    if tag == "script" and child.text:
-                        scripts.append(child.text)
-                else:
-                    style = child.get("style")
-                    if not (style and ("none" in style or "hidden" in style) and hidden_re.search(style)):
-                        visit_el(child)
-                text = child.tail  # a tail belongs to the parent's text
-                if text and not text.isspace():
-                    starts.append(pos)
-                    owners.append(el)
-                    parts.append(text)
-                    pos += len(text) + 1
-            span[el] = (start, pos)
-
-        visit_el(el)
         self.pos = pos
 
 
@@ -220,8 +229,10 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
     def flush() -> None:
         nonlocal link_chars, cells
         text = collapse("".join(buf))
+        if cells:  # a table row: its cells tab-separated
+            text = _CELL_SEP_RE.sub("\t", text).strip("\t ")
         if text:
-            chars = len(text) - text.count(" ")
+            chars = len(text) - text.count(" ") - (text.count("\t") if cells else 0)
             lines.append(Line(text, path[min_depth - 1] if min_depth else 0, chars, min(link_chars, chars),
                               cells))
         buf.clear()
@@ -311,7 +322,7 @@ def walk(root: HtmlElement, attr_kind: Callable[[str | None, str | None], int] |
                         flush()  # the line ends inside this element
                 elif tag in cell_tags:
                     if buf:
-                        buf.append(" ")
+                        buf.append(CELL_END)
                         cells += 1
                 elif tag == "a":
                     in_link -= 1

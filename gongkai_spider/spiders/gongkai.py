@@ -66,6 +66,11 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class GongkaiSpider(scrapy.Spider):
     name = "gongkai"
+    # per-site settings (see _apply_site_settings); these defaults hold for a spider built without a crawler
+    _slot: str | None = None
+    _headers: dict[str, str] = {}  # noqa: RUF012 - never mutated, replaced per instance
+    _cookies: dict[str, str] = {}  # noqa: RUF012
+    _ignore_robots = False
 
     def __init__(self, site: str | None = None, start_url: str | None = None, base_url: str | None = None,
                  max_pages: str | int | None = None, since: str | None = None, refresh: str | bool | None = None,
@@ -127,7 +132,32 @@ class GongkaiSpider(scrapy.Spider):
         kwargs.setdefault("sites_dir", settings.get("GONGKAI_SITES_DIR") or None)
         kwargs.setdefault("default_max_pages", settings.getint("GONGKAI_MAX_PAGES", 0))
         kwargs.setdefault("read_only", settings.getbool("GONGKAI_READ_ONLY"))
-        return super().from_crawler(crawler, *args, **kwargs)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._apply_site_settings(settings)
+        return spider
+
+    def _apply_site_settings(self, settings: Any) -> None:
+        """The site's ``settings:`` (sites/site.schema.json): its requests share one download slot,
+        ``gongkai:<site>``, whose delay and concurrency come from the config (Scrapy's DOWNLOAD_SLOTS), so the
+        site's pace holds across all its hosts and several sites in one process each keep their own. Headers,
+        cookies and robots.txt are applied per request in ``_request``; the forced encoding in ``_encoding``."""
+        self._slot: str | None = None
+        self._headers: dict[str, str] = {}
+        self._cookies: dict[str, str] = {}
+        self._ignore_robots = False
+        site = self.site.settings if self.site is not None else None
+        if site is None:
+            return
+        self._headers, self._cookies = dict(site.headers), dict(site.cookies)
+        slot = {k: v for k, v in (("delay", site.download_delay), ("concurrency", site.concurrency)) if v is not None}
+        if slot:
+            self._slot = f"gongkai:{self.site_id}"
+            slots = dict(settings.getdict("DOWNLOAD_SLOTS"))
+            slots[self._slot] = {**slots.get(self._slot, {}), **slot}
+            settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
+        if site.obey_robots is False:
+            self._ignore_robots = True
+            self.logger.warning("site %s: robots.txt not obeyed (%s)", self.site_id, site.robots_reason)
 
     # ------------------------------------------------------------------------------------------ start
 
@@ -161,8 +191,9 @@ class GongkaiSpider(scrapy.Spider):
     def parse_listing(self, response: Response) -> Iterator[Any]:
         meta = response.meta.get("gongkai", {})
         column = meta.get("column") or response.url
-        result = extract_listing(response.body, response.url, encoding=_encoding(response), site=self.site)
+        result = extract_listing(response.body, response.url, encoding=self._encoding(response), site=self.site)
         self._inc("gongkai/listing/pages")
+        self._count_overrides(result)
         if result["kind"] == "detail" and meta.get("page") == 1:
             # A start URL that is an article: treat it as one.
             self.logger.info("start URL %s is an article page, not a listing", response.url)
@@ -204,14 +235,15 @@ class GongkaiSpider(scrapy.Spider):
         if _is_file_response(response):
             yield self._file_item(response, meta)
             return
-        result = extract_detail(response.body, response.url, encoding=_encoding(response), status=response.status,
-                                site=self.site)
+        result = extract_detail(response.body, response.url, encoding=self._encoding(response),
+                                status=response.status, site=self.site)
         self._inc("gongkai/detail/pages")
         if result.get("kind") != "article":
             reason = result.get("reason") or "unknown"
             self._inc(f"gongkai/extract/skipped/{reason}")
             self.logger.info("not an article (%s): %s", reason, response.url)
             return
+        self._count_overrides(result)
         remaining = [u for u in result.get("continuation_urls") or [] if u != response.url and self._on_site(u)]
         article = {"url": response.url, "meta": meta, "result": result, "bodies": [result.get("body") or ""],
                    "attachments": list(result.get("attachments") or []), "remaining": remaining}
@@ -223,8 +255,8 @@ class GongkaiSpider(scrapy.Spider):
     def parse_continuation(self, response: Response, article: dict) -> Iterator[Any]:
         """One further page of a multi-page article: add its body, fetch the next one or emit the item."""
         self._inc("gongkai/detail/continuation_pages")
-        part = extract_detail(response.body, response.url, encoding=_encoding(response), status=response.status,
-                              site=self.site)
+        part = extract_detail(response.body, response.url, encoding=self._encoding(response),
+                              status=response.status, site=self.site)
         if part.get("kind") == "article":
             article["bodies"].append(part.get("body") or "")
             known = {a.get("url") for a in article["attachments"]}
@@ -279,6 +311,9 @@ class GongkaiSpider(scrapy.Spider):
         item["_page_signals"] = result.get("signals") or {}
         item["_page_host"] = urlsplit(article["url"]).hostname
         item["_page_site_hosts"] = list(self.site_hosts)
+        # the listing entry's date: publish_time when the page itself shows none (clean)
+        list_date = article["meta"].get("list_date")
+        item["_page_raw"] = {**(result.get("raw") or {}), **({"list_date": list_date} if list_date else {})}
         self._inc("gongkai/detail/items")
         return item
 
@@ -296,8 +331,14 @@ class GongkaiSpider(scrapy.Spider):
         if kind == "detail":
             gongkai.update(pinned=pinned, list_date=list_date, list_title=list_title)
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
+        meta: dict[str, Any] = {"gongkai": gongkai}
+        if self._slot:
+            meta["download_slot"] = self._slot
+        if self._ignore_robots:
+            meta["dont_obey_robotstxt"] = True
         return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
-                              cb_kwargs=cb_kwargs, meta={"gongkai": gongkai}, dont_filter=dont_filter)
+                              cb_kwargs=cb_kwargs, meta=meta, dont_filter=dont_filter,
+                              headers=self._headers or None, cookies=self._cookies or None)
 
     def request_failed(self, failure: Failure) -> None:
         kind = failure.request.meta.get("gongkai", {}).get("kind", "unknown")
@@ -305,6 +346,17 @@ class GongkaiSpider(scrapy.Spider):
         self._inc(f"gongkai/fetch/failed/{kind}/{reason}")
         log = self.logger.info if reason == "ignored" else self.logger.warning
         log("%s page not fetched (%s): %s", kind, reason, failure.request.url)
+
+    def _count_overrides(self, result: dict) -> None:
+        """``gongkai/override/<section.key>/{matched,missed}``: the run monitor alerts on a site selector that
+        never matched in a run."""
+        for key, matched in (result.get("overrides") or {}).items():
+            self._inc(f"gongkai/override/{key}/{'matched' if matched else 'missed'}")
+
+    def _encoding(self, response: Response) -> str | None:
+        """The site's forced encoding (``settings.encoding``), else what Scrapy read from the response."""
+        forced = self.site.settings.encoding if self.site is not None else None
+        return forced or getattr(response, "encoding", None)
 
     def _on_site(self, url: str) -> bool:
         return self._host_re is None or bool(self._host_re.match(urlsplit(url).hostname or ""))
@@ -316,10 +368,6 @@ class GongkaiSpider(scrapy.Spider):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _encoding(response: Response) -> str | None:
-    return getattr(response, "encoding", None)
 
 
 def _content_type(response: Response) -> str:
