@@ -208,14 +208,19 @@ class AttachmentsPipeline(FilesPipeline):
                 logger.debug("attachments: stored article %s unreadable", adapter["_id"], exc_info=True)
                 doc = {}
             stored = {a["url"]: a for a in doc.get("attachments") or () if isinstance(a, dict) and a.get("url")}
+        # the site config's headers, cookies, download slot (delay, concurrency) and robots.txt choice
+        options = getattr(self.crawler.spider, "site_request_options", None)
+        site = options() if callable(options) else {}
+        site_headers = dict(site.get("headers") or {})
+        cookies = dict(site.get("cookies") or {}) or None
         requests = []
         for attachment in adapter.get(self.files_urls_field) or ():
             url = attachment.get("url") if isinstance(attachment, dict) else attachment
             if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https"):
                 continue
-            headers = {"Referer": adapter.get("url")} if adapter.get("url") else None
-            requests.append(Request(url, callback=NO_CALLBACK, headers=headers, meta={
-                "download_maxsize": self.max_bytes, "download_warnsize": 0, "download_timeout": self.timeout,
+            headers = {**site_headers, **({"Referer": adapter["url"]} if adapter.get("url") else {})}
+            requests.append(Request(url, callback=NO_CALLBACK, headers=headers or None, cookies=cookies, meta={
+                **(site.get("meta") or {}), "download_maxsize": self.max_bytes, "download_warnsize": 0, "download_timeout": self.timeout,
                 "gongkai_previous": stored.get(url), "gongkai_name": (attachment.get("name") or "")
                 if isinstance(attachment, dict) else ""}))
         return requests

@@ -623,12 +623,13 @@ def _hanweb_column(articles: list[Article]) -> str:
 
 
 def _attachment_block(article: Article) -> str:
-    """附件 links below the body (seed and Hanweb templates; TRS has its own span#appendix)."""
+    """The attachment links below the body (seed and Hanweb templates; TRS has its own span#appendix): links
+    only, as many portals list them, so the body stays the article's paragraphs."""
     if not article.attachments:
         return ""
     links = "".join(f'<p><a href="{url}" target="_blank">{_esc(name)}.{url.rsplit(".", 1)[1]}</a></p>'
                     for name, url in article.attachments)
-    return f'<div class="fujian">附件：\n{links}\n</div>\n'
+    return f'<div class="fujian">\n{links}\n</div>\n'
 
 
 def _hanweb_detail(article: Article) -> str:

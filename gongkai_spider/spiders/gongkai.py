@@ -331,14 +331,20 @@ class GongkaiSpider(scrapy.Spider):
         if kind == "detail":
             gongkai.update(pinned=pinned, list_date=list_date, list_title=list_title)
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
-        meta: dict[str, Any] = {"gongkai": gongkai}
+        site = self.site_request_options()
+        return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
+                              cb_kwargs=cb_kwargs, meta={"gongkai": gongkai, **site["meta"]}, dont_filter=dont_filter,
+                              headers=site["headers"] or None, cookies=site["cookies"] or None)
+
+    def site_request_options(self) -> dict[str, Any]:
+        """What every request to the site carries: the config's headers and cookies, and in ``meta`` its download
+        slot (delay, concurrency) and robots.txt choice. The attachments pipeline sends file requests with them."""
+        meta: dict[str, Any] = {}
         if self._slot:
             meta["download_slot"] = self._slot
         if self._ignore_robots:
             meta["dont_obey_robotstxt"] = True
-        return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
-                              cb_kwargs=cb_kwargs, meta=meta, dont_filter=dont_filter,
-                              headers=self._headers or None, cookies=self._cookies or None)
+        return {"headers": self._headers, "cookies": self._cookies, "meta": meta}
 
     def request_failed(self, failure: Failure) -> None:
         kind = failure.request.meta.get("gongkai", {}).get("kind", "unknown")
