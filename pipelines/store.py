@@ -123,7 +123,7 @@ class StorePipeline:
         if self._opener is not None:
             try:
                 self.store = self._opener()
-            except Exception as exc:  # e.g. an unwritable GONGKAI_DB: keep crawling into the spool, say so loudly
+            except Exception as exc:  # not an unusable store (that stops here): keep crawling into the spool
                 if is_unusable(exc):
                     self._unusable(exc, at_open=True)
                 logger.exception("store: could not open the store; items go to the spool in %s",
@@ -199,7 +199,7 @@ class StorePipeline:
         try:
             return self._route(full)
         except Exception as exc:
-            if is_outage(exc):
+            if is_outage(exc) or is_unusable(exc):
                 raise
             logger.exception("store: routing of %d documents failed; storing them by their own verdict",
                              sum(map(len, full.values())))

@@ -454,7 +454,9 @@ def test_a_worker_left_without_listing_pages_finishes_without_alert(redis_url: s
         seeds = load_site("demo").with_base_url(base_url).start_urls
         server.sadd(keys.dupefilter, *(fingerprint(Request(url)) for url in seeds))  # seeded by the other worker
         seconds, micros = server.time()
-        server.zadd(keys.workers, {"the-other-worker": seconds + micros / 1e6})  # busy, then silent (its TTL)
+        # Busy, then silent: its heartbeat is dated 8 s ahead so that it is still alive while this worker
+        # starts (start-up takes seconds on a loaded machine); it goes stale 2 s (the TTL) after that.
+        server.zadd(keys.workers, {"the-other-worker": seconds + micros / 1e6 + 8})
         proc = _start_worker(1, base_url, redis_url, prefix, tmp_path, GONGKAI_REDIS_WORKER_TTL="2")
         _wait(proc, timeout=120)
 

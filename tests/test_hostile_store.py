@@ -225,6 +225,19 @@ def test_failed_mongodb_auth_is_unusable_not_an_outage(tmp_path):
     assert spooled_files(tmp_path / "spool") == []
 
 
+@pytest.mark.skipif(not os.environ.get("TEST_MONGO_URI"), reason="TEST_MONGO_URI not set (a real MongoDB)")
+def test_wrong_password_on_a_real_mongodb_is_unusable(tmp_path):
+    """A real server refuses a user that does not exist (AuthenticationFailed) whether or not it enforces auth."""
+    uri = os.environ["TEST_MONGO_URI"]
+    scheme, _, rest = uri.partition("://")
+    wrong = f"{scheme}://gongkai_no_such_user:wrong-secret@{rest.rpartition('@')[2]}"
+    store = MongoStore(wrong, "gongkai_test", server_selection_timeout_ms=3000)
+    with pytest.raises(StoreUnusable, match="cannot use the store") as info:
+        store.ensure_ready()
+    assert "wrong-secret" not in str(info.value)
+    store.close()
+
+
 @pytest.mark.parametrize("uri", ["mongodb://db1:27017,db2:27017/?directConnection=true",
                                  "mongodb://crawler:pw@db1:27O17/"])
 def test_bad_mongodb_uri_is_unusable(uri):
