@@ -88,6 +88,10 @@ REMOTE_CONTROL_ENABLED = False
 # GONGKAI_MAX_PAGES: listing pages followed per start URL (column). 0 = no limit.
 # Default: 0. Env: GONGKAI_MAX_PAGES. Overridden by `-a max_pages=N`.
 GONGKAI_MAX_PAGES = _env_int("GONGKAI_MAX_PAGES", 0)
+# GONGKAI_PAGE_CAP: without a max_pages (argument, site config or GONGKAI_MAX_PAGES), a column still stops after
+# this many listing pages and the run raises the `page_cap` alert (exit 3): a paginator that never ends.
+# 0 = no cap. Default: 1000. Env: GONGKAI_PAGE_CAP.
+GONGKAI_PAGE_CAP = _env_int("GONGKAI_PAGE_CAP", 1000)
 
 # GONGKAI_SITES_DIR: extra folder of site configs (*.yaml), searched before the bundled ones.
 # Default: unset (bundled configs only). Env: GONGKAI_SITES_DIR.
@@ -267,7 +271,20 @@ EXTENSIONS = {
     "scrapy.extensions.periodic_log.PeriodicLog": 0,
     # JOBDIR only: discards the queue/seen-list a killed run left behind; see extensions/jobdir.py
     "gongkai_spider.extensions.jobdir.JobDirGuard": 0,
+    # the completeness ledger: articles not stored yet, retried by the next runs; see extensions/ledger.py
+    "gongkai_spider.extensions.ledger.PendingLedger": 400,
 }
+
+# GONGKAI_PENDING_ENABLED: keep the completeness ledger (collection/table `pending`): article URLs a listing
+# showed that could not be stored, retried first by the next runs. Default: on. Env: GONGKAI_PENDING.
+GONGKAI_PENDING_ENABLED = _env_bool("GONGKAI_PENDING", True)
+# GONGKAI_PENDING_GIVE_UP_RUNS: a pending article that failed in this many runs is given up (kept in the ledger
+# as given up, named in the log, alert `gave_up`). Between tries it waits 0, 1, 3, 7 ... runs.
+# 0 = never give up. Default: 5. Env: GONGKAI_PENDING_GIVE_UP_RUNS.
+GONGKAI_PENDING_GIVE_UP_RUNS = _env_int("GONGKAI_PENDING_GIVE_UP_RUNS", 5)
+# GONGKAI_FAILED_SHARE_ALERT: the run raises the `failed_articles` alert (exit 3) when more than this share of
+# its article fetches failed (fetch error, blocked, no article, dropped). Default: 0.1. Env: GONGKAI_FAILED_SHARE_ALERT.
+GONGKAI_FAILED_SHARE_ALERT = _env_float("GONGKAI_FAILED_SHARE_ALERT", 0.1)
 
 # GONGKAI_INCREMENTAL_ENABLED: skip articles already stored (articles or quarantine). `-a refresh=1` refetches
 # them for one run instead. Default: on. Env: GONGKAI_INCREMENTAL.

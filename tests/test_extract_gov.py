@@ -120,6 +120,17 @@ def test_generated_date_is_the_written_date_only_without_one() -> None:
     assert result["publish_time"] == "2024-09-02"
 
 
+def test_a_page_of_thousands_of_labels_stays_fast() -> None:
+    import time
+
+    rows = "".join(f"<tr><td>文号：</td><td>某文〔2024〕{i}号</td><td>索引号：</td><td></td></tr>" for i in range(20000))
+    page = "<div>" * 1500 + f"<table>{rows}</table>" + HEADLINE + PROSE + "</div>" * 1500
+    started = time.process_time()
+    result = _extract(page)
+    assert time.process_time() - started < 10
+    assert result["doc_meta"] == {"doc_no": "某文〔2024〕0号"}
+
+
 # ----------------------------------------------------------------------------- date and source precedence
 def test_printed_date_beats_meta_pubdate_and_meta_stays_in_raw() -> None:
     head = "<meta name='PubDate' content='2023-05-12 16:40'><meta name='ContentSource' content='某某县人民政府'>"

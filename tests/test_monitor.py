@@ -157,7 +157,9 @@ def test_known_articles_are_not_a_missing_item(tmp_path):
 
 def test_close_reasons(tmp_path):
     mon, _ = monitor(tmp_path)
-    assert [a[0] for a in mon.close("site_config_missing")] == ["close_reason"]
+    assert [a[0] for a in mon.close("cancelled")] == ["close_reason"]
+    # a configuration error is no alert: `scrapy crawl` exits 2 for it
+    assert monitor(tmp_path)[0].close("site_config_missing") == []
     # an operator's stop (SIGTERM, Ctrl-C; JOBDIR pause) is neither judged nor recorded
     mon, _ = monitor(tmp_path)
     fetch(mon, "listing", 1)
@@ -227,7 +229,7 @@ def test_a_worker_that_got_no_listing_page_raises_no_alert(tmp_path, caplog):
     stats.set_value("gongkai/listing/empty", 1)
     stats.set_value("gongkai/blocked/gave_up", 1)
     assert [a[0] for a in mon.close("finished")] == ["empty_listing", "blocked"]
-    assert [a[0] for a in monitor(tmp_path, distributed=True)[0].close("site_config_missing")] == ["close_reason"]
+    assert [a[0] for a in monitor(tmp_path, distributed=True)[0].close("cancelled")] == ["close_reason"]
     # a single process still alerts
     assert [a[0] for a in monitor(tmp_path)[0].close("finished")] == ["no_pages"]
 
@@ -296,11 +298,12 @@ def test_scrapy_crawl_exit_status(tmp_path):
     # Scrapy's own rule is kept: a crawl that cannot start exits 1.
     missing = run_scrapy(["crawl", "no_such_spider"], tmp_path)
     assert missing.returncode == 1
-    # An unknown site closes the spider with reason site_config_missing: an alert, not a success.
+    # An unknown site closes the spider with reason site_config_missing: a configuration error (exit 2), one line.
     unknown = run_scrapy(["crawl", "gongkai", "-a", "site=no_such_site"], tmp_path)
-    assert unknown.returncode == 3, unknown.log[-3000:]
+    assert unknown.returncode == 2, unknown.log[-3000:]
     assert unknown.stats["finish_reason"] == "site_config_missing"
-    assert unknown.stats["gongkai/alert/close_reason"] == 1
+    assert "gongkai/alert/close_reason" not in unknown.stats
+    assert "scrapy crawl: no site config 'no_such_site'" in unknown.log and "Traceback" not in unknown.log
 
 
 def test_listing_without_links_fails_the_run(tmp_path):

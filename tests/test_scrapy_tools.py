@@ -100,9 +100,10 @@ def test_control_a_crawl_in_the_same_folder_does_write(portal, workdir):
 def test_crawl_without_arguments_still_refuses():
     from scrapy.utils.test import get_crawler
 
+    from gongkai_spider.errors import BadArgument
     from gongkai_spider.spiders.gongkai import GongkaiSpider
 
-    with pytest.raises(ValueError, match="needs -a site=NAME or -a start_url=URL"):
+    with pytest.raises(BadArgument, match="needs -a site=NAME or -a start_url=URL"):
         GongkaiSpider.from_crawler(get_crawler(GongkaiSpider))
     spider = GongkaiSpider.from_crawler(get_crawler(GongkaiSpider, {"GONGKAI_READ_ONLY": True}))
     assert spider.start_urls == [] and spider.site_id == "unknown"

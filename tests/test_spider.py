@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from gongkai_spider.demo import build_portal
 from gongkai_spider.demo.portal import Portal
+from gongkai_spider.errors import BadArgument
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.spiders.gongkai import _CALLBACKS, GongkaiSpider
 
@@ -96,7 +97,7 @@ def test_broken_site_config_closes_with_site_config_invalid(tmp_path) -> None:
     ({"start_url": "http://a.gov.cn/", "refresh": "maybe"}, "refresh must be 1 or 0"),
 ])
 def test_bad_arguments_are_clear_errors(args: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(BadArgument, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_spider(**args)
 
 
@@ -119,7 +120,7 @@ def test_listing_yields_detail_requests_then_next_pages(portal: Portal) -> None:
     first = out[0].meta["gongkai"]
     assert first == {"kind": "detail", "site": "demo", "column": BASE + "/zwgk/tzgg/index.html",
                      "list_url": BASE + "/zwgk/tzgg/index.html", "pinned": False, "list_date": "2024-06-28",
-                     "list_title": "市教育局关于公共文化服务有关事项的公示"}
+                     "list_title": "市教育局关于公共文化服务有关事项的公示", "link": out[0].url}
     assert [(r.url, r.meta["gongkai"]["page"]) for r in out[-2:]] == [
         (BASE + "/zwgk/tzgg/index_1.html", 2), (BASE + "/zwgk/tzgg/index_2.html", 3)]
     assert out[0].callback == spider.parse_detail and out[-1].callback == spider.parse_listing

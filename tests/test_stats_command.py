@@ -49,6 +49,7 @@ def test_table_for_a_sqlite_file(tmp_path, capsysbinary, monkeypatch):
         "quarantine: 1  (newest publish_time 2024-05-24 09:14:00+08:00, last crawled 2024-06-01 11:00:00+08:00)",
         "  site      count  newest publish_time        last crawled",
         "  hijacked      1  2024-05-24 09:14:00+08:00  2024-06-01 11:00:00+08:00",
+        "pending: 0 articles not stored yet, 0 of them given up",
         f"spool: 1 documents waiting in {store_folder(tmp_path / 'spool', sqlite_identity(path))}",
         "spool: 1 more documents wait for other stores beside it (replayed only by a run on their own store)",
     ]

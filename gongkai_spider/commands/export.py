@@ -48,8 +48,8 @@ def _since(text: str) -> date:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--collection", choices=("articles", "quarantine"), default="articles",
-                        help="collection to export (default: articles)")
+    parser.add_argument("--collection", choices=("articles", "quarantine", "pending"), default="articles",
+                        help="collection to export (default: articles); pending: the completeness ledger")
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
     parser.add_argument("--since", type=_since, metavar="YYYY-MM-DD",
                         help="only documents published on or after this day (Asia/Shanghai)")
@@ -136,18 +136,28 @@ def without_attachment_text(doc: dict) -> dict:
                                    for a in attachments]}
 
 
-def write_export(docs, out: IO[str], fmt: str) -> int:
-    """Write ``docs`` to the text stream ``out``; return how many."""
-    import csv
+def export_fields(collection: str) -> tuple[str, ...]:
+    """The CSV columns of a collection: the article schema, or the pending ledger's entry fields."""
+    if collection == "pending":
+        from gongkai_spider.extensions.ledger import PENDING_FIELDS
 
+        return PENDING_FIELDS
     from gongkai_spider.items import DOCUMENT_FIELDS
 
+    return DOCUMENT_FIELDS
+
+
+def write_export(docs, out: IO[str], fmt: str, fields: tuple[str, ...] | None = None) -> int:
+    """Write ``docs`` to the text stream ``out`` (CSV columns: ``fields``, default the article schema)."""
+    import csv
+
+    fields = fields or export_fields("articles")
     n = 0
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(DOCUMENT_FIELDS)
+        writer.writerow(fields)
         for doc in docs:
-            writer.writerow([csv_cell(doc.get(k)) for k in DOCUMENT_FIELDS])
+            writer.writerow([csv_cell(doc.get(k)) for k in fields])
             n += 1
     else:
         for doc in docs:
@@ -176,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             docs = store.iter_docs(args.collection, since=args.since)
             if not args.with_attachment_text:
                 docs = map(without_attachment_text, docs)
-            n = write_export(docs, out, args.format)
+            n = write_export(docs, out, args.format, export_fields(args.collection))
         finally:
             out.flush()
             if args.output:

@@ -2,7 +2,8 @@
 
 Reads the same store settings as the spider (``MONGO_URI``, else ``GONGKAI_DB``); ``--db PATH`` reads that
 SQLite file instead. Also reports documents waiting in the spool after an outage: this store's folder of
-``GONGKAI_SPOOL_DIR`` (storage/spool.py), and how many wait there for other stores. A store that cannot be used or
+``GONGKAI_SPOOL_DIR`` (storage/spool.py), and how many wait there for other stores; and per site the pending
+ledger (extensions/ledger.py): articles not stored yet and those given up. A store that cannot be used or
 does not answer ends the command with one line and exit 2 (gongkai_spider.commands).
 """
 
@@ -45,7 +46,20 @@ def collect(store: Any, spool_dir: str) -> dict[str, Any]:
     spool = Spool(spool_dir, getattr(store, "identity", None))
     others = sum(s["pending"] for s in spool_summary(spool_dir) if s["dir"] != str(spool.directory))
     report["spool"] = {"dir": str(spool.directory), "pending": spool.pending(), "other_stores": others}
+    report["pending"] = pending_by_site(store)
     return report
+
+
+def pending_by_site(store: Any) -> dict[str, dict[str, int]]:
+    """site -> {pending, given_up}: entries of the completeness ledger (``pending`` counts every entry)."""
+    from gongkai_spider.storage.base import PENDING
+
+    sites: dict[str, dict[str, int]] = {}
+    for entry in store.iter_docs(PENDING):
+        tally = sites.setdefault(str(entry.get("site")), {"pending": 0, "given_up": 0})
+        tally["pending"] += 1
+        tally["given_up"] += bool(entry.get("given_up"))
+    return dict(sorted(sites.items()))
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -61,6 +75,11 @@ def _table(report: dict[str, Any]) -> str:
             for r in rows:
                 lines.append("  " + "  ".join([r[0].ljust(widths[0]), r[1].rjust(widths[1]),
                                                r[2].ljust(widths[2]), r[3]]).rstrip())
+    pending = report["pending"]
+    lines.append(f"pending: {sum(p['pending'] for p in pending.values())} articles not stored yet, "
+                 f"{sum(p['given_up'] for p in pending.values())} of them given up")
+    for site, p in pending.items():
+        lines.append(f"  {site}  pending {p['pending']}  given up {p['given_up']}")
     spool = report["spool"]
     lines.append(f"spool: {spool['pending']} documents waiting in {spool['dir']}")
     if spool.get("other_stores"):

@@ -48,6 +48,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: writes stay atomic, concurrent runs are not merged
     fcntl = None  # type: ignore[assignment]
 
+from gongkai_spider.extensions.liveness import marker_alive, process_identity
 from gongkai_spider.normalize import SHANGHAI
 
 logger = logging.getLogger(__name__)
@@ -83,18 +84,6 @@ def history_file(template: str, site: str) -> Path:
 
 def _now() -> str:
     return datetime.now(SHANGHAI).isoformat(timespec="seconds")
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def _markers(data: dict) -> list[dict]:
@@ -147,7 +136,7 @@ class SiteHistory:
         for running in _markers(self.data):
             if running.get("pid") == self.pid:
                 continue
-            if _pid_alive(running.get("pid")):
+            if marker_alive(running):
                 # Another live crawl of this site (e.g. a second worker): it may not have reached the end either.
                 return False, f"another run of this site is in progress (pid {running.get('pid')})"
             return False, f"the run started {running.get('started_at')} never closed (killed?)"
@@ -184,11 +173,12 @@ class SiteHistory:
         if self._started_at is not None:
             return
         self._started_at = _now()
-        marker = {"pid": self.pid, "started_at": self._started_at}
+        # the process's start time and boot id too: a reused PID is not taken for this run (extensions/liveness.py)
+        marker = {**process_identity(self.pid), "started_at": self._started_at}
 
         def mark(data: dict) -> None:
             # Markers of runs that are on stay; a dead run's marker has been judged (previous_complete) and goes.
-            others = [m for m in _markers(data) if m.get("pid") != self.pid and _pid_alive(m.get("pid"))]
+            others = [m for m in _markers(data) if m.get("pid") != self.pid and marker_alive(m)]
             _set_markers(data, [*others, marker])
 
         self._update(mark)

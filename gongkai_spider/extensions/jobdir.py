@@ -8,13 +8,16 @@ articles were never fetched, articles whose items were still in the store's buff
 from. Scrapy filters those requests and the articles behind them are never stored (measured: 120 of 300 demo
 articles lost, exit status 0).
 
-``JobDirGuard`` writes ``JOBDIR/gongkai.running`` (pid, start time) when a crawl starts and removes it once the
+``JobDirGuard`` writes ``JOBDIR/gongkai.running`` (pid, the process's start time in clock ticks and the boot id —
+extensions/liveness.py — and the wall-clock start) when a crawl starts and removes it once the
 crawl closed (after the scheduler saved its state). A crawl that finds the marker of a dead process knows the
 job's state cannot be trusted: it discards ``requests.seen`` and ``requests.queue/`` (logged as a WARNING,
 ``gongkai/resume/unclean_jobdir``) and starts again from the start URLs. Nothing is lost, because the store is
 the record of what was done: the incremental middleware skips every article already stored and, the previous
 run being unfinished (extensions/history.py), walks every listing page. A marker of a *live* process means
-another crawl uses this ``JOBDIR``; starting a second one would corrupt both, so the crawl refuses to start.
+another crawl uses this ``JOBDIR``; starting a second one would corrupt both, so the crawl refuses to start
+(``JobDirInUse``, a configuration error: one line, exit 2). A PID that is alive but now belongs to another process
+(started later, or before a reboot) is no live crawl: that marker is stale.
 
 After a run that finished, the guard also clears ``requests.seen``: the job is done, and a later run with the
 same ``JOBDIR`` (a cron line that always passes it) is a new job — its listing pages must be fetched again, and
@@ -35,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from gongkai_spider.extensions.history import _pid_alive
+from gongkai_spider.errors import ConfigError
+from gongkai_spider.extensions.liveness import marker_alive, process_identity
 from gongkai_spider.normalize import SHANGHAI
 
 if TYPE_CHECKING:
@@ -48,8 +52,10 @@ MARKER = "gongkai.running"
 SCHEDULER_STATE = ("requests.seen", "requests.queue")
 
 
-class JobDirInUse(RuntimeError):
+class JobDirInUse(ConfigError):
     """Another live crawl holds this JOBDIR."""
+
+    reason = "jobdir_in_use"
 
 
 class JobDirGuard:
@@ -86,7 +92,7 @@ class JobDirGuard:
         previous = self._read_marker()
         if previous is not None:
             pid = previous.get("pid")
-            if pid != os.getpid() and _pid_alive(pid):
+            if pid != os.getpid() and marker_alive(previous):
                 raise JobDirInUse(f"JOBDIR {self.jobdir} is in use by a running crawl (pid {pid}); "
                                   "use another JOBDIR or stop that crawl first")
             self.unclean = previous
@@ -105,7 +111,7 @@ class JobDirGuard:
                            previous.get("started_at", "?"), pid, ", ".join(removed) or "nothing to discard")
         self.jobdir.mkdir(parents=True, exist_ok=True)
         tmp = self.marker.with_name(MARKER + ".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(),
+        tmp.write_text(json.dumps({**process_identity(),
                                    "started_at": datetime.now(SHANGHAI).isoformat(timespec="seconds")}),
                        encoding="utf-8")
         os.replace(tmp, self.marker)

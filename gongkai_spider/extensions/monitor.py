@@ -28,8 +28,16 @@
     pages of this run and matched on none of them (the spider's ``gongkai/override/<key>/{matched,missed}``);
     ``listing.next`` counts as missed only on pages that do have a next page;
   - ``store_lost``: documents neither stored nor spooled (``gongkai/store/lost``, from the store pipeline);
+  - ``failed_articles``: more than ``GONGKAI_FAILED_SHARE_ALERT`` (10%) of the run's article fetches failed
+    (``gongkai/pending/failed`` of ``gongkai/detail/pages`` + ``gongkai/fetch/failed/detail/*``); they are in the
+    pending ledger (extensions/ledger.py) and retried by the next runs;
+  - ``gave_up``: the pending ledger gave up on articles this run (``gongkai/pending/given_up``);
+  - ``pending_unrecorded``: the pending ledger could not be read or written (``gongkai/pending/unrecorded``);
+  - ``page_cap``: a column reached ``GONGKAI_PAGE_CAP`` listing pages without a max_pages (``gongkai/listing/
+    page_cap_reached``);
   - ``close_reason``: the spider closed for a reason other than finishing, a ``closespider_*`` limit or an
-    operator's shutdown (e.g. ``site_config_missing``).
+    operator's shutdown (e.g. ``cancelled``). A configuration error (``site_config_missing`` and the other
+    ``CONFIG_CLOSE_REASONS``) is no alert: ``scrapy crawl`` exits 2 for it.
 
 With ``GONGKAI_STATS_FILE`` set, the final crawl stats (alerts included) are also written there as one JSON
 object, for schedulers and dashboards that collect run metrics (and for the end-to-end tests).
@@ -83,6 +91,19 @@ STORE_OUTCOMES = ("new", "updated", "unchanged")
 OK_REASONS = ("finished", "shutdown")
 OK_REASON_PREFIXES = ("closespider_",)
 _ERROR_LIMITS = ("closespider_errorcount",)
+# (stats key, alert, message) of the alerts raised whenever the count is above zero, in this order.
+COUNT_ALERTS: tuple[tuple[str, str, str], ...] = (
+    ("gongkai/listing/empty", "empty_listing",
+     "{n} listing page(s) answered but yielded no article links (template change or wrong start URL?)"),
+    ("gongkai/store/lost", "store_lost", "{n} document(s) could be neither stored nor spooled"),
+    ("gongkai/blocked/gave_up", "blocked", "{n} page(s) abandoned after anti-bot challenges"),
+    ("gongkai/pending/given_up", "gave_up",
+     "gave up on {n} article(s) after repeated failed runs (`gongkai export --collection pending`)"),
+    ("gongkai/pending/unrecorded", "pending_unrecorded",
+     "{n} pending-ledger operation(s) failed; articles this run could not store may not be retried"),
+    ("gongkai/listing/page_cap_reached", "page_cap",
+     "{n} column(s) reached GONGKAI_PAGE_CAP listing pages; the paginator may never end, or the cap is too low"),
+)
 
 
 def override_never_matched(stats: Any) -> dict[str, int]:
@@ -196,6 +217,7 @@ class RunMonitor:
         stats_file: str = "",
         distributed: bool = False,
         progress_interval: float = 0.0,
+        failed_share: float = 0.1,
     ) -> None:
         self.stats = stats
         self.progress_interval = progress_interval  # seconds between progress updates; 0 = none
@@ -203,6 +225,7 @@ class RunMonitor:
         self._progress_last: tuple[float, int] = (0.0, 0)  # (monotonic time, pages) at the last update
         self.distributed = distributed  # one worker of a shared (Redis) crawl: see the module docstring
         self.stats_file = stats_file  # "" = do not write the stats as JSON
+        self.failed_share = failed_share  # share of failed article fetches above which the run alerts
         self.history_size = history_size
         # site -> its history file (None = no history kept, no coverage-drop alerts); from_crawler shares the
         # crawl's one with the incremental middleware
@@ -235,6 +258,7 @@ class RunMonitor:
             stats_file=s.get("GONGKAI_STATS_FILE", "") or "",
             distributed=distributed_crawl(s),
             progress_interval=s.getfloat("GONGKAI_PROGRESS_INTERVAL", 60.0),
+            failed_share=s.getfloat("GONGKAI_FAILED_SHARE_ALERT", 0.1),
         )
         ext._history_for = lambda site: site_history_for_crawler(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
@@ -324,22 +348,17 @@ class RunMonitor:
         if not self.sites and self.default_site:
             self.sites[self.default_site] = SiteTally()
         judged = reason != "shutdown"  # an operator's stop is a pause, not a verdict on the site
-        if not reason_ok(reason):
+        if not reason_ok(reason) and reason not in CONFIG_CLOSE_REASONS:  # those exit 2 (scrapy_commands/crawl.py)
             self._alert("close_reason", f"spider closed with reason {reason!r}")
-        empty = self._stat("gongkai/listing/empty")
-        if empty:
-            self._alert("empty_listing", f"{empty} listing page(s) answered but yielded no article links "
-                        "(template change or wrong start URL?)")
-        lost = self._stat("gongkai/store/lost")
-        if lost:
-            self._alert("store_lost", f"{lost} document(s) could be neither stored nor spooled")
-        gave_up = self._stat("gongkai/blocked/gave_up")
-        if gave_up:
-            self._alert("blocked", f"{gave_up} page(s) abandoned after anti-bot challenges")
+        for key, alert, message in COUNT_ALERTS:
+            count = self._stat(key)
+            if count:
+                self._alert(alert, message.format(n=count))
         unmatched = override_never_matched(self.stats)
         if unmatched:
             self._alert("override_unmatched", "site selector(s) that matched on no page of this run: "
                         + ", ".join(f"{key} (tried on {n} page(s))" for key, n in unmatched.items()))
+        self._judge_failed_share()
         seen_elsewhere = self._stat("gongkai/incremental/skipped_known") + self._stat("gongkai/incremental/skipped_old")
         for site, tally in sorted(self.sites.items()):
             coverage = tally.coverage()
@@ -373,6 +392,17 @@ class RunMonitor:
         if self.stats_file:
             self._write_stats()
         return self.alerts
+
+    def _judge_failed_share(self) -> None:
+        """The ``failed_articles`` alert: the share of this run's article fetches that ended in the pending ledger."""
+        failed = self._stat("gongkai/pending/failed")
+        fetches = self._stat("gongkai/detail/pages") + sum(
+            int(self.stats.get_value(k) or 0) for k in _stats_keys(self.stats)
+            if k.startswith("gongkai/fetch/failed/detail/"))
+        fetches = max(fetches, failed)
+        if failed and failed > self.failed_share * fetches:
+            self._alert("failed_articles", f"{failed} of {fetches} article fetch(es) failed ({_pct(failed / fetches)} "
+                        f"> {_pct(self.failed_share)}); they are pending and retried by the next runs")
 
     def _write_stats(self) -> None:
         path = Path(self.stats_file)

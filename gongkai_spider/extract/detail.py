@@ -655,6 +655,8 @@ class _Pair(NamedTuple):
     rows: tuple[HtmlElement, ...]
 
 
+# Label/value pairs read per page at most (each costs walks up the tree).
+_MAX_META_PAIRS = 200
 # Inline wrappers around a label ("<td><b>文号：</b></td>"): the label's element is the one they sit in.
 _LABEL_WRAPPER_TAGS = frozenset({"span", "font", "b", "strong", "em", "i", "u", "label", "a"})
 _CELL_TAGS = frozenset({"td", "th"})
@@ -674,6 +676,8 @@ def _doc_meta(page: _Page) -> _MetaTable:
     count = len(page.seg_start)
     skip_until = -1  # end offset of a header/value row pair already read
     for i in range(count):
+        if len(pairs) >= _MAX_META_PAIRS:
+            break  # a real table has a few dozen; a page of thousands of labels (a data dump, an attack) stops here
         start = page.seg_start[i]
         if start < skip_until:
             continue
@@ -1011,10 +1015,10 @@ _PERSON_RE = re.compile(rf"^[{_CJK}·]{{2,4}}$")
 
 
 def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, reporter: str | None) -> str | None:
+    """Site override, a labelled 作者 byline, a person named by ``<meta author>``, then the reporter line the
+    body dropped (本报记者 张三), which only fills an author nothing else gives: the meta author keeps its
+    place ahead of it (the scoring corpus expects the meta's name where a page has both)."""
     value = _override_text(page.tree, overrides, "author") or _pick_name(page, "author", zone, spaces=True)
-    if value:
-        return value
-    value = _reporter_names(reporter) if reporter else None
     if value:
         return value
     meta = _meta(page, S.META_AUTHOR)
@@ -1023,7 +1027,7 @@ def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, repor
         site = " ".join(page.metas.get(n, "") for n in S.META_SITE_NAME)
         if meta not in page.html_title and meta not in site:  # "某某网": the site, not a person
             return meta
-    return None
+    return _reporter_names(reporter) if reporter else None
 
 
 _ROLE_RE = re.compile(r"((?:见习|实习|特约|本报|本台|本网|融媒体)?记者|通讯员|特约撰稿人?|撰稿人?)")

@@ -6,6 +6,9 @@ the request-meta contract):
 * Detail requests whose document is already stored (``doc_id(canonical_url(url))`` found in ``articles`` or
   ``quarantine``; one batched lookup per listing page) are dropped — ``gongkai/incremental/skipped_known`` —
   unless the spider runs with ``-a refresh=1``.
+* Detail requests of articles the pending ledger holds back this run (in back-off, or given up; see
+  extensions/ledger.py) are dropped too — ``gongkai/incremental/skipped_pending`` — and count like known ones:
+  the ledger, not the listing, decides when they are fetched again. Not with ``-a refresh=1``.
 * Detail requests whose listing date is older than ``-a since=YYYY-MM-DD`` are dropped —
   ``gongkai/incremental/skipped_old`` (also with ``refresh``: ``since`` is an explicit window); so are articles
   whose listing entry had no date but whose own publish time is older.
@@ -62,6 +65,7 @@ class IncrementalMiddleware:
         since: date | None = None,
         refresh: bool = False,
         full_walk: bool = False,
+        held: Callable[[list[str]], set[str]] | None = None,
     ) -> None:
         self.stats = stats
         # ids -> the subset already stored; None = no store (nothing is known)
@@ -70,6 +74,8 @@ class IncrementalMiddleware:
         self.since = since
         self.refresh = refresh
         self.full_walk = full_walk  # True: never stop paging (the previous run did not walk every column)
+        # ids -> the subset the pending ledger holds back this run; None = no ledger
+        self.held = held
         self.today: date | None = None  # the listing's "today" for year-less dates; None = the clock
         # column -> (last listing page number processed, run of known/old items at its end)
         self._runs: dict[str, tuple[int, int]] = {}
@@ -96,7 +102,13 @@ class IncrementalMiddleware:
                 known |= set(store.existing_ids(ids, collection))
             return known
 
-        mw = cls(crawler.stats, lookup, stop_after=settings.getint("GONGKAI_STOP_AFTER_KNOWN", 10))
+        def held(ids: list[str]) -> set[str]:
+            from gongkai_spider.extensions.ledger import ledger_for_crawler
+
+            ledger = ledger_for_crawler(crawler)
+            return ledger.held(ids) if ledger is not None else set()
+
+        mw = cls(crawler.stats, lookup, stop_after=settings.getint("GONGKAI_STOP_AFTER_KNOWN", 10), held=held)
         mw._history = lambda: site_history_for_crawler(crawler)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
@@ -140,6 +152,7 @@ class IncrementalMiddleware:
         details = [o for o in outputs if isinstance(o, Request) and _gongkai_meta(o).get("kind") == "detail"]
         ids = {id(r): doc_id(canonical_url(r.url)) for r in details}
         known = self._known(sorted(set(ids.values())))
+        held = self.held(list(set(ids.values()))) if self.held is not None and not self.refresh else set()
 
         last_page, run = self._runs.get(column, (0, 0))
         run = run if last_page == page - 1 else 0
@@ -151,6 +164,8 @@ class IncrementalMiddleware:
                 skip = None
                 if ids[id(out)] in known:
                     skip = "skipped_known"
+                elif ids[id(out)] in held:
+                    skip = "skipped_pending"
                 elif self._is_old(meta):
                     skip = "skipped_old"
                 # Pinned items on page 1 are old ones kept on top: they neither extend nor break the run.

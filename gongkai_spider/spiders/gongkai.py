@@ -44,6 +44,8 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from gongkai_spider.errors import BadArgument
+from gongkai_spider.extensions.ledger import NOT_PENDING_PAGE_KINDS, ledger_for_crawler
 from gongkai_spider.extract import extract_detail, extract_listing
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.normalize import as_date
@@ -74,7 +76,8 @@ class GongkaiSpider(scrapy.Spider):
 
     def __init__(self, site: str | None = None, start_url: str | None = None, base_url: str | None = None,
                  max_pages: str | int | None = None, since: str | None = None, refresh: str | bool | None = None,
-                 *, sites_dir: str | None = None, default_max_pages: int = 0, read_only: bool = False,
+                 *, sites_dir: str | None = None, default_max_pages: int = 0, page_cap: int = 1000,
+                 read_only: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # One bound method per callback for the whole crawl. For every response Scrapy checks the callback for
@@ -86,7 +89,7 @@ class GongkaiSpider(scrapy.Spider):
         # Scrapy's debugging commands (GONGKAI_READ_ONLY: parse, shell, fetch, check) build the spider without
         # arguments: it then extracts any URL they give it with the generic extractors.
         if not site and not start_url and not read_only:
-            raise ValueError("the gongkai spider needs -a site=NAME or -a start_url=URL "
+            raise BadArgument("the gongkai spider needs -a site=NAME or -a start_url=URL "
                              f"(known sites: {', '.join(available_sites(sites_dir)) or 'none'})")
         self.since: date | None = _parse_since(since)
         self.refresh: bool = _parse_bool(refresh, "refresh")
@@ -109,7 +112,7 @@ class GongkaiSpider(scrapy.Spider):
             try:
                 self.site = config.with_base_url(base_url)
             except SiteConfigError as exc:
-                raise ValueError(str(exc)) from exc
+                raise BadArgument(str(exc)) from exc
             start_urls = list(self.site.start_urls)
         self.site_id: str = ((self.site.name if self.site else site)
                              or (urlsplit(start_urls[0]).hostname if start_urls else None) or "unknown")
@@ -120,17 +123,22 @@ class GongkaiSpider(scrapy.Spider):
             self.allowed_domains = list(dict.fromkeys(urlsplit(u).hostname for u in self.start_urls))
         site_pages = self.site.max_pages if self.site else 0
         self.max_pages: int = max_pages_arg if max_pages_arg is not None else (site_pages or default_max_pages)
+        # Without a max_pages a column still stops at page_cap listing pages, with an alert (a paginator that
+        # never ends); 0 = no cap.
+        self.page_cap: int = max(0, page_cap)
         self._host_re = _host_regex(self.allowed_domains)
         # The site's own hosts, for the spam scorer (items carry them as _page_site_hosts).
         self.site_hosts: tuple[str, ...] = tuple(dict.fromkeys(
             h.lower() for h in [*self.allowed_domains, *(urlsplit(u).hostname for u in self.start_urls)] if h))
         self._listing_urls: dict[str, set[str]] = {}  # column -> listing URLs scheduled (page budget, dedup)
+        self._column_links: dict[str, set[str]] = {}  # column -> article links its listing pages gave this run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> GongkaiSpider:
         settings = crawler.settings
         kwargs.setdefault("sites_dir", settings.get("GONGKAI_SITES_DIR") or None)
         kwargs.setdefault("default_max_pages", settings.getint("GONGKAI_MAX_PAGES", 0))
+        kwargs.setdefault("page_cap", settings.getint("GONGKAI_PAGE_CAP", 1000))
         kwargs.setdefault("read_only", settings.getbool("GONGKAI_READ_ONLY"))
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider._apply_site_settings(settings)
@@ -167,8 +175,17 @@ class GongkaiSpider(scrapy.Spider):
             self.logger.error("cannot crawl: %s", message)
             raise CloseSpider(reason)
         self.logger.info("crawling site %s: %d start URL(s), allowed domains %s, max_pages=%s, since=%s, refresh=%s",
-                         self.site_id, len(self.start_urls), self.allowed_domains, self.max_pages or "no limit",
-                         self.since, self.refresh)
+                         self.site_id, len(self.start_urls), self.allowed_domains,
+                         self.max_pages or f"no limit (cap {self.page_cap or 'none'})", self.since, self.refresh)
+        # Articles earlier runs could not store come first, fetched directly: no listing page has to lead to
+        # them again (extensions/ledger.py).
+        ledger = ledger_for_crawler(getattr(self, "crawler", None))
+        if ledger is not None:
+            for entry in ledger.retries(self.site_id, include_given_up=self.refresh):
+                request = entry.get("request") or {}
+                yield self._request(entry["url"], "detail", column=entry.get("column"), list_url=entry.get("list_url"),
+                                    list_date=entry.get("list_date"), list_title=entry.get("list_title"),
+                                    method=request.get("method") or "GET", body=request.get("body"))
         for url in self.start_urls:
             self._listing_urls.setdefault(url, {url})
             # dont_filter: a start page is fetched every run, even with a persistent duplicate filter.
@@ -203,14 +220,26 @@ class GongkaiSpider(scrapy.Spider):
         if not links:
             self._inc("gongkai/listing/empty")
             self.logger.warning("listing page without article links (%s): %s", result["reason"], response.url)
+        seen = self._column_links.setdefault(column, set())
+        new_links = 0
         for link in links:
             if not self._on_site(link["url"]):
                 self._inc("gongkai/listing/offsite")
                 continue
             self._inc("gongkai/listing/links")
+            if link["url"] not in seen:
+                seen.add(link["url"])
+                new_links += 1
             yield self._request(link["url"], "detail", column=column, list_url=response.url,
                                 pinned=bool(link.get("pinned")), list_date=link.get("date"),
                                 list_title=link.get("title"))
+        if not new_links and result["next_urls"]:
+            # Out-of-range page numbers often repeat the last page and still link to "the next" one: a page that
+            # adds no article link this column has not shown already ends the column.
+            self._inc("gongkai/listing/no_new_links")
+            self.logger.info("column %s: listing page %s adds no new article link; not following its next pages",
+                             column, response.url)
+            return
         yield from self._next_listing_requests(result["next_urls"], column)
 
     def _next_listing_requests(self, urls: list[str], column: str) -> Iterator[scrapy.Request]:
@@ -224,6 +253,11 @@ class GongkaiSpider(scrapy.Spider):
             if self.max_pages and len(scheduled) >= self.max_pages:
                 self._inc("gongkai/listing/max_pages_reached")
                 self.logger.info("column %s: max_pages=%d reached, not following %s", column, self.max_pages, url)
+                return
+            if not self.max_pages and self.page_cap and len(scheduled) >= self.page_cap:
+                self._inc("gongkai/listing/page_cap_reached")  # the run monitor alerts: the column may go on
+                self.logger.warning("column %s: GONGKAI_PAGE_CAP=%d listing pages reached, not following %s",
+                                    column, self.page_cap, url)
                 return
             scheduled.add(url)
             yield self._request(url, "listing", column=column, page=len(scheduled))
@@ -242,6 +276,8 @@ class GongkaiSpider(scrapy.Spider):
             reason = result.get("reason") or "unknown"
             self._inc(f"gongkai/extract/skipped/{reason}")
             self.logger.info("not an article (%s): %s", reason, response.url)
+            if reason not in NOT_PENDING_PAGE_KINDS:
+                self.article_failed(response.request, f"extract_{reason}")
             return
         self._count_overrides(result)
         remaining = [u for u in result.get("continuation_urls") or [] if u != response.url and self._on_site(u)]
@@ -311,6 +347,7 @@ class GongkaiSpider(scrapy.Spider):
         item["_page_signals"] = result.get("signals") or {}
         item["_page_host"] = urlsplit(article["url"]).hostname
         item["_page_site_hosts"] = list(self.site_hosts)
+        item["_page_requested_url"] = article["meta"].get("link") or article["url"]
         # the listing entry's date: publish_time when the page itself shows none (clean)
         list_date = article["meta"].get("list_date")
         item["_page_raw"] = {**(result.get("raw") or {}), **({"list_date": list_date} if list_date else {})}
@@ -322,19 +359,22 @@ class GongkaiSpider(scrapy.Spider):
     def _request(self, url: str, kind: str, *, column: str | None, page: int | None = None,
                  list_url: str | None = None, pinned: bool = False, list_date: str | None = None,
                  list_title: str | None = None, callback: Any = None, errback: Any = None, cb_kwargs: dict | None = None,
-                 dont_filter: bool = False) -> scrapy.Request:
+                 dont_filter: bool = False, method: str = "GET", body: str | bytes | None = None) -> scrapy.Request:
         gongkai: dict[str, Any] = {"kind": kind, "site": self.site_id, "column": column}
         if kind == "listing":
             gongkai["page"] = page
         else:
             gongkai["list_url"] = list_url
         if kind == "detail":
-            gongkai.update(pinned=pinned, list_date=list_date, list_title=list_title)
+            # link: the URL as the listing gave it; it survives redirects (the meta dict is shared) and keys the
+            # pending ledger
+            gongkai.update(pinned=pinned, list_date=list_date, list_title=list_title, link=url)
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
         site = self.site_request_options()
         return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
                               cb_kwargs=cb_kwargs, meta={"gongkai": gongkai, **site["meta"]}, dont_filter=dont_filter,
-                              headers=site["headers"] or None, cookies=site["cookies"] or None)
+                              headers=site["headers"] or None, cookies=site["cookies"] or None, method=method,
+                              body=body)
 
     def site_request_options(self) -> dict[str, Any]:
         """What every request to the site carries: the config's headers and cookies, and in ``meta`` its download
@@ -352,6 +392,23 @@ class GongkaiSpider(scrapy.Spider):
         self._inc(f"gongkai/fetch/failed/{kind}/{reason}")
         log = self.logger.info if reason == "ignored" else self.logger.warning
         log("%s page not fetched (%s): %s", kind, reason, failure.request.url)
+        if kind == "detail":
+            self.article_failed(failure.request, _ignore_reason(failure) or reason)
+
+    def article_failed(self, request: scrapy.Request, reason: str) -> None:
+        """An article the listing showed was not stored this run: record it in the pending ledger, retried by
+        the next runs (extensions/ledger.py). Any listing dialect's detail request may be passed: a non-GET
+        request is retried with its method and body."""
+        ledger = ledger_for_crawler(getattr(self, "crawler", None))
+        if ledger is None:
+            return
+        meta = request.meta.get("gongkai", {}) if isinstance(request.meta.get("gongkai"), dict) else {}
+        extra = None
+        if request.method != "GET":
+            extra = {"method": request.method, "body": request.body.decode("utf-8", "replace")}
+        ledger.failed(meta.get("link") or request.url, reason, list_url=meta.get("list_url"),
+                      column=meta.get("column"), list_title=meta.get("list_title"), list_date=meta.get("list_date"),
+                      request=extra)
 
     def _count_overrides(self, result: dict) -> None:
         """``gongkai/override/<section.key>/{matched,missed}``: the run monitor alerts on a site selector that
@@ -410,6 +467,14 @@ def _failure_reason(failure: Failure) -> str:
     return name.removesuffix("error") or "error"
 
 
+def _ignore_reason(failure: Failure) -> str | None:
+    """The named reason of an IgnoreRequest raised by our middlewares ("blocked_412: URL", "redirect_loop: URL")."""
+    if not failure.check(IgnoreRequest):
+        return None
+    head = str(failure.value).split(":", 1)[0].strip()
+    return head if re.fullmatch(r"[a-z0-9_]+", head) else None
+
+
 def _host_regex(domains: list[str]) -> re.Pattern[str] | None:
     """Same rule as Scrapy's OffsiteMiddleware: a listed domain or any of its subdomains."""
     if not domains:
@@ -426,16 +491,16 @@ def _parse_start_urls(value: str) -> list[str]:
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"start_url must be an absolute http(s) URL, got {url!r}")
+            raise BadArgument(f"start_url must be an absolute http(s) URL, got {url!r}")
     if not urls:
-        raise ValueError("start_url is empty")
+        raise BadArgument("start_url is empty")
     return urls
 
 
 def _parse_since(value: str | date | None) -> date | None:
     since = as_date(value)
     if since is None and value not in (None, ""):
-        raise ValueError(f"since must be a date YYYY-MM-DD, got {value!r}")
+        raise BadArgument(f"since must be a date YYYY-MM-DD, got {value!r}")
     return since
 
 
@@ -445,9 +510,9 @@ def _parse_max_pages(value: str | int | None) -> int | None:
     try:
         pages = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"max_pages must be a whole number >= 0 (0 = no limit), got {value!r}") from None
+        raise BadArgument(f"max_pages must be a whole number >= 0 (0 = no limit), got {value!r}") from None
     if pages < 0:
-        raise ValueError(f"max_pages must be >= 0 (0 = no limit), got {pages}")
+        raise BadArgument(f"max_pages must be >= 0 (0 = no limit), got {pages}")
     return pages
 
 
@@ -459,4 +524,4 @@ def _parse_bool(value: str | bool | None, name: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"{name} must be 1 or 0, got {value!r}")
+    raise BadArgument(f"{name} must be 1 or 0, got {value!r}")

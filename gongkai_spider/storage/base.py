@@ -28,6 +28,8 @@ from gongkai_spider.items import DOCUMENT_FIELDS, STORE_FIELDS
 from gongkai_spider.normalize import SHANGHAI
 
 COLLECTIONS: tuple[str, ...] = ("articles", "quarantine")
+# The completeness ledger (extensions/ledger.py): article URLs seen in a listing and not stored yet.
+PENDING = "pending"
 OUTCOMES: tuple[str, ...] = ("new", "updated", "unchanged")
 
 # Key characters MongoDB refuses or misreads (operators, dotted paths) and their stand-ins. Applied one-way,
@@ -55,6 +57,10 @@ class Store(Protocol):
                     simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]: ...
     def ensure_ready(self) -> None: ...
     def close(self) -> None: ...
+    # the completeness ledger (collection PENDING): whole entries written and read per site
+    def pending_entries(self, site: str) -> list[dict]: ...
+    def pending_write(self, entries: list[dict]) -> None: ...
+    def pending_clear(self, ids: Iterable[str]) -> int: ...
 
 
 class StoreUnavailable(RuntimeError):

@@ -24,6 +24,7 @@ from typing import Any
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     DUPLICATE_KEY,
+    PENDING,
     StoreUnavailable,
     StoreUnusable,
     as_shanghai,
@@ -308,3 +309,24 @@ class MongoStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    # -- completeness ledger (collection "pending", extensions/ledger.py) -----------------------------
+
+    @_guarded
+    def pending_entries(self, site: str) -> list[dict]:
+        return [from_mongo(doc) for doc in self._col(PENDING).find({"site": site}).sort("_id", 1)]
+
+    @_guarded
+    def pending_write(self, entries: list[dict]) -> None:
+        from pymongo import ReplaceOne
+
+        ops = [ReplaceOne({"_id": e["_id"]}, to_mongo(prepare_doc(e)), upsert=True) for e in entries]
+        if ops:
+            self._col(PENDING).bulk_write(ops, ordered=False)
+
+    @_guarded
+    def pending_clear(self, ids: Iterable[str]) -> int:
+        wanted, removed = list(dict.fromkeys(ids)), 0
+        for i in range(0, len(wanted), _CHUNK):
+            removed += self._col(PENDING).delete_many({"_id": {"$in": wanted[i:i + _CHUNK]}}).deleted_count
+        return removed

@@ -21,6 +21,7 @@ from typing import Any
 from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.storage.base import (
     COLLECTIONS,
+    PENDING,
     SCALARS,
     as_shanghai,
     is_unusable,
@@ -287,3 +288,31 @@ class SQLiteStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None  # type: ignore[assignment]
+
+    # -- completeness ledger (table "pending", extensions/ledger.py) ----------------------------------
+    # Same table layout as the articles (site and last_seen columns, the entry as JSON in doc), so export and
+    # iter_docs read it like any collection; entries are replaced whole, no change detection.
+
+    def pending_entries(self, site: str) -> list[dict]:
+        table = self._table(PENDING)
+        cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table} WHERE site=? ORDER BY _id", (site,))
+        return [decode_doc(text, paths) for text, paths in cursor]
+
+    def pending_write(self, entries: list[dict]) -> None:
+        table = self._table(PENDING)
+        rows = [_row(prepare_doc(e)) for e in entries]
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(f"INSERT OR REPLACE INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def pending_clear(self, ids: Iterable[str]) -> int:
+        table, wanted, removed = self._table(PENDING), list(dict.fromkeys(ids)), 0
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i:i + _CHUNK]
+            cursor = self._conn.execute(f"DELETE FROM {table} WHERE _id IN ({','.join('?' * len(chunk))})", chunk)
+            removed += cursor.rowcount
+        return removed
