@@ -29,6 +29,8 @@ class Seen:
 
     path: str
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
 
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
@@ -61,7 +63,9 @@ def serve(routes: dict[str, Handler | Reply], default: Handler | Reply | None = 
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
+            length = int(self.headers.get("Content-Length") or 0)
+            seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, self.command,
+                        self.rfile.read(length) if length > 0 else b"")
             state.seen.append(seen)
             route = routes.get(self.path, missing)
             if delay:
@@ -74,6 +78,8 @@ def serve(routes: dict[str, Handler | Reply], default: Handler | Reply | None = 
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        do_POST = do_GET
 
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass
@@ -97,11 +103,8 @@ def serve(routes: dict[str, Handler | Reply], default: Handler | Reply | None = 
 def portal_handler(portal) -> Handler:
     """A ``serve`` default answering from a demo portal (gongkai_spider.demo.portal.Portal)."""
     def handler(seen: Seen) -> Reply:
-        page = portal.lookup(seen.path)
-        if page is None:
-            return 404, [("Content-Type", "text/html")], b"<html><body><h1>404</h1></body></html>"
-        body, content_type = page
-        return 200, [("Content-Type", content_type)], body
+        status, body, content_type = portal.respond(seen.method, seen.path, seen.body, seen.headers)
+        return status, [("Content-Type", content_type)], body
     return handler
 
 

@@ -8,6 +8,7 @@ shared server is never disturbed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scrapy import Request, Spider
@@ -28,10 +30,9 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.request import fingerprint
 from scrapy.utils.test import get_crawler
 
-from gongkai_spider.demo.portal import build_portal
+from gongkai_spider.demo.portal import COLUMNS, build_portal
 from gongkai_spider.demo.server import serve
 from gongkai_spider.distributed import Scheduler
-from gongkai_spider.sites import load_site
 from gongkai_spider.stats import CounterStats
 from gongkai_spider.storage import open_store
 
@@ -326,7 +327,7 @@ def test_status_and_reset_commands(server, prefix: str, redis_url: str, monkeypa
 
 # --- two real workers ---------------------------------------------------------------------------------------
 
-ARTICLES_PER_COLUMN = 700  # 2,100 articles over the seed, TRS and Hanweb columns
+ARTICLES_PER_COLUMN = 300  # 2,100 articles over the seven demo columns
 
 
 def _problems(log: str) -> list[str]:
@@ -394,6 +395,19 @@ def _finished_cleanly(n: int, proc: subprocess.Popen, tmp_path: Path) -> dict:
     return json.loads((tmp_path / f"stats{n}.json").read_text())
 
 
+def _spider_for_site(base_url: str) -> Any:
+    from gongkai_spider.spiders.gongkai import GongkaiSpider
+
+    return GongkaiSpider(site="demo", base_url=base_url)
+
+
+def _start_requests(spider: Any) -> list[Request]:
+    async def collect() -> list[Request]:
+        return [r async for r in spider.start()]
+
+    return asyncio.run(collect())
+
+
 def _stored_once(expected: list[str], tmp_path: Path, workers: tuple[int, ...] = (1, 2)) -> None:
     stored = Counter(url for n in workers for url in _stored_urls(tmp_path / f"worker{n}.sqlite3"))
     duplicates = sorted(url for url, count in stored.items() if count > 1)
@@ -415,13 +429,13 @@ def test_two_workers_store_every_article_exactly_once(redis_url: str, server, pr
     assert all(s.get("item_scraped_count", 0) > 100 for s in stats), (
         "both workers must get a share of the work"
     )
-    assert sum(s.get("gongkai/distributed/seeds/pushed", 0) for s in stats) == 3  # three columns, seeded once
+    assert sum(s.get("gongkai/distributed/seeds/pushed", 0) for s in stats) == len(COLUMNS)  # seeded once each
     _stored_once(expected, tmp_path)
     assert list(server.scan_iter(match=prefix.split("%")[0] + "*")) == []  # the finished crawl left nothing
 
 
 def test_a_stopped_crawl_resumes_with_the_next_worker(redis_url: str, server, prefix: str, tmp_path: Path):
-    portal = build_portal(400)
+    portal = build_portal(200)
     with serve(portal) as base_url:
         expected = sorted(doc["url"] for doc in portal.expected_for(base_url))
         first = _start_worker(1, base_url, redis_url, prefix, tmp_path)
@@ -441,7 +455,7 @@ def test_a_stopped_crawl_resumes_with_the_next_worker(redis_url: str, server, pr
     second_stats = _finished_cleanly(2, second, tmp_path)
     assert first_stats["finish_reason"] == "shutdown"
     assert second_stats["finish_reason"] == "finished"
-    assert second_stats["gongkai/distributed/seeds/skipped"] == 3  # resumed, not re-seeded
+    assert second_stats["gongkai/distributed/seeds/skipped"] == len(COLUMNS)  # resumed, not re-seeded
     _stored_once(expected, tmp_path)
 
 
@@ -451,16 +465,19 @@ def test_a_worker_left_without_listing_pages_finishes_without_alert(redis_url: s
     keys = CrawlKeys.for_prefix(prefix % {"site": "demo"})
     portal = build_portal(5)
     with serve(portal) as base_url:
-        seeds = load_site("demo").with_base_url(base_url).start_urls
-        server.sadd(keys.dupefilter, *(fingerprint(Request(url)) for url in seeds))  # seeded by the other worker
-        seconds, micros = server.time()
-        # Busy, then silent: its heartbeat is dated 8 s ahead so that it is still alive while this worker
-        # starts (start-up takes seconds on a loaded machine); it goes stale 2 s (the TTL) after that.
-        server.zadd(keys.workers, {"the-other-worker": seconds + micros / 1e6 + 8})
+        seeds = _start_requests(_spider_for_site(base_url))
+        server.sadd(keys.dupefilter, *(fingerprint(r) for r in seeds))  # seeded by the other worker
+        seconds, _ = server.time()
+        # busy until this worker has joined (however slowly it starts on a loaded machine), then silent
+        server.zadd(keys.workers, {"the-other-worker": seconds + 3600})
         proc = _start_worker(1, base_url, redis_url, prefix, tmp_path, GONGKAI_REDIS_WORKER_TTL="2")
+        deadline = time.monotonic() + 60
+        while server.zcard(keys.workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.zrem(keys.workers, "the-other-worker")
         _wait(proc, timeout=120)
 
     stats = _finished_cleanly(1, proc, tmp_path)
-    assert stats["finish_reason"] == "finished" and stats["gongkai/distributed/seeds/skipped"] == 3
+    assert stats["finish_reason"] == "finished" and stats["gongkai/distributed/seeds/skipped"] == len(COLUMNS)
     assert stats.get("gongkai/site/demo/pages", 0) == 0 and stats["gongkai/alert"] == 0
     assert "no alert" in (tmp_path / "worker1.log").read_text()

@@ -21,7 +21,9 @@ from gongkai_spider.demo.portal import SPAM_BRAND
 from gongkai_spider.storage import open_store
 
 REPO = Path(__file__).resolve().parents[1]
-COUNTS = {"seed": 45, "trs": 50, "hanweb": 60}  # trs: 3 listing pages of 20; hanweb: island of 45 + 1 group
+# trs: 3 listing pages of 20; hanweb(_post): island of 45 + 1 group; jpaas: 2 gateway pages of 15;
+# gkmlpt: 2 API pages of 20; api: 2 pages of 10
+COUNTS = {"seed": 45, "trs": 50, "hanweb": 60, "hanweb_post": 60, "jpaas": 20, "gkmlpt": 25, "api": 15}
 SPAM = 2
 
 
@@ -71,8 +73,9 @@ def test_every_article_is_stored_once_in_the_right_collection(first_crawl: Any) 
 
 def test_listing_mechanisms_and_site_scope(first_crawl: Any) -> None:
     _, _, _, stats, _ = first_crawl
-    # seed: 3 pages by 下一页; trs: index, index_1, index_2; hanweb: column page + one dataproxy.jsp group
-    assert stats["gongkai/listing/pages"] == 3 + 3 + 2
+    # seed: 3 pages by 下一页; trs: index, index_1, index_2; hanweb(_post): column page + one dataproxy.jsp group;
+    # jpaas and gkmlpt: shell + 2 API pages; api: 2 API pages
+    assert stats["gongkai/listing/pages"] == 3 + 3 + 2 + 2 + 3 + 3 + 2
     assert stats["gongkai/listing/offsite"] == 1  # the gov.cn reprint in the seed column, never requested
     assert stats["gongkai/detail/continuation_pages"] == 2
     assert stats.get("gongkai/listing/empty", 0) == 0
@@ -141,10 +144,24 @@ def test_crawling_again_adds_nothing_and_changes_no_version(first_crawl: Any) ->
 def test_gongkai_demo_command_crawls_and_summarises(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"MONGO_URI", "REDIS_URL"}}
     env["GONGKAI_RUN_HISTORY"] = ""
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))  # this checkout's code
     done = subprocess.run([sys.executable, "-m", "gongkai_spider.cli", "demo", "--articles", "12", "--spam", "1",
                            "--port", "0", "--db", str(tmp_path / "demo.sqlite3")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert "articles: 36  (demo 36)" in done.stdout
+    assert "articles: 84  (demo 84)" in done.stdout  # 7 columns of 12, every article stored once
     assert "quarantine: 1  (demo 1)" in done.stdout
-    assert "demo portal by column: seed 12 (+1 quarantined), trs 12, hanweb 12" in done.stdout
+    assert ("demo portal by column: seed 12 (+1 quarantined), trs 12, hanweb 12, hanweb_post 12, jpaas 12, "
+            "gkmlpt 12, api 12") in done.stdout
+
+
+def test_gkmlpt_api_records_fill_what_the_article_pages_lack(first_crawl: Any) -> None:
+    """gkmlpt pages show no metadata table, date or attachments: the API record's values are stored."""
+    portal, base_url, _, _, docs = first_crawl
+    articles = [a for a in portal.expected_for(base_url) if a["column"] == "gkmlpt"]
+    assert articles and any(a["attachments"] for a in articles) and any("doc_no" in a["doc_meta"] for a in articles)
+    for article in articles:
+        doc = docs["articles"][article["url"]]
+        assert doc["doc_meta"] == article["doc_meta"], article["url"]
+        assert doc["attachments"] == article["attachments"], article["url"]
+        assert doc["publish_time"].isoformat() == article["publish_time"]

@@ -164,6 +164,25 @@ def test_failed_articles_are_retried_by_the_next_run_and_nothing_is_stored_twice
     assert json.loads(gongkai(tmp_path, "stats", "--json").stdout)["pending"] == {}
 
 
+def test_a_failed_listing_page_is_an_alert_and_the_next_run_walks_every_page(tmp_path):
+    """Listing page 3 of 5 answers 503 in run 1: its articles and those behind it are never seen. Run 1 alerts;
+    run 2 (healed) does not stop after page 1's known articles, it walks on and stores the other 60."""
+    portal = Portal()
+    portal.faults = {portal.listing_path(3): unavailable}
+    with serve({}, default=portal.handler) as server:
+        first = crawl(tmp_path, server.base)
+        assert first.returncode == 3 and first.stats["gongkai/alert/listing_failed"] == 1, first.log[-3000:]
+        assert first.stats["gongkai/store/new"] == 40
+        portal.faults = {}
+        second = crawl(tmp_path, server.base)
+        assert second.returncode == 0, second.log[-3000:]
+        assert second.stats["gongkai/incremental/full_walk"] == 1 and second.stats["gongkai/store/new"] == 60
+        third = crawl(tmp_path, server.base)  # complete again: back to stopping after the known items
+        assert third.returncode == 0 and third.stats["gongkai/listing/pages"] == 1
+    urls = stored_urls(tmp_path)
+    assert len(urls) == len(set(urls)) == 100
+
+
 def test_every_kind_of_loss_is_pending_with_its_reason(tmp_path):
     """A 503, an empty template and a page the validate pipeline drops (no title) in run 1; all healed for run 2."""
     portal = Portal(pages=1, per_page=10)
@@ -303,6 +322,17 @@ def test_attempts_count_once_per_run_and_give_up_is_reported_once(store):
     assert retried == [] and third.given_up == [] and third.stats.get_value("gongkai/pending/open") == 1
     assert store.pending_entries("site")[0]["given_up"] is True
     assert store.pending_entries("other") == []
+
+
+def test_an_entry_whose_article_got_stored_elsewhere_is_cleared_at_load(tmp_path):
+    store = SQLiteStore(tmp_path / "ledger.sqlite3")
+    url = "http://x.gov.cn/art/3.html"
+    run_once(store, {url}, [url])
+    store.upsert_many([{"_id": entry_id(url), "url": url, "site": "site", "title": "t", "body": "b"}])
+    ledger = PendingLedger(CounterStats(), store)
+    assert ledger.retries("site") == [] and store.pending_entries("site") == []
+    assert ledger.stats.get_value("gongkai/pending/cleared") == 1
+    store.close()
 
 
 def test_a_ledger_the_store_cannot_write_is_an_alert_not_a_crash(tmp_path):

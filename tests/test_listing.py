@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
 from gongkai_spider.demo import build_portal
+from gongkai_spider.extract.api import paged_request, request_key
 from gongkai_spider.extract.listing import extract_listing
-from gongkai_spider.sites import parse_site
+from gongkai_spider.sites import load_site, parse_site
 
 FIXTURES = Path(__file__).parent / "fixtures" / "listing"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "page.html").is_file())
-FIELDS = ("kind", "links", "next_urls")
+FIELDS = ("kind", "links", "next_urls", "next_requests")
 
 
 def _run(case: str) -> tuple[dict, dict]:
@@ -26,7 +28,7 @@ def _run(case: str) -> tuple[dict, dict]:
 @pytest.mark.parametrize(("case", "field"), [(c, f) for c in CASES for f in FIELDS])
 def test_fixture_field(case: str, field: str) -> None:
     got, expected = _run(case)
-    assert got[field] == expected[field]
+    assert got[field] == expected.get(field, [])
 
 
 def test_fixtures_cover_every_listing_mechanism() -> None:
@@ -90,8 +92,47 @@ def test_one_based_numbering_can_be_set_per_site() -> None:
 def test_hanweb_island_with_known_total_lists_every_group() -> None:
     page = (FIXTURES / "hanweb_column" / "page.html").read_bytes().replace(b"<recordset>", b"<totalrecord>8</totalrecord><recordset>")
     got = extract_listing(page, "http://fgw.example.gov.cn/col/col282/index.html")
-    assert [u.split("?")[1].split("&perpage")[0] for u in got["next_urls"]] == ["startrecord=4&endrecord=6",
-                                                                                "startrecord=7&endrecord=8"]
+    assert got["next_urls"] == []
+    assert [r["url"].split("?")[1].split("&perpage")[0] for r in got["next_requests"]] == ["startrecord=4&endrecord=6",
+                                                                                          "startrecord=7&endrecord=8"]
+    assert {r["method"] for r in got["next_requests"]} == {"POST"}
+
+
+def test_hanweb_groups_are_posted_with_jpage_form_fields() -> None:
+    """jpage.js POSTs the column's fields (from the nextgroup URL, defaults for the rest) with XHR + Referer."""
+    page = (FIXTURES / "hanweb_column" / "page.html").read_bytes()
+    (request,) = extract_listing(page, "http://fgw.example.gov.cn/col/col282/index.html")["next_requests"]
+    assert request["url"] == ("http://fgw.example.gov.cn/module/web/jpage/dataproxy.jsp"
+                              "?startrecord=4&endrecord=6&perpage=1")
+    assert request["form"] == {"col": "1", "appid": "1", "webid": "3", "path": "/", "columnid": "282",
+                               "sourceContentType": "1", "unitid": "62345", "webname": "某某委", "permissiontype": "0"}
+    assert request["headers"] == {"X-Requested-With": "XMLHttpRequest",
+                                  "Referer": "http://fgw.example.gov.cn/col/col282/index.html"}
+
+
+def test_posted_dataproxy_group_posts_the_rest_with_the_same_form() -> None:
+    xml = ("<datastore><totalrecord>7</totalrecord><recordset>"
+           + "".join(f'<record><![CDATA[<li><a href="/art/2024/5/{d}/art_9_{d}.html">第{d}号工作通知</a></li>]]></record>'
+                     for d in (4, 5, 6)) + "</recordset></datastore>").encode()
+    url = "http://www.example.gov.cn/module/web/jpage/dataproxy.jsp?startrecord=4&endrecord=6&perpage=1"
+    sent = {"url": url, "method": "POST", "form": {"columnid": "9", "webid": "3"}, "json": None,
+            "headers": {"Referer": "http://www.example.gov.cn/col/col9/index.html"}, "key": None,
+            "state": {"dialect": "hanweb"}}
+    got = extract_listing(xml, url, request=sent)
+    assert len(got["links"]) == 3 and got["next_urls"] == []
+    (more,) = got["next_requests"]
+    assert more["url"].endswith("?startrecord=7&endrecord=7&perpage=1")
+    assert (more["method"], more["form"], more["headers"]) == ("POST", sent["form"], sent["headers"])
+
+
+def test_error_page_where_dataproxy_records_were_asked_for_yields_nothing() -> None:
+    """A POST-only dataproxy.jsp answering an HTML error page (with navigation links): no records, no pages."""
+    error = ('<html><body><div><ul><li><a href="/col/col9/index.html">返回栏目首页重新访问</a></li>'
+             '<li><a href="/xxgk/index.html">政府信息公开目录首页</a></li></ul></div>'
+             "<p>对不起，您的请求方式不正确。</p></body></html>").encode()
+    got = extract_listing(error, "http://www.example.gov.cn/module/web/jpage/dataproxy.jsp?startrecord=4&endrecord=6",
+                          request={"url": "x", "method": "POST", "state": {"dialect": "hanweb"}})
+    assert (got["kind"], got["reason"], got["links"]) == ("empty", "not_dataproxy", [])
 
 
 def test_page_numbered_dataproxy_variant() -> None:
@@ -106,23 +147,38 @@ def test_page_numbered_dataproxy_variant() -> None:
 
 
 def test_following_every_listing_of_the_demo_portal_reaches_every_article() -> None:
-    """Breadth-first over listing pages only: each column's pagination mechanism leads to all its articles."""
-    portal = build_portal({"seed": 65, "trs": 61, "hanweb": 140}, spam=2)
+    """Breadth-first over listing requests only: each column's pagination mechanism leads to all its articles."""
+    counts = {"seed": 65, "trs": 61, "hanweb": 140, "hanweb_post": 100, "jpaas": 31, "gkmlpt": 41, "api": 21}
+    portal = build_portal(counts, spam=2)
     base = "http://127.0.0.1:8000"
-    queue = portal.start_urls(base)
-    seen, found = set(queue), []
+    site = load_site("demo").with_base_url(base)
+    queue: list[tuple[str, dict | None]] = []
+    for column in site.start_urls:
+        paged = site.listing_for(column).api
+        queue.append((column, paged_request(paged, column, paged.first_page, dialect="api") if paged else None))
+    seen, found, per_column = {request_key(r) if r else u for u, r in queue}, [], {}
     while queue:
-        url = queue.pop(0)
-        page = portal.lookup(url[len(base):])
-        assert page is not None, url
-        result = extract_listing(page[0], url)
+        column, request = queue.pop(0)
+        url = request["url"] if request else column
+        method, body = (request or {}).get("method", "GET"), b""
+        if request and request.get("form") is not None:
+            body = urlencode(request["form"]).encode()
+        elif request and request.get("json") is not None:
+            body = json.dumps(request["json"]).encode()
+        status, page, _ = portal.respond(method, url[len(base):], body, {"Host": "127.0.0.1:8000"})
+        assert status == 200, url
+        result = extract_listing(page, url, site=site.for_column(column), request=request)
         found += [link["url"] for link in result["links"]]
-        for next_url in result["next_urls"]:
-            if next_url not in seen:
-                seen.add(next_url)
-                queue.append(next_url)
+        per_column[column] = per_column.get(column, 0) + 1
+        for nxt in [*result["next_urls"], *result["next_requests"]]:
+            nxt = {"url": nxt, "method": "GET", "state": {}} if isinstance(nxt, str) else nxt
+            if request_key(nxt) not in seen:
+                seen.add(request_key(nxt))
+                queue.append((column, nxt))
     expected = {base + a["url"] for a in portal.expected}
     on_site = [u for u in found if u.startswith(base)]
     assert set(on_site) == expected
     assert len(on_site) == len(expected)  # each article listed once (the pinned item is not repeated)
-    assert len(seen) == 4 + 4 + (1 + 3)  # seed: 4 pages, trs: 4 pages, hanweb: column + 3 dataproxy groups
+    # seed: 4 pages; trs: 4; hanweb: column + 3 dataproxy groups; hanweb_post: column + 2 groups;
+    # jpaas: shell + 3 gateway pages; gkmlpt: shell + 3 API pages; api: 3 API pages
+    assert list(per_column.values()) == [4, 4, 4, 3, 4, 4, 3]

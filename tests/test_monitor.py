@@ -15,7 +15,7 @@ from scrapy import Request
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from gongkai_spider.demo.portal import build_portal
+from gongkai_spider.demo.portal import API_COLUMNS, build_portal
 from gongkai_spider.extensions.history import history_template
 from gongkai_spider.extensions.monitor import (
     COVERAGE_FIELDS,
@@ -317,7 +317,7 @@ def test_listing_without_links_fails_the_run(tmp_path):
 
 
 def test_template_change_fails_the_run(tmp_path):
-    portal = build_portal({"seed": 10, "trs": 10, "hanweb": 10}, seed=2)
+    portal = build_portal({"seed": 14, "trs": 10, "hanweb": 10, **dict.fromkeys(API_COLUMNS, 1)}, seed=2)
     with serve({}, default=portal_handler(portal)) as server:
         first = run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={server.base}"], tmp_path)
     assert first.returncode == 0, first.log[-3000:]

@@ -148,8 +148,9 @@ def test_released_page_stays_released_through_a_refresh_crawl(tmp_path: Path) ->
 
     from gongkai_spider.commands.quarantine import release
     from gongkai_spider.demo import build_portal, serve
+    from gongkai_spider.demo.portal import API_COLUMNS
 
-    portal = build_portal({"seed": 3, "trs": 1, "hanweb": 1}, spam=1)
+    portal = build_portal({"seed": 3, "trs": 1, "hanweb": 1, **dict.fromkeys(API_COLUMNS, 1)}, spam=1)
     with serve(portal) as base_url:
         crawl(base_url, tmp_path)
         (url,) = stored(tmp_path)["quarantine"]

@@ -216,7 +216,10 @@ def test_sigkill_then_resume_with_same_jobdir_stores_every_article_once(tmp_path
 
 
 def test_second_run_over_unchanged_portal_fetches_listing_pages_only(tmp_path):
-    portal = build_portal({"seed": 25, "trs": 25, "hanweb": 50}, seed=5)
+    # every column pages at least once: hanweb/hanweb_post through dataproxy.jsp, jpaas 2 gateway pages,
+    # gkmlpt 2 API pages, the JSON API column 3 pages
+    portal = build_portal({"seed": 25, "trs": 25, "hanweb": 50, "hanweb_post": 50, "jpaas": 25, "gkmlpt": 25,
+                           "api": 25}, seed=5)
     with serve({}, default=portal_handler(portal)) as server:
         first = run_scrapy(crawl_args(server.base), tmp_path)
         second = run_scrapy(crawl_args(server.base), tmp_path)
@@ -226,11 +229,16 @@ def test_second_run_over_unchanged_portal_fetches_listing_pages_only(tmp_path):
     assert {canonical_url(u) for u in stored(tmp_path / "store.sqlite3")} == want
     s1, s2 = first.stats, second.stats
     assert s1["gongkai/site/demo/pages/detail"] == len(want)
-    # second run: no detail or continuation page, only the first listing page of each column
+    assert s1["gongkai/listing/dialect/hanweb"] == 2 and s1["gongkai/listing/dialect/jpaas"] == 2
+    assert s1["gongkai/listing/dialect/gkmlpt"] == 2 and s1["gongkai/listing/dialect/api"] == 3
+    # second run: no detail or continuation page, only the first listing request of each column (for the
+    # gkmlpt and jpaas shells: the shell and its first API request)
     assert "gongkai/site/demo/pages/detail" not in s2 and "gongkai/site/demo/pages/continuation" not in s2
-    assert s2["gongkai/site/demo/pages/listing"] == 3 < s1["gongkai/site/demo/pages/listing"]
-    assert s2["gongkai/incremental/stopped_columns"] == 3
-    assert s2["gongkai/incremental/skipped_known"] >= 3 * 10
+    assert s2["gongkai/site/demo/pages/listing"] == 7 + 2 < s1["gongkai/site/demo/pages/listing"]
+    assert "gongkai/listing/dialect/hanweb" not in s2
+    assert [s2["gongkai/listing/dialect/" + d] for d in ("jpaas", "gkmlpt", "api")] == [1, 1, 1]
+    assert s2["gongkai/incremental/stopped_columns"] == 7
+    assert s2["gongkai/incremental/skipped_known"] >= 7 * 10
     assert s2.get("item_scraped_count", 0) == 0 and s2["gongkai/alert"] == 0
 
 

@@ -34,7 +34,10 @@ def stat(spider: GongkaiSpider, key: str) -> Any:
 
 
 def response_for(portal: Portal, path: str, request: Request | None = None) -> Response:
-    body, content_type = portal.lookup(path)
+    method, sent = (request.method, request.body) if request is not None else ("GET", b"")
+    status, body, content_type = portal.respond(method, path, sent, dict(request.headers.to_unicode_dict())
+                                                if request is not None else {})
+    assert status == 200, (method, path)
     cls = XmlResponse if content_type.startswith("text/xml") else HtmlResponse
     return cls(BASE + path, body=body, headers={"Content-Type": content_type}, request=request)
 
@@ -58,10 +61,13 @@ def test_demo_site_joins_start_urls_to_base_url_and_allows_its_host() -> None:
     spider = make_spider(site="demo", base_url=BASE)
     assert spider.site_id == "demo"
     assert spider.start_urls == [BASE + "/xxgk/index.html", BASE + "/zwgk/tzgg/index.html",
-                                 BASE + "/col/col282/index.html"]
+                                 BASE + "/col/col282/index.html", BASE + "/col/col283/index.html",
+                                 BASE + "/jpaas/col/index.html", BASE + "/gkmlpt/index", BASE + "/zcjd/index.html"]
     assert spider.allowed_domains == ["127.0.0.1"]
     requests = start_requests(spider)
-    assert [r.url for r in requests] == spider.start_urls
+    # the configured JSON API column starts at its first API request, not at its start URL
+    assert [r.url for r in requests] == [*spider.start_urls[:-1], BASE + "/api/news/list"]
+    assert requests[-1].method == "POST" and requests[-1].meta["gongkai"]["column"] == spider.start_urls[-1]
     assert requests[0].meta["gongkai"] == {"kind": "listing", "site": "demo", "column": requests[0].url, "page": 1}
 
 
@@ -177,6 +183,10 @@ def test_hanweb_column_and_dataproxy_group(portal: Portal) -> None:
     assert len([r for r in out if r.meta["gongkai"]["kind"] == "detail"]) == 45
     group = out[-1]
     assert "dataproxy.jsp?startrecord=46&endrecord=90" in group.url
+    # asked for the way jpage.js does: POST, the column's fields as a form, XHR, the column page as Referer
+    assert group.method == "POST" and b"columnid=282" in group.body and b"unitid=62345" in group.body
+    assert group.headers[b"X-Requested-With"] == b"XMLHttpRequest"
+    assert group.headers[b"Referer"] == (BASE + "/col/col282/index.html").encode()
     path = group.url[len(BASE):]
     more = list(spider.parse_listing(response_for(portal, path, group)))
     assert [r.url.rsplit("/", 1)[1] for r in more] == [f"art_282_{200046 + i}.html" for i in range(5)]

@@ -24,7 +24,7 @@ DEFAULT_SPAM = 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=DEFAULT_ARTICLES, metavar="N",
-                        help=f"articles per column (3 columns; default {DEFAULT_ARTICLES})")
+                        help=f"articles per column (7 columns; default {DEFAULT_ARTICLES})")
     parser.add_argument("--spam", type=int, default=DEFAULT_SPAM, metavar="N",
                         help=f"SEO-hijacked pages added to the seed column (default {DEFAULT_SPAM})")
     parser.add_argument("--db", metavar="PATH", help="crawl into this SQLite file (default: MONGO_URI, else GONGKAI_DB)")
@@ -122,7 +122,7 @@ def _per_column(store: Any, portal: Any, base_url: str) -> dict[str, tuple[int, 
     for slot, collection in enumerate(("articles", "quarantine")):
         for doc in store.iter_docs(collection):
             parts = urlsplit(doc.get("url") or "")
-            column = portal.column_of(parts.path) if parts.netloc == netloc else None
+            column = portal.column_of(parts._replace(scheme="", netloc="").geturl()) if parts.netloc == netloc else None
             if column:
                 counts[column][slot] += 1
     return {name: (a, q) for name, (a, q) in counts.items()}

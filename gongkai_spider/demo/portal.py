@@ -1,8 +1,10 @@
 """A generated local government portal: the pages `gongkai demo`, the end-to-end tests and the benchmarks crawl.
 
 ``build_portal(n)`` returns a :class:`Portal`: every page as bytes with its Content-Type, keyed by
-root-relative URL, plus the list of articles a perfect crawl must store (``expected``). Three columns model
-the page families of docs/gov-portals.md section 1 and the seed page:
+root-relative URL, plus the list of articles a perfect crawl must store (``expected``). Seven columns model
+the page families of docs/gov-portals.md section 1 and the seed page; the four whose lists come from an API
+(``hanweb_post``, ``jpaas``, ``gkmlpt``, ``api``) are built in ``demo/modern.py``, which also answers their
+API requests (``Portal.respond``):
 
 * ``seed``   — ``/xxgk/``: the seed page's layout (breadcrumb, title, ``发布时间 | 阅读量 | 作者``, ``本文摘要``,
   body, ``本文关键词``, ``本文来源``); listing pages linked by plain ``下一页`` links; a pinned (置顶) item, a
@@ -14,7 +16,16 @@ the page families of docs/gov-portals.md section 1 and the seed page:
 * ``hanweb`` — ``/col/col282/index.html``: Hanweb JCMS ``<datastore>`` record island whose ``<nextgroup>``
   leads to ``/module/web/jpage/dataproxy.jsp`` XML groups (``<totalrecord>``, no charset header); details
   ``/art/YYYY/M/D/art_282_ID.html`` with a 信息公开 metadata table (NBSP-padded labels), ``信息来源`` and a
-  ``浏览次数`` placeholder that JavaScript would fill.
+  ``浏览次数`` placeholder that JavaScript would fill. Its dataproxy.jsp answers GET and POST.
+* ``hanweb_post`` — ``/col/col283/index.html``: the same family, but dataproxy.jsp answers only jpage.js's POST
+  (form fields, startrecord/endrecord in the query); a GET gets an error page.
+* ``jpaas`` — ``/jpaas/col/index.html``: a Hanweb jpaas shell with a ``queryData`` blob; the gateway
+  ``front/page/build/unit`` wants ``paramJson`` and answers JSON whose ``data.html`` is the list fragment.
+* ``gkmlpt`` — ``/gkmlpt/index``: Guangdong's directory shell (``window._CONFIG`` SID and TREE); the JSON API
+  ``/gkmlpt/api/all/{id}?page=n&sid=`` repeats page 0 on page 1; article pages lack the metadata table,
+  date and attachments, which only the API records carry.
+* ``api`` — ``/zcjd/index.html``: a column whose list is a POST JSON API and whose articles are JSON
+  (``listing.api`` and ``detail.json`` in sites/demo.yaml).
 
 Pages are plain string templates so 5,000+ articles per column build in about a second.
 """
@@ -25,6 +36,7 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 from gongkai_spider.demo import files as demo_files
@@ -43,9 +55,13 @@ COLUMNS: dict[str, str] = {
     "seed": "/xxgk/index.html",
     "trs": "/zwgk/tzgg/index.html",
     "hanweb": "/col/col282/index.html",
+    "hanweb_post": "/col/col283/index.html",
+    "jpaas": "/jpaas/col/index.html",
+    "gkmlpt": "/gkmlpt/index",
+    "api": "/zcjd/index.html",
 }
-# column name -> root-relative folder its article pages live in
-ARTICLE_FOLDERS: dict[str, str] = {"seed": "/xxgk/", "trs": "/zwgk/tzgg/", "hanweb": "/art/"}
+# The columns whose lists come from an API (demo/modern.py)
+API_COLUMNS: tuple[str, ...] = ("hanweb_post", "jpaas", "gkmlpt", "api")
 SEED_PAGE_SIZE = 20
 TRS_PAGE_SIZE = 20
 HANWEB_PER_PAGE = 15
@@ -62,6 +78,7 @@ OFFSITE_REPRINT_URL = "https://www.gov.cn/zhengce/content/202405/content_6953183
 HTML_UTF8 = "text/html; charset=utf-8"
 HTML_NO_CHARSET = "text/html"  # TRS: the charset is only in <meta>, as on older GB2312 sites
 XML_NO_CHARSET = "text/xml"  # dataproxy.jsp: no charset header (gov-portals.md 1.2)
+NOT_FOUND_PAGE = b"<html><head><title>404</title></head><body><h1>404 Not Found</h1></body></html>"
 ROBOTS_TXT = b"User-agent: *\nDisallow: /admin/\n"
 
 _NEWEST = datetime(2024, 6, 28, 17, 30, tzinfo=SHANGHAI)
@@ -123,17 +140,32 @@ class Portal:
     expected: list[dict]
     columns: dict[str, str] = field(default_factory=lambda: dict(COLUMNS))
     hanweb_records: list[str] = field(default_factory=list)  # <record> elements in column order
+    # The API endpoints of demo/modern.py: (method, target, body, headers) -> (status, body, type) or None
+    api: Any = None
 
     def lookup(self, target: str) -> tuple[bytes, str] | None:
-        """The (body, content type) served for a request target such as ``/a/b.jsp?x=1&y=2``.
+        """The (body, content type) a GET of a request target such as ``/a/b.jsp?x=1&y=2`` is answered with.
 
         dataproxy.jsp answers any ``startrecord``/``endrecord`` range of the Hanweb column, as the real
         one does; ``pages`` holds the groups a crawler asks for when it steps by whole groups.
         """
-        page = self.pages.get(canonical_target(target))
+        status, body, content_type = self.respond("GET", target)
+        return (body, content_type) if status == 200 else None
+
+    def respond(self, method: str, target: str, body: bytes = b"",
+                headers: Mapping[str, str] | None = None) -> tuple[int, bytes, str]:
+        """(status, body, content type) for one request; 404 for what the portal does not have."""
+        if self.api is not None:
+            answer = self.api(method, target, body, {k.lower(): v for k, v in (headers or {}).items()})
+            if answer is not None:
+                return answer
+        page = self.pages.get(canonical_target(target)) if method in ("GET", "HEAD") else None
         if page is None and urlsplit(target).path == DATAPROXY_PATH:
-            return self._dataproxy(dict(parse_qsl(urlsplit(target).query)))
-        return page
+            fields = dict(parse_qsl(urlsplit(target).query))
+            if method == "POST":
+                fields.update(parse_qsl(body.decode("utf-8", "replace")))
+            page = self._dataproxy(fields)
+        return (200, *page) if page else (404, NOT_FOUND_PAGE, "text/html")
 
     def _dataproxy(self, query: dict[str, str]) -> tuple[bytes, str] | None:
         if query.get("columnid") != str(HANWEB_COLUMN_ID):
@@ -156,8 +188,10 @@ class Portal:
         return out
 
     def column_of(self, path: str) -> str | None:
-        """The column an article path (root-relative) belongs to, or None."""
-        return next((name for name, folder in ARTICLE_FOLDERS.items() if path.startswith(folder)), None)
+        """The column an article URL (root-relative, query included) belongs to, or None."""
+        if not hasattr(self, "_columns_by_path"):
+            self._columns_by_path = {canonical_target(a["url"]): a["column"] for a in self.expected}
+        return self._columns_by_path.get(canonical_target(path))
 
     def start_urls(self, base_url: str) -> list[str]:
         return [urljoin(base_url, path) for path in self.columns.values()]
@@ -174,7 +208,7 @@ def canonical_target(target: str) -> str:
 def build_portal(articles_per_column: int | Mapping[str, int], *, seed: int = 0, spam: int = 0) -> Portal:
     """Build the demo portal.
 
-    ``articles_per_column``: one count for every column, or ``{"seed": n, "trs": n, "hanweb": n}`` (a missing
+    ``articles_per_column``: one count for every column, or ``{"seed": n, "trs": n, ...}`` (a missing
     column gets no articles but keeps its empty listing page). ``spam``: SEO-hijacked pages added to the seed
     column (listed like the others; a correct crawl quarantines them).
     """
@@ -200,9 +234,13 @@ def build_portal(articles_per_column: int | Mapping[str, int], *, seed: int = 0,
     pages.update(_trs_pages(trs_articles))
     pages.update(_hanweb_pages(hanweb_articles))
     pages.update(_file_pages([*seed_articles, *trs_articles, *hanweb_articles]))
-    expected = [a.expected() for a in (*seed_articles, *trs_articles, *hanweb_articles)]
+    from gongkai_spider.demo import modern  # builds on this module's article and page helpers
+
+    api_columns = modern.build(maker, counts)
+    pages.update(api_columns.pages)
+    expected = [a.expected() for a in (*seed_articles, *trs_articles, *hanweb_articles, *api_columns.articles)]
     return Portal(pages={canonical_target(k): v for k, v in pages.items()}, expected=expected,
-                  hanweb_records=[_hanweb_record(a) for a in hanweb_articles])
+                  hanweb_records=[_hanweb_record(a) for a in hanweb_articles], api=api_columns.respond)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -298,13 +336,14 @@ def _trs_articles(maker: TextMaker, count: int) -> list[Article]:
     return articles
 
 
-def _hanweb_articles(maker: TextMaker, count: int) -> list[Article]:
+def _hanweb_articles(maker: TextMaker, count: int, *, column: str = "hanweb", column_id: int = HANWEB_COLUMN_ID,
+                     first_id: int = 200001, folder: str = "/art") -> list[Article]:
     articles = []
     for i, published in enumerate(_timeline(maker, count)):
         published = published.replace(second=maker.rng.randint(0, 59))
-        art_id = 200001 + i
-        path = f"/art/{published.year}/{published.month}/{published.day}/art_{HANWEB_COLUMN_ID}_{art_id}.html"
-        article = _new_article(maker, "hanweb", path, published, maker.rng.randint(3, 7))
+        art_id = first_id + i
+        path = f"{folder}/{published.year}/{published.month}/{published.day}/art_{column_id}_{art_id}.html"
+        article = _new_article(maker, column, path, published, maker.rng.randint(3, 7))
         article.doc_meta = {
             "index_no": f"{SITE_ID_CODE}/{published.year}-{art_id % 100000:05d}",
             "topic": "综合政务",
@@ -599,22 +638,23 @@ def _dataproxy_xml(records: list[str], start: int, end: int) -> bytes:
             ).encode()
 
 
-def _hanweb_column(articles: list[Article]) -> str:
+def _hanweb_column(articles: list[Article], *, path: str = COLUMNS["hanweb"],
+                   nextgroup_query: str = HANWEB_NEXTGROUP_QUERY, store_id: str = "62345") -> str:
     records = "\n".join(_hanweb_record(a) for a in articles[:HANWEB_GROUP_SIZE])
     nextgroup = ""
     if len(articles) > HANWEB_GROUP_SIZE:
-        nextgroup = f'<nextgroup><![CDATA[<a href="{DATAPROXY_PATH}?{HANWEB_NEXTGROUP_QUERY}"></a>]]></nextgroup>\n'
+        nextgroup = f'<nextgroup><![CDATA[<a href="{DATAPROXY_PATH}?{nextgroup_query}"></a>]]></nextgroup>\n'
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8">\n'
         f'<title>政务动态 {SITE_NAME}</title>\n<meta name="generator" content="大汉版通">\n'
         '<meta name="author" content="大汉网络">\n</head><body>\n'
         f"{_header()}"
         '<div class="main">\n<div class="bt-position">您当前的位置：<a href="/">首页</a> &gt; '
-        f'<a href="{COLUMNS["hanweb"]}">政务动态</a></div>\n'
-        '<div class="default_pgContainer">\n<div id="62345">\n<script type="text/xml">\n<datastore>\n'
+        f'<a href="{path}">政务动态</a></div>\n'
+        f'<div class="default_pgContainer">\n<div id="{store_id}">\n<script type="text/xml">\n<datastore>\n'
         f"{nextgroup}<recordset>\n{records}\n</recordset>\n</datastore>\n</script>\n</div>\n</div>\n"
         '<script type="text/javascript" src="/module/web/jpage/jpage.js"></script>\n'
-        '<script type="text/javascript">$(function(){ new Jpage({ dataStore: "62345", '
+        f'<script type="text/javascript">$(function(){{ new Jpage({{ dataStore: "{store_id}", '
         f'perPage: {HANWEB_PER_PAGE}, groupSize: 3, proxyUrl: "{DATAPROXY_PATH}" }}); }});</script>\n</div>\n'
         f"{_footer()}"
         "<a href='http://www.hanweb.com' style='display:none'>Produced By 大汉网络 大汉版通发布系统</a>\n"

@@ -14,8 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from gongkai_spider.demo.portal import Portal
 
-_NOT_FOUND = b"<html><head><title>404</title></head><body><h1>404 Not Found</h1></body></html>"
-
 
 def _handler_for(portal: Portal) -> type[BaseHTTPRequestHandler]:
     class PortalHandler(BaseHTTPRequestHandler):
@@ -32,9 +30,13 @@ def _handler_for(portal: Portal) -> type[BaseHTTPRequestHandler]:
         def do_HEAD(self) -> None:
             self._respond(send_body=False)
 
+        def do_POST(self) -> None:
+            self._respond(send_body=True)
+
         def _respond(self, *, send_body: bool) -> None:
-            page = portal.lookup(self.path)
-            status, (body, content_type) = (200, page) if page else (404, (_NOT_FOUND, "text/html"))
+            length = int(self.headers.get("Content-Length") or 0)
+            request_body = self.rfile.read(length) if length > 0 else b""
+            status, body, content_type = portal.respond(self.command, self.path, request_body, dict(self.headers))
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

@@ -17,7 +17,8 @@ Two components read it:
 * the incremental middleware asks :attr:`SiteHistory.previous_complete`: the "stop after K known items" rule is
   only sound when the previous run walked every column to the end. A run killed with SIGKILL (or OOM, a power
   cut) leaves its ``running`` marker behind, and a run that stopped early (``shutdown``, ``closespider_*``) leaves a
-  ``last_run`` reason other than ``finished``; the next run then walks every listing page (still skipping stored
+  ``last_run`` reason other than ``finished``, and a run that could not fetch some listing page records
+  ``listings_failed`` in ``last_run``; the next run then walks every listing page (still skipping stored
   articles), so nothing the interrupted run never reached is lost.
 
 ``site_history_for_crawler(crawler)`` opens the file once per crawl and marks the run as running; whichever component
@@ -143,6 +144,8 @@ class SiteHistory:
         last = self.data.get("last_run")
         if isinstance(last, dict) and last.get("reason") != "finished":
             return False, f"the previous run ended with reason {last.get('reason')!r}"
+        if isinstance(last, dict) and last.get("listings_failed"):
+            return False, f"the previous run could not fetch {last['listings_failed']} listing page(s)"
         return True, "previous run finished" if last else "no previous run"
 
     @contextmanager

@@ -9,7 +9,8 @@ ignored (anti-bot give-up, redirect loop, robots.txt), its page was no article (
      given_up_at, first_seen, last_seen[, request]}
 
 ``attempts`` counts the runs in which it failed (once per run), ``reason`` is the latest reason, ``request``
-holds the method and body of a non-GET request (listing dialects that POST) so a retry repeats it.
+holds the method and body of a non-GET request (listing dialects that POST) and an API record's fallback
+values (``list_fields``: gkmlpt 文号, 索引号, date, attachments) so a retry repeats it.
 
 Each run of the site (``PendingLedger.retries``, called by the spider's ``start()`` before the start URLs)
 fetches its pending entries directly, whatever the listing pages show, so the stop-after-known rule can never
@@ -144,6 +145,7 @@ class PendingLedger:
         except Exception as exc:
             self._unrecorded(f"reading the pending entries of {self.site}", exc)
             return
+        entries = self._drop_stored(entries)
         waiting = []
         for entry in entries:
             self.entries[entry["_id"]] = entry
@@ -160,6 +162,21 @@ class PendingLedger:
         if entries:
             logger.info("pending ledger of %s: %d entries (%d waiting for a later run, %d given up)", self.site,
                         len(entries), len(waiting), sum(1 for e in entries if e.get("given_up")))
+
+    def _drop_stored(self, entries: list[dict]) -> list[dict]:
+        """Entries whose article is stored by now (a clear that failed, another run or worker) are cleared."""
+        if not entries:
+            return entries
+        store, ids = self._open(), [e["_id"] for e in entries]
+        try:
+            stored = set(store.existing_ids(ids, "articles")) | set(store.existing_ids(ids, "quarantine"))
+            if stored:
+                store.pending_clear(stored)
+                self.stats.inc_value("gongkai/pending/cleared", len(stored))
+        except Exception as exc:
+            self._unrecorded("clearing stored articles", exc, len(ids))
+            return entries
+        return [e for e in entries if e["_id"] not in stored]
 
     def retries(self, site: str | None = None, *, include_given_up: bool = False) -> list[dict]:
         """The entries to fetch this run, oldest first (given-up ones too with ``include_given_up``)."""

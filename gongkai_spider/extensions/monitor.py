@@ -33,6 +33,8 @@
     pending ledger (extensions/ledger.py) and retried by the next runs;
   - ``gave_up``: the pending ledger gave up on articles this run (``gongkai/pending/given_up``);
   - ``pending_unrecorded``: the pending ledger could not be read or written (``gongkai/pending/unrecorded``);
+  - ``listing_failed``: listing pages could not be fetched (``gongkai/fetch/failed/listing/*``): the articles on
+    and behind them were not seen; the run is recorded as incomplete, so the next one walks every listing page;
   - ``page_cap``: a column reached ``GONGKAI_PAGE_CAP`` listing pages without a max_pages (``gongkai/listing/
     page_cap_reached``);
   - ``close_reason``: the spider closed for a reason other than finishing, a ``closespider_*`` limit or an
@@ -359,6 +361,10 @@ class RunMonitor:
             self._alert("override_unmatched", "site selector(s) that matched on no page of this run: "
                         + ", ".join(f"{key} (tried on {n} page(s))" for key, n in unmatched.items()))
         self._judge_failed_share()
+        listings_failed = self._listings_failed()
+        if listings_failed:
+            self._alert("listing_failed", f"{listings_failed} listing page(s) could not be fetched; the articles "
+                        "they list were not seen (the next run walks every listing page)")
         seen_elsewhere = self._stat("gongkai/incremental/skipped_known") + self._stat("gongkai/incremental/skipped_old")
         for site, tally in sorted(self.sites.items()):
             coverage = tally.coverage()
@@ -392,6 +398,10 @@ class RunMonitor:
         if self.stats_file:
             self._write_stats()
         return self.alerts
+
+    def _listings_failed(self) -> int:
+        return sum(int(self.stats.get_value(k) or 0) for k in _stats_keys(self.stats)
+                   if k.startswith("gongkai/fetch/failed/listing/"))
 
     def _judge_failed_share(self) -> None:
         """The ``failed_articles`` alert: the share of this run's article fetches that ended in the pending ledger."""
@@ -430,6 +440,8 @@ class RunMonitor:
             "exit_status": EXIT_CONFIG if reason in CONFIG_CLOSE_REASONS else EXIT_ALERT if self.alerts else EXIT_OK,
             **store, "items": tally.items if tally else 0, "failed": int(failed or 0),
             "pending": int(values.get("gongkai/pending/open", 0) or 0),
+            # listing pages not fetched: the next run must not trust this one's stop-after-known (history.py)
+            "listings_failed": self._listings_failed(),
             "pages": sum(tally.pages.values()) if tally else 0,
             "alerts": [{"reason": r, "message": m} for r, m in self.alerts],
             "coverage": {k: round(v, 4) for k, v in tally.coverage().items()} if tally and tally.items else {},

@@ -1,11 +1,18 @@
 """Listing pages: the article links of a column page and the URLs of its further pages.
 
-``extract_listing(body, url)`` is pure (bytes + URL in, dict out)::
+``extract_listing(body, url, request=...)`` is pure (bytes + URL, and the request that fetched them, in;
+dict out)::
 
-    {"links": [{"url": abs, "title": str | None, "date": str | None, "pinned": bool}, ...],  # page order
-     "next_urls": [abs, ...],
+    {"links": [{"url": abs, "title": str | None, "date": str | None, "pinned": bool,
+                "fields": {...}}, ...],   # page order; "fields" (API records only): fallback article values
+     "next_urls": [abs, ...],             # further pages fetched with a plain GET
+     "next_requests": [request, ...],     # further pages needing a method, body or headers (extract/api.py)
      "kind": "listing" | "detail" | "empty", "reason": str | None,
      "overrides": {"listing.links": bool, "listing.next": bool}}   # site selectors tried: matched or not
+
+A response to a request of ``extract/api.py`` is read by the dialect its ``state`` names: ``api`` and
+``fragment`` (the site's ``listing.api`` / ``listing.fragment``), ``gkmlpt``, ``jpaas``, ``hanweb``
+(dataproxy.jsp answers) and ``postback`` (ASP.NET pages, read like any page).
 
 Where the links come from, first hit wins (gov-portals.md section 1):
 
@@ -17,12 +24,18 @@ Where the links come from, first hit wins (gov-portals.md section 1):
 
 Further pages come from every mechanism present: the site's ``listing.next`` selector, plain next links
 (下一页, 下页, 后页, ``>``), TRS ``createPageHTML(count, cur, prefix, ext)`` (all pages at once; identifiers
-resolved from ``var countPage = N``), Hanweb ``<nextgroup>`` -> dataproxy.jsp groups, and for a dataproxy
-response the remaining groups up to ``<totalrecord>``.
+resolved from ``var countPage = N``), Hanweb ``<nextgroup>`` -> dataproxy.jsp groups requested the way
+jpage.js does (POST, the column's fields as a form, ``X-Requested-With`` and the column page as ``Referer``),
+for a dataproxy response the remaining groups up to ``<totalrecord>``, and an ASP.NET ``__doPostBack`` pager
+(the page's form posted back with ``__EVENTTARGET``/``__EVENTARGUMENT``, as ``FormRequest.from_response``).
+Shells whose records come from an API are recognised and answered with the API's first request: Guangdong
+gkmlpt (``window._CONFIG`` SID + category tree) and Hanweb jpaas (a ``queryData`` blob).
 """
 
 from __future__ import annotations
 
+import html as html_lib
+import math
 import re
 from functools import lru_cache
 from typing import Any
@@ -33,6 +46,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 from parsel.csstranslator import css2xpath
 
+from gongkai_spider.extract import api
 from gongkai_spider.extract.encoding import decode_html
 from gongkai_spider.normalize import DATE_RE, collapse_ws
 from gongkai_spider.sites import split_selector
@@ -81,6 +95,13 @@ _NEXTGROUP_RE = re.compile(r"<nextgroup[^>]*>(.*?)</nextgroup>", re.S | re.I)
 _HREF_RE = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
 _TOTALRECORD_RE = re.compile(r"<totalrecord>\s*(\d+)\s*</totalrecord>|\btotalRecord\s*[:=]\s*['\"]?(\d+)", re.I)
 _PERPAGE_RE = re.compile(r"\bperpage\s*[:=]\s*['\"]?(\d+)", re.I)
+_HANWEB_COLUMN_RE = re.compile(r"/col/col(\d+)/")
+# jpage.js's form fields and their values when neither the nextgroup URL nor the page gives one.
+HANWEB_FORM_DEFAULTS = {"col": "1", "appid": "1", "webid": "", "path": "/", "columnid": "", "sourceContentType": "1",
+                        "unitid": "", "webname": "", "permissiontype": "0"}
+_HANWEB_RANGE_KEYS = ("startrecord", "endrecord", "perpage")
+_JPAAS_QUERY_RE = re.compile(r"""queryData\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_POSTBACK_RE = re.compile(r"""__doPostBack\(\s*['"]([^'"]*)['"]\s*,\s*['"]([^'"]*)['"]\s*\)""")
 # Sentences outside links and scripts: paragraphs of an article, whatever element holds them.
 _PROSE_TEXT = etree.XPath("//body//text()[contains(., '。')][not(ancestor::a or ancestor::script or ancestor::style)]")
 _ARTICLE_MARKERS = etree.XPath(
@@ -89,20 +110,35 @@ _ARTICLE_MARKERS = etree.XPath(
 )
 
 
-def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site: Any = None) -> dict:
-    """Article links and further listing pages of one listing page (or dataproxy.jsp response)."""
+def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site: Any = None,
+                    request: dict | None = None) -> dict:
+    """Article links and further listing pages of one listing page (or API / dataproxy.jsp response).
+
+    ``request``: the plain-data request (extract/api.py) that fetched the page, when it was not a plain GET
+    of a listing URL; its ``state`` names the dialect to read the answer with.
+    """
     if not body or not body.strip():
         return _result([], [], reason="empty_body")
+    rules = getattr(site, "listing", None)
+    dialect = ((request or {}).get("state") or {}).get("dialect")
+    if dialect in _JSON_DIALECTS:
+        return _json_dialect(dialect, body, url, encoding, rules, request or {})
     text = decode_html(body, encoding)
+    if dialect == "fragment" and rules is not None and rules.fragment is not None:
+        return _fragment_page(text, url, rules, request or {}, data=None)
     if _is_dataproxy_response(text):
-        links, next_urls = _dataproxy_listing(text, url)
-        return _result(links, next_urls, reason="no_records")
+        links, next_urls, next_requests = _dataproxy_listing(text, url, request)
+        return _result(links, next_urls, reason="no_records", next_requests=next_requests)
+    if dialect == "hanweb":  # an error page where records were asked for: its links are not records
+        return _result([], [], reason="not_dataproxy")
 
     tree = _parse(text, url)
     if tree is None:
         return _result([], [], reason="unparsable")
     base = _base_url(tree, url)
-    rules = getattr(site, "listing", None)
+    shell = api.gkmlpt_start(text, url) or _jpaas_start(text, url)
+    if shell:  # an SPA shell: its records come from the API, the page's own links are chrome
+        return _result([], [], reason="no_links", next_requests=shell)
 
     island = _DATASTORE_RE.search(text)
     links = _override_links(tree, rules.links, base) if rules is not None and rules.links else []
@@ -117,27 +153,137 @@ def extract_listing(body: bytes, url: str, *, encoding: str | None = None, site:
     if rules is not None and rules.links:
         overrides["listing.links"] = bool(links) and not generic and not island
     next_urls: list[str] = []
+    next_requests: list[dict] = []
     if rules is not None and rules.next:
         next_urls += _override_urls(tree, rules.next, base)
         overrides["listing.next"] = bool(next_urls)
     next_urls += _create_page_urls(text, url, getattr(rules, "page_base", None))
     if island:
-        next_urls += _nextgroup_urls(island.group(1), text, base, len(_RECORD_RE.findall(island.group(1))))
+        next_requests += _nextgroup_requests(island.group(1), text, base, url,
+                                             len(_RECORD_RE.findall(island.group(1))))
     next_urls += _next_link_urls(tree, base)
+    next_requests += _postback_requests(tree, base, getattr(rules, "postback", None))
 
-    if (not links and not next_urls and _ARTICLE_MARKERS(tree)) or (generic and _is_article_page(tree, links)):
-        return {"links": [], "next_urls": [], "kind": "detail", "reason": "article_page"}
+    if (not links and not next_urls and not next_requests and _ARTICLE_MARKERS(tree)) \
+            or (generic and _is_article_page(tree, links)):
+        return {"links": [], "next_urls": [], "next_requests": [], "kind": "detail", "reason": "article_page"}
     if overrides.get("listing.next") is False and not next_urls:
         del overrides["listing.next"]  # the last page: no next page for the selector to find
-    result = _result(links, _unique(next_urls, exclude=url), reason="no_links")
+    result = _result(links, _unique(next_urls, exclude=url), reason="no_links", next_requests=next_requests)
     result["overrides"] = overrides
     return result
 
 
-def _result(links: list[dict], next_urls: list[str], *, reason: str) -> dict:
-    if links or next_urls:
-        return {"links": links, "next_urls": next_urls, "kind": "listing", "reason": None}
-    return {"links": [], "next_urls": [], "kind": "empty", "reason": reason}
+def _result(links: list[dict], next_urls: list[str], *, reason: str, next_requests: list[dict] | None = None) -> dict:
+    next_requests = list(next_requests or [])
+    if links or next_urls or next_requests:
+        return {"links": links, "next_urls": next_urls, "next_requests": next_requests, "kind": "listing",
+                "reason": None}
+    return {"links": [], "next_urls": [], "next_requests": [], "kind": "empty", "reason": reason}
+
+
+# ----------------------------------------------------------------------------- API dialects
+
+_JSON_DIALECTS = frozenset({"api", "gkmlpt", "jpaas"})
+
+
+def _json_dialect(dialect: str, body: bytes, url: str, encoding: str | None, rules: Any, request: dict) -> dict:
+    if dialect == "gkmlpt":
+        got = api.gkmlpt_listing(body, url, request, encoding)
+    elif dialect == "api":
+        if rules is None or rules.api is None:
+            return _result([], [], reason="no_api_rules")
+        got = api.api_listing(body, url, rules.api, request, encoding)
+    else:  # jpaas: JSON envelope around a list fragment
+        fragment, reason = api.jpaas_fragment(body, encoding)
+        if fragment is None:
+            return _result([], [], reason=reason or "no_records")
+        return _jpaas_page(fragment, url, rules, request)
+    return _result(got["links"], [], reason=got["reason"] or "no_records", next_requests=got["next_requests"])
+
+
+def _fragment_tree(fragment: str, url: str) -> HtmlElement | None:
+    return _parse(f"<html><body><div>{fragment}</div></body></html>", url) if fragment.strip() else None
+
+
+def _fragment_links(tree: HtmlElement | None, url: str, rules: Any) -> list[dict]:
+    if tree is None:
+        return []
+    if rules is not None and rules.links:
+        return _override_links(tree, rules.links, url)
+    return _main_list_links(tree, url)
+
+
+def _fragment_page(text: str, url: str, rules: Any, request: dict, data: Any) -> dict:
+    """A ``listing.fragment`` answer: HTML, or JSON whose ``html`` expression holds the HTML."""
+    paged = rules.fragment
+    if paged.html:
+        data = api.load_json(text.encode("utf-8"))
+        fragment = api.search(paged.html, data) if data is not None else None
+        if not isinstance(fragment, str):
+            return _result([], [], reason="not_json" if data is None else "no_records")
+        text = fragment
+    links = _fragment_links(_fragment_tree(text, url), url, rules)
+    pages = api.total_pages(data, paged, api.per_page(request, len(links))) if data is not None else None
+    return _result(links, [], reason="no_links", next_requests=api.next_paged_request(paged, request, links, pages))
+
+
+def _jpaas_start(text: str, url: str) -> list[dict]:
+    """The gateway's first page for a jpaas column page (its ``queryData`` blob), or []."""
+    match = _JPAAS_QUERY_RE.search(text)
+    if not match:
+        return []
+    parsed = api.jpaas_query(html_lib.unescape(match.group(1) or match.group(2) or ""))
+    if parsed is None:
+        return []
+    query, size = parsed
+    return [api.jpaas_request(url, query, 1, size)]
+
+
+def _jpaas_page(fragment: str, url: str, rules: Any, request: dict) -> dict:
+    """A jpaas gateway page: the fragment's records; pages bounded by ``rows``/``count`` of its pager."""
+    state = request.get("state") or {}
+    tree = _fragment_tree(fragment, url)
+    base = state.get("column") or url
+    links = _fragment_links(tree, base, rules)
+    pager = tree.xpath("//*[@rows and @count]") if tree is not None else []
+    pages = None
+    if pager:
+        rows, count = _int(pager[0].get("rows"), 0), _int(pager[0].get("count"), -1)
+        if rows > 0 and count >= 0:
+            pages = math.ceil(count / rows)
+    page = int(state.get("page") or 1)
+    first = links[0]["url"] if links else None
+    next_requests = []
+    if links and first != state.get("prev_first") and (pages is None or page < pages) \
+            and page < api.MAX_API_PAGES:
+        next_requests = [api.jpaas_request(base, state.get("query") or {}, page + 1,
+                                           int(state.get("page_size") or api.JPAAS_DEFAULT_PAGE_SIZE), first)]
+    return _result(links, [], reason="no_records", next_requests=next_requests)
+
+
+def _postback_requests(tree: HtmlElement, base: str, selector: str | None) -> list[dict]:
+    """The ASP.NET postback for the next page: the page's form with the pager's event target and argument."""
+    forms = [f for f in tree.iter("form") if f.xpath(".//input[@name='__VIEWSTATE' or @name='__EVENTTARGET']")]
+    if not forms:
+        return []
+    if selector:
+        candidates = [hit if isinstance(hit, str) else hit.get("href") or "" for hit in _compiled(selector)(tree)]
+    else:
+        candidates = [a.get("href") or "" for a in tree.iter("a") if _is_next_anchor(a)]
+    for href in candidates:
+        match = _POSTBACK_RE.search(html_lib.unescape(href))
+        if not match:
+            continue
+        target, argument = match.groups()
+        form = forms[0]
+        fields = {name: value or "" for name, value in form.form_values()}
+        fields.update({"__EVENTTARGET": target, "__EVENTARGUMENT": argument})
+        action = urljoin(base, (form.get("action") or "").strip() or base)
+        key = f"POST {action} {target} {argument}"
+        return [api.listing_request(urlunsplit(urlsplit(action)._replace(fragment="")), method="POST", form=fields,
+                                    headers={"Referer": base}, state={"dialect": "postback"}, key=key)]
+    return []
 
 
 # ----------------------------------------------------------------------------- parsing helpers
@@ -345,14 +491,18 @@ def _override_urls(tree: HtmlElement, selector: str, base: str) -> list[str]:
 # ----------------------------------------------------------------------------- next links
 
 
+def _is_next_anchor(el: HtmlElement) -> bool:
+    rel = (el.get("rel") or "").lower().split()
+    text = collapse_ws(el.text_content() if el.tag == "a" else "").replace(" ", "")
+    label = text.rstrip(">»›〉＞").lower() or text
+    title = collapse_ws(el.get("title")).replace(" ", "")
+    return "next" in rel or label in NEXT_TEXTS or text in NEXT_SYMBOLS or title in NEXT_TEXTS
+
+
 def _next_link_urls(tree: HtmlElement, base: str) -> list[str]:
     urls = []
     for el in tree.iter("a", "link"):
-        rel = (el.get("rel") or "").lower().split()
-        text = collapse_ws(el.text_content() if el.tag == "a" else "").replace(" ", "")
-        label = text.rstrip(">»›〉＞").lower() or text
-        title = collapse_ws(el.get("title")).replace(" ", "")
-        if "next" in rel or label in NEXT_TEXTS or text in NEXT_SYMBOLS or title in NEXT_TEXTS:
+        if _is_next_anchor(el):
             url = _absolute(base, el.get("href"))
             if url:
                 urls.append(url)
@@ -464,42 +614,61 @@ def _total_records(text: str) -> int | None:
     return int(match.group(1) or match.group(2)) if match else None
 
 
-def _nextgroup_urls(datastore: str, page_text: str, base: str, group_size: int) -> list[str]:
-    """dataproxy.jsp groups after a column page's island (all of them when the total is known)."""
+def _nextgroup_requests(datastore: str, page_text: str, base: str, page_url: str, group_size: int) -> list[dict]:
+    """dataproxy.jsp groups after a column page's island (all of them when the total is known), as jpage.js
+    asks for them: POST to ``dataproxy.jsp?startrecord=&endrecord=&perpage=`` with the column's form fields."""
     nextgroup = _NEXTGROUP_RE.search(datastore)
     href = _HREF_RE.search(nextgroup.group(1)) if nextgroup else None
-    proxy_url = _absolute(base, href.group(1)) if href else None
+    proxy_url = _absolute(base, html_lib.unescape(href.group(1))) if href else None
     if not proxy_url or group_size <= 0:
         return []
     perpage_match = _PERPAGE_RE.search(page_text)
     perpage = int(perpage_match.group(1)) if perpage_match else HANWEB_DEFAULT_PERPAGE
+    parts = urlsplit(proxy_url)
+    form = dict(HANWEB_FORM_DEFAULTS)
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() not in (*_HANWEB_RANGE_KEYS, "page"):
+            form[key] = value
+    if not form["columnid"]:
+        column = _HANWEB_COLUMN_RE.search(urlsplit(page_url).path)
+        form["columnid"] = column.group(1) if column else ""
+    template = api.listing_request(urlunsplit(parts._replace(query="", fragment="")), method="POST", form=form,
+                                   headers={**api.XHR_HEADERS, "Referer": page_url}, state={"dialect": "hanweb"})
     total = _total_records(datastore) or _total_records(page_text)
     if total is None:  # unknown: ask for the next group; its <totalrecord> tells the rest
-        return [_with_records(proxy_url, group_size + 1, 2 * group_size, perpage)]
-    return [_with_records(proxy_url, start, min(start + group_size - 1, total), perpage)
+        return [_group_request(template, group_size + 1, 2 * group_size, perpage)]
+    return [_group_request(template, start, min(start + group_size - 1, total), perpage)
             for start in range(group_size + 1, total + 1, group_size)]
 
 
-def _dataproxy_listing(text: str, url: str) -> tuple[list[dict], list[str]]:
-    """Records of a dataproxy.jsp response and the URLs of the groups after it."""
+def _group_request(template: dict, start: int, end: int, perpage: int | None) -> dict:
+    """``template`` (a dataproxy.jsp POST) asking for records ``start..end``."""
+    return dict(template, url=_with_records(template["url"], start, end, perpage), state=dict(template["state"]))
+
+
+def _dataproxy_listing(text: str, url: str, request: dict | None) -> tuple[list[dict], list[str], list[dict]]:
+    """Records of a dataproxy.jsp response and the groups after it (POSTed again when this one was)."""
     datastore = _DATASTORE_RE.search(text)
     body = datastore.group(1) if datastore else text
     links = _record_links(body, url)
     total = _total_records(body)
     if not links or total is None:
-        return links, []
+        return links, [], []
     query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
     if "startrecord" in query or "page" not in query:
         start = _int(query.get("startrecord"), 1)
         end = max(_int(query.get("endrecord"), start + len(links) - 1), start)
         size = end - start + 1
         perpage = _int(query.get("perpage"), 0) or None
-        next_urls = [_with_records(url, s, min(s + size - 1, total), perpage) for s in range(end + 1, total + 1, size)]
-        return links, next_urls
+        ranges = [(s, min(s + size - 1, total)) for s in range(end + 1, total + 1, size)]
+        if request and request.get("method") == "POST":
+            template = dict(request, url=url)
+            return links, [], [_group_request(template, s, e, perpage) for s, e in ranges]
+        return links, [_with_records(url, s, e, perpage) for s, e in ranges], []
     # Page-numbered variant (``dataproxy.jsp?page=2&...``): one page of len(links) records per request.
     page = _int(query.get("page"), 1)
     n_pages = -(-total // len(links))
-    return links, [_with_page(url, p) for p in range(page + 1, n_pages + 1)]
+    return links, [_with_page(url, p) for p in range(page + 1, n_pages + 1)], []
 
 
 def _with_page(url: str, page: int) -> str:

@@ -20,10 +20,18 @@ Arguments (``scrapy crawl gongkai -a NAME=VALUE``)::
     since=YYYY-MM-DD   skip articles listed before this date (applied by middlewares/incremental.py)
     refresh=1          refetch articles already stored (applied by middlewares/incremental.py)
 
+Listing pages that need more than a GET of a URL (Hanweb dataproxy.jsp POSTs, the gkmlpt and jpaas APIs, a
+site's ``listing.api`` / ``listing.fragment``, ASP.NET postbacks) come out of ``extract_listing`` as plain data
+(``extract/api.py``); the spider makes them a ``Request``, ``FormRequest`` or ``JsonRequest`` and hands the
+description back with the answer (``meta["gongkai"]["request"]``). A column with ``listing.api`` or
+``listing.fragment`` starts at its first API request, not at the start URL. API records may carry fallback
+article values (``list_fields``: publish_time, doc_meta, attachments) used where the article page lacks them.
+
 Every request carries ``meta["gongkai"]`` (kind listing/detail/continuation, site, column, list_url, page,
-pinned, list_date, list_title). Items carry the working field ``_page_site_hosts``
+pinned, list_date, list_title, list_fields, request). Items carry the working field ``_page_site_hosts``
 (the site's allowed domains and start URL hosts): the spam scorer treats those hosts as the site's own.
-Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached}``,
+Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached,api_shells,api_end}``,
+``gongkai/listing/dialect/{api,fragment,gkmlpt,jpaas,hanweb,postback}`` (answers read by each dialect),
 ``gongkai/detail/{pages,items,file_pages,continuation_pages,continuation_failed}``,
 ``gongkai/extract/skipped/{reason}``, ``gongkai/fetch/failed/{kind}/{reason}``.
 """
@@ -40,13 +48,15 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import FormRequest, JsonRequest, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from gongkai_spider.errors import BadArgument
 from gongkai_spider.extensions.ledger import NOT_PENDING_PAGE_KINDS, ledger_for_crawler
+from gongkai_spider.extract import api as extract_api
 from gongkai_spider.extract import extract_detail, extract_listing
+from gongkai_spider.extract.api import extract_json_detail
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.normalize import as_date
 from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, available_sites, load_site
@@ -130,7 +140,9 @@ class GongkaiSpider(scrapy.Spider):
         # The site's own hosts, for the spam scorer (items carry them as _page_site_hosts).
         self.site_hosts: tuple[str, ...] = tuple(dict.fromkeys(
             h.lower() for h in [*self.allowed_domains, *(urlsplit(u).hostname for u in self.start_urls)] if h))
-        self._listing_urls: dict[str, set[str]] = {}  # column -> listing URLs scheduled (page budget, dedup)
+        # column -> listing pages scheduled (URLs, or request keys for POST/API pages; page budget, dedup)
+        self._listing_urls: dict[str, set[str]] = {}
+        self._column_sites: dict[str, SiteConfig] = {}  # column -> the site config with its listing rules
         self._column_links: dict[str, set[str]] = {}  # column -> article links its listing pages gave this run
 
     @classmethod
@@ -185,11 +197,20 @@ class GongkaiSpider(scrapy.Spider):
                 request = entry.get("request") or {}
                 yield self._request(entry["url"], "detail", column=entry.get("column"), list_url=entry.get("list_url"),
                                     list_date=entry.get("list_date"), list_title=entry.get("list_title"),
-                                    method=request.get("method") or "GET", body=request.get("body"))
+                                    list_fields=request.get("list_fields"), method=request.get("method") or "GET",
+                                    body=request.get("body"))
         for url in self.start_urls:
-            self._listing_urls.setdefault(url, {url})
-            # dont_filter: a start page is fetched every run, even with a persistent duplicate filter.
-            yield self._request(url, "listing", column=url, page=1, dont_filter=True)
+            paged = self.site.listing_for(url).paged if self.site is not None else None
+            if paged is None:
+                self._listing_urls.setdefault(url, {url})
+                # dont_filter: a start page is fetched every run, even with a persistent duplicate filter.
+                yield self._request(url, "listing", column=url, page=1, dont_filter=True)
+                continue
+            # listing.api / listing.fragment: the column starts at its first API request.
+            dialect = "api" if self.site.listing_for(url).api is not None else "fragment"
+            request = extract_api.paged_request(paged, url, paged.first_page, dialect=dialect)
+            self._listing_urls.setdefault(url, {extract_api.request_key(request)})
+            yield self._listing_request(request, column=url, page=1, dont_filter=True)
 
     @classmethod
     def handles_request(cls, request: scrapy.Request) -> bool:
@@ -208,16 +229,28 @@ class GongkaiSpider(scrapy.Spider):
     def parse_listing(self, response: Response) -> Iterator[Any]:
         meta = response.meta.get("gongkai", {})
         column = meta.get("column") or response.url
-        result = extract_listing(response.body, response.url, encoding=self._encoding(response), site=self.site)
+        request = meta.get("request")
+        result = extract_listing(response.body, response.url, encoding=self._encoding(response),
+                                 site=self._site_for(column), request=request)
         self._inc("gongkai/listing/pages")
         self._count_overrides(result)
+        dialect = ((request or {}).get("state") or {}).get("dialect")
+        if dialect:
+            self._inc(f"gongkai/listing/dialect/{dialect}")
         if result["kind"] == "detail" and meta.get("page") == 1:
             # A start URL that is an article: treat it as one.
             self.logger.info("start URL %s is an article page, not a listing", response.url)
             yield from self.parse_detail(response)
             return
         links = result["links"]
-        if not links:
+        if result["next_requests"] and not links and not result["next_urls"] and not dialect:
+            # An SPA shell (gkmlpt, jpaas): its records come from the API requests it leads to.
+            self._inc("gongkai/listing/api_shells")
+        elif not links and _api_page_number(request) > 1 and not result["next_requests"]:
+            # A paged API or fragment endpoint past its last page: the usual end of such a column.
+            self._inc("gongkai/listing/api_end")
+            self.logger.info("listing API ended (%s): %s", result["reason"], response.url)
+        elif not links:
             self._inc("gongkai/listing/empty")
             self.logger.warning("listing page without article links (%s): %s", result["reason"], response.url)
         seen = self._column_links.setdefault(column, set())
@@ -232,20 +265,31 @@ class GongkaiSpider(scrapy.Spider):
                 new_links += 1
             yield self._request(link["url"], "detail", column=column, list_url=response.url,
                                 pinned=bool(link.get("pinned")), list_date=link.get("date"),
-                                list_title=link.get("title"))
-        if not new_links and result["next_urls"]:
+                                list_title=link.get("title"), list_fields=link.get("fields"))
+        # (an SPA shell has no links of its own: its API requests are always followed)
+        if not new_links and (result["next_urls"] or (links and result["next_requests"])):
             # Out-of-range page numbers often repeat the last page and still link to "the next" one: a page that
             # adds no article link this column has not shown already ends the column.
             self._inc("gongkai/listing/no_new_links")
             self.logger.info("column %s: listing page %s adds no new article link; not following its next pages",
                              column, response.url)
             return
-        yield from self._next_listing_requests(result["next_urls"], column)
+        yield from self._next_listing_requests([*result["next_urls"], *result["next_requests"]], column)
 
-    def _next_listing_requests(self, urls: list[str], column: str) -> Iterator[scrapy.Request]:
+    def _site_for(self, column: str) -> SiteConfig | None:
+        if self.site is None:
+            return None
+        if column not in self._column_sites:
+            self._column_sites[column] = self.site.for_column(column)
+        return self._column_sites[column]
+
+    def _next_listing_requests(self, pages: list[str | dict], column: str) -> Iterator[scrapy.Request]:
+        """Requests for further listing pages (URLs, or request descriptions from extract_listing)."""
         scheduled = self._listing_urls.setdefault(column, {column})
-        for url in urls:
-            if url in scheduled:
+        for page in pages:
+            url = page if isinstance(page, str) else page["url"]
+            key = url if isinstance(page, str) else extract_api.request_key(page)
+            if key in scheduled:
                 continue
             if not self._on_site(url):
                 self._inc("gongkai/listing/offsite")
@@ -259,8 +303,31 @@ class GongkaiSpider(scrapy.Spider):
                 self.logger.warning("column %s: GONGKAI_PAGE_CAP=%d listing pages reached, not following %s",
                                     column, self.page_cap, url)
                 return
-            scheduled.add(url)
-            yield self._request(url, "listing", column=column, page=len(scheduled))
+            scheduled.add(key)
+            if isinstance(page, str):
+                yield self._request(url, "listing", column=column, page=len(scheduled))
+            else:
+                yield self._listing_request(page, column=column, page=len(scheduled))
+
+    def _listing_request(self, request: dict, *, column: str, page: int, dont_filter: bool = False
+                         ) -> scrapy.Request:
+        """A Scrapy request for a listing request described as plain data (extract/api.py)."""
+        meta: dict[str, Any] = {"gongkai": {"kind": "listing", "site": self.site_id, "column": column, "page": page,
+                                            "request": request}}
+        if self._slot:
+            meta["download_slot"] = self._slot
+        if self._ignore_robots:
+            meta["dont_obey_robotstxt"] = True
+        headers = {**self._headers, **(request.get("headers") or {})}
+        common: dict[str, Any] = {"callback": self.parse_listing, "errback": self.request_failed, "meta": meta,
+                                  "headers": headers or None, "cookies": self._cookies or None,
+                                  "dont_filter": dont_filter}
+        method = request.get("method") or "GET"
+        if request.get("form") is not None:
+            return FormRequest(request["url"], method=method, formdata=request["form"], **common)
+        if request.get("json") is not None:
+            return JsonRequest(request["url"], method=method, data=request["json"], **common)
+        return scrapy.Request(request["url"], method=method, **common)
 
     # ------------------------------------------------------------------------------------------ detail
 
@@ -269,8 +336,13 @@ class GongkaiSpider(scrapy.Spider):
         if _is_file_response(response):
             yield self._file_item(response, meta)
             return
-        result = extract_detail(response.body, response.url, encoding=self._encoding(response),
-                                status=response.status, site=self.site)
+        result = None
+        if self.site is not None and self.site.detail_json:  # an article served as JSON (None: not JSON)
+            result = extract_json_detail(response.body, response.url, self.site.detail_json,
+                                         encoding=self._encoding(response))
+        if result is None:
+            result = extract_detail(response.body, response.url, encoding=self._encoding(response),
+                                    status=response.status, site=self.site)
         self._inc("gongkai/detail/pages")
         if result.get("kind") != "article":
             reason = result.get("reason") or "unknown"
@@ -341,6 +413,7 @@ class GongkaiSpider(scrapy.Spider):
         item = ArticleItem({name: result.get(name) for name in DETAIL_FIELDS})
         item["body"] = "\n".join(b for b in article["bodies"] if b)
         item["attachments"] = article["attachments"]
+        _fill_from_listing(item, article["meta"].get("list_fields"))
         item["url"] = article["url"]
         item["site"] = self.site_id
         item["list_url"] = article["meta"].get("list_url")
@@ -358,8 +431,9 @@ class GongkaiSpider(scrapy.Spider):
 
     def _request(self, url: str, kind: str, *, column: str | None, page: int | None = None,
                  list_url: str | None = None, pinned: bool = False, list_date: str | None = None,
-                 list_title: str | None = None, callback: Any = None, errback: Any = None, cb_kwargs: dict | None = None,
-                 dont_filter: bool = False, method: str = "GET", body: str | bytes | None = None) -> scrapy.Request:
+                 list_title: str | None = None, list_fields: dict | None = None, callback: Any = None,
+                 errback: Any = None, cb_kwargs: dict | None = None, dont_filter: bool = False, method: str = "GET",
+                 body: str | bytes | None = None) -> scrapy.Request:
         gongkai: dict[str, Any] = {"kind": kind, "site": self.site_id, "column": column}
         if kind == "listing":
             gongkai["page"] = page
@@ -369,6 +443,8 @@ class GongkaiSpider(scrapy.Spider):
             # link: the URL as the listing gave it; it survives redirects (the meta dict is shared) and keys the
             # pending ledger
             gongkai.update(pinned=pinned, list_date=list_date, list_title=list_title, link=url)
+            if list_fields:
+                gongkai["list_fields"] = list_fields
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
         site = self.site_request_options()
         return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
@@ -387,8 +463,16 @@ class GongkaiSpider(scrapy.Spider):
         return {"headers": self._headers, "cookies": self._cookies, "meta": meta}
 
     def request_failed(self, failure: Failure) -> None:
-        kind = failure.request.meta.get("gongkai", {}).get("kind", "unknown")
+        meta = failure.request.meta.get("gongkai", {})
+        kind = meta.get("kind", "unknown")
         reason = _failure_reason(failure)
+        state = (meta.get("request") or {}).get("state") or {}
+        if reason == "http_404" and state.get("dialect") == "gkmlpt" and int(state.get("page") or 0) >= 2:
+            # A single-page gkmlpt deployment answers 404 past its first page: the column is complete.
+            self._inc("gongkai/listing/api_end")
+            self.logger.info("gkmlpt category %s has no page %s (single-page deployment): %s",
+                             state.get("category"), state.get("page"), failure.request.url)
+            return
         self._inc(f"gongkai/fetch/failed/{kind}/{reason}")
         log = self.logger.info if reason == "ignored" else self.logger.warning
         log("%s page not fetched (%s): %s", kind, reason, failure.request.url)
@@ -403,12 +487,14 @@ class GongkaiSpider(scrapy.Spider):
         if ledger is None:
             return
         meta = request.meta.get("gongkai", {}) if isinstance(request.meta.get("gongkai"), dict) else {}
-        extra = None
+        extra: dict[str, Any] = {}
         if request.method != "GET":
             extra = {"method": request.method, "body": request.body.decode("utf-8", "replace")}
+        if meta.get("list_fields"):  # an API record's values (gkmlpt 文号, date ...) for the retry
+            extra["list_fields"] = meta["list_fields"]
         ledger.failed(meta.get("link") or request.url, reason, list_url=meta.get("list_url"),
                       column=meta.get("column"), list_title=meta.get("list_title"), list_date=meta.get("list_date"),
-                      request=extra)
+                      request=extra or None)
 
     def _count_overrides(self, result: dict) -> None:
         """``gongkai/override/<section.key>/{matched,missed}``: the run monitor alerts on a site selector that
@@ -431,6 +517,24 @@ class GongkaiSpider(scrapy.Spider):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _api_page_number(request: dict | None) -> int:
+    """1-based number of an API listing request within its column (0 for other listing pages)."""
+    state = (request or {}).get("state") or {}
+    if state.get("dialect") not in ("api", "fragment", "gkmlpt", "jpaas"):
+        return 0
+    return int(state.get("index") or state.get("page") or 1)
+
+
+def _fill_from_listing(item: ArticleItem, fields: dict | None) -> None:
+    """Values an API listing record gave (publish_time, doc_meta, attachments) where the page had none;
+    doc_meta is merged key by key, the page's own values winning."""
+    for name, value in (fields or {}).items():
+        if name == "doc_meta" and isinstance(value, dict):
+            item["doc_meta"] = {**value, **(item.get("doc_meta") or {})}
+        elif value and not item.get(name):
+            item[name] = value
 
 
 def _content_type(response: Response) -> str:
