@@ -233,11 +233,11 @@ def build_portal(articles_per_column: int | Mapping[str, int], *, seed: int = 0,
     pages.update(_seed_pages(seed_articles))
     pages.update(_trs_pages(trs_articles))
     pages.update(_hanweb_pages(hanweb_articles))
-    pages.update(_file_pages([*seed_articles, *trs_articles, *hanweb_articles]))
     from gongkai_spider.demo import modern  # builds on this module's article and page helpers
 
     api_columns = modern.build(maker, counts)
     pages.update(api_columns.pages)
+    pages.update(_file_pages([*seed_articles, *trs_articles, *hanweb_articles, *api_columns.articles]))
     expected = [a.expected() for a in (*seed_articles, *trs_articles, *hanweb_articles, *api_columns.articles)]
     return Portal(pages={canonical_target(k): v for k, v in pages.items()}, expected=expected,
                   hanweb_records=[_hanweb_record(a) for a in hanweb_articles], api=api_columns.respond)
@@ -284,8 +284,12 @@ def _attach(article: Article, fmt: str, name: str, url: str, lines: list[str] | 
 def _file_pages(articles: list[Article]) -> dict[str, tuple[bytes, str]]:
     """The attachment files of ``articles``, as the portal serves them."""
     pages: dict[str, tuple[bytes, str]] = {}
+    by_extension = {ext: fmt for fmt, (ext, _) in demo_files.FORMATS.items()}
     for article in articles:
         for name, url in article.attachments:
+            if url not in article.files:  # linked by a template without its own file: one in its format
+                fmt = by_extension.get(url.rsplit(".", 1)[-1].lower(), "pdf")
+                article.files[url] = (fmt, [f"{name}（{article.source}）", article.paragraphs[-1]])
             fmt, lines = article.files[url]
             pages[url] = (demo_files.make(fmt, name, lines), demo_files.FORMATS[fmt][1])
     return pages
