@@ -110,6 +110,14 @@ def test_hanweb_groups_are_posted_with_jpage_form_fields() -> None:
                                   "Referer": "http://fgw.example.gov.cn/col/col282/index.html"}
 
 
+def test_hanweb_form_fields_missing_from_nextgroup_come_from_the_page_script() -> None:
+    page = (FIXTURES / "hanweb_column" / "page.html").read_bytes()
+    page = page.replace(b"&amp;unitid=62345", b"").replace(b"&unitid=62345", b"").replace(b"webid=3&", b"")
+    page = page.replace(b"</body>", b'<script>var jpage = {unitid: "70001", webid: \'9\', perpage: 1};</script></body>')
+    (request,) = extract_listing(page, "http://fgw.example.gov.cn/col/col282/index.html")["next_requests"]
+    assert (request["form"]["unitid"], request["form"]["webid"], request["form"]["columnid"]) == ("70001", "9", "282")
+
+
 def test_posted_dataproxy_group_posts_the_rest_with_the_same_form() -> None:
     xml = ("<datastore><totalrecord>7</totalrecord><recordset>"
            + "".join(f'<record><![CDATA[<li><a href="/art/2024/5/{d}/art_9_{d}.html">第{d}号工作通知</a></li>]]></record>'

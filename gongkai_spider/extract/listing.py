@@ -629,6 +629,10 @@ def _nextgroup_requests(datastore: str, page_text: str, base: str, page_url: str
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key.lower() not in (*_HANWEB_RANGE_KEYS, "page"):
             form[key] = value
+    for key, value in form.items():  # fields the nextgroup URL lacks: from the page's script (unitid: "62345")
+        if not value:
+            found = re.search(rf"""\b{key}\s*["']?\s*[:=]\s*["']?([^"'&,;\s}})]+)""", page_text, re.I)
+            form[key] = found.group(1) if found else ""
     if not form["columnid"]:
         column = _HANWEB_COLUMN_RE.search(urlsplit(page_url).path)
         form["columnid"] = column.group(1) if column else ""
