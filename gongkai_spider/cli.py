@@ -17,7 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "serve the bundled demo portal on 127.0.0.1, crawl it into the store, print a summary"),
     "stats": ("stats", "print counts of the store: articles, quarantine, per site"),
     "export": ("export", "export a collection as JSONL (MongoDB Extended JSON) or CSV"),
+    "fixture": ("fixture", "save a page as an extraction fixture (add), or diff every fixture's extraction (check)"),
     "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
+    "report": ("report", "write a self-contained HTML report of the store: articles, runs, coverage, quarantine"),
     "sites": ("sites", "list the site configs, check them, and show how each site's last run went"),
     "attachments": ("attachments", "download and read the attachments of stored articles (fetch)"),
 }

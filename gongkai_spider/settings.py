@@ -267,6 +267,8 @@ EXTENSIONS = {
     # gc.freeze() after start-up and a larger generation-0 threshold; see extensions/gctuning.py
     "gongkai_spider.extensions.gctuning.GcTuning": 0,
     "gongkai_spider.extensions.monitor.RunMonitor": 500,
+    # one message per run with alerts, by e-mail and webhooks (GONGKAI_ALERT_*); after the monitor judged the run
+    "gongkai_spider.extensions.notify.AlertNotifier": 600,
     # one INFO line of progress figures every LOGSTATS_INTERVAL seconds (PERIODIC_LOG_* above)
     "scrapy.extensions.periodic_log.PeriodicLog": 0,
     # JOBDIR only: discards the queue/seen-list a killed run left behind; see extensions/jobdir.py
@@ -335,6 +337,32 @@ PERIODIC_LOG_STATS = {"include": ["gongkai/site/", "gongkai/progress/", "gongkai
 PERIODIC_LOG_DELTA = {"include": ["gongkai/site/", "gongkai/detail/items", "gongkai/listing/pages",
                                   "gongkai/store/"]}
 PERIODIC_LOG_TIMING_ENABLED = True
+
+# ---------------------------------------------------------------------------------------------------------
+# Alert messages: one per run with alerts, by e-mail and webhooks (extensions/notify.py; README "Alerts")
+# ---------------------------------------------------------------------------------------------------------
+
+# GONGKAI_ALERT_MAIL_TO: comma-separated addresses mailed through Scrapy's MailSender (MAIL_* below). "" = no mail.
+# Default: "". Env: GONGKAI_ALERT_MAIL_TO.
+GONGKAI_ALERT_MAIL_TO = os.environ.get("GONGKAI_ALERT_MAIL_TO", "")
+# GONGKAI_ALERT_WEBHOOKS: comma-separated KIND=URL, KIND one of wecom (企业微信), dingtalk (钉钉), feishu (飞书),
+# json (plain JSON POST). "" = none. Default: "". Env: GONGKAI_ALERT_WEBHOOKS.
+GONGKAI_ALERT_WEBHOOKS = os.environ.get("GONGKAI_ALERT_WEBHOOKS", "")
+# GONGKAI_ALERT_DINGTALK_SECRET / GONGKAI_ALERT_FEISHU_SECRET: signing secrets of the robots ("加签"), when the
+# robot has one. Default: "". Env: the same names.
+GONGKAI_ALERT_DINGTALK_SECRET = os.environ.get("GONGKAI_ALERT_DINGTALK_SECRET", "")
+GONGKAI_ALERT_FEISHU_SECRET = os.environ.get("GONGKAI_ALERT_FEISHU_SECRET", "")
+# GONGKAI_ALERT_ON: "alert" = message only for runs with alerts (or a configuration error); "always" = every run.
+# Default: alert. Env: GONGKAI_ALERT_ON.
+GONGKAI_ALERT_ON = os.environ.get("GONGKAI_ALERT_ON", "alert")
+# Scrapy's mail settings, from the environment (Scrapy's defaults otherwise): the SMTP server the alert mail uses.
+MAIL_HOST = os.environ.get("MAIL_HOST", "localhost")
+MAIL_PORT = _env_int("MAIL_PORT", 25)
+MAIL_FROM = os.environ.get("MAIL_FROM", "gongkai-spider@localhost")
+MAIL_USER = os.environ.get("MAIL_USER") or None
+MAIL_PASS = os.environ.get("MAIL_PASS") or None
+MAIL_TLS = _env_bool("MAIL_TLS", False)
+MAIL_SSL = _env_bool("MAIL_SSL", False)
 
 # ---------------------------------------------------------------------------------------------------------
 # Distributed crawling (scrapy-redis): N workers share one frontier in Redis; see docs/SCALING.md

@@ -1,7 +1,7 @@
 """Detail-page extraction pinned per template: every field of every fixture is its own test case.
 
 Fixtures live in ``tests/fixtures/<template>/<case>/`` (page.html in the page's own encoding, url.txt,
-expected.json). ``expected.json`` holds exact values of raw ``extract_detail`` fields plus a few body
+expected.json, and site.txt naming the site config whose selectors apply). ``expected.json`` holds exact values of raw ``extract_detail`` fields plus a few body
 checks (``body_startswith``, ``body_endswith``, ``body_contains``, ``body_excludes``, ``body_lines``); the
 body itself belongs to ``extract/body.py`` and is pinned here only where a template makes a promise about
 it. Re-run one case by hand with ``python -m gongkai_spider.extract page.html --url "$(cat url.txt)"``.
@@ -21,15 +21,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from gongkai_spider.commands.fixture import TEMPLATES, extract_case
+from gongkai_spider.commands.fixture import cases as fixture_cases
 from gongkai_spider.extract import extract_detail
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TEMPLATES = ("seed", "trs", "hanweb", "ucap", "generic_meta", "hostile", "gov")
 BODY_CHECKS = ("body_startswith", "body_endswith", "body_contains", "body_excludes", "body_lines")
-CASES = sorted(
-    case for template in TEMPLATES if (FIXTURES / template).is_dir()
-    for case in (FIXTURES / template).iterdir() if (case / "expected.json").is_file()
-)
+CASES = fixture_cases(FIXTURES)
 
 
 def _case_id(case: Path) -> str:
@@ -38,8 +36,7 @@ def _case_id(case: Path) -> str:
 
 @functools.cache
 def _extracted(case: Path) -> dict:
-    url = (case / "url.txt").read_text(encoding="utf-8").strip()
-    return extract_detail((case / "page.html").read_bytes(), url)
+    return extract_case(case)  # with the site config a site.txt names, as `gongkai fixture` made it
 
 
 def _expected(case: Path) -> dict:

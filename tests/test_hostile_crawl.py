@@ -438,6 +438,33 @@ def _marker(jobdir: Path, **data) -> None:
     (jobdir / "gongkai.running").write_text(json.dumps(data), encoding="utf-8")
 
 
+def test_a_marker_is_alive_only_for_the_process_that_wrote_it():
+    from gongkai_spider.extensions.liveness import marker_alive, process_identity
+
+    me = process_identity()
+    assert me["start_ticks"] is not None and me["boot_id"]  # Linux: /proc is there
+    assert marker_alive(me)
+    assert not marker_alive({**me, "start_ticks": me["start_ticks"] + 1})  # the PID, reused by a later process
+    assert not marker_alive({**me, "boot_id": "another-boot"})  # written before a reboot
+    assert not marker_alive({"pid": 2**22 + 12345})  # no such process
+    assert not marker_alive({"pid": "12"}) and not marker_alive({})
+    assert marker_alive({"pid": os.getpid()})  # an old marker without identity: the PID alone decides
+
+
+def test_run_history_does_not_take_a_reused_pid_for_a_run_in_progress(tmp_path):
+    from gongkai_spider.extensions.history import SiteHistory
+    from gongkai_spider.extensions.liveness import process_identity
+
+    parent = process_identity(os.getppid())
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps({"running": {**parent, "start_ticks": parent["start_ticks"] + 1, "started_at": "x"},
+                                "last_run": {"reason": "finished"}}))
+    history = SiteHistory(path, "site")
+    assert not history.previous_complete and "never closed" in history.previous_note
+    path.write_text(json.dumps({"running": {**parent, "started_at": "x"}, "last_run": {"reason": "finished"}}))
+    assert "in progress" in SiteHistory(path, "site").previous_note
+
+
 def test_a_stale_marker_whose_pid_is_reused_does_not_block_the_crawl(tmp_path):
     from gongkai_spider.extensions.liveness import process_identity
 

@@ -167,7 +167,9 @@ def test_gongkai_sites_shows_the_last_run(tmp_path):
     assert result.returncode == 0, result.log[-3000:]
     proc = _gongkai(["sites", "--json"], {k: env[k] for k in ("GONGKAI_SITES_DIR", "GONGKAI_DB",
                                                             "GONGKAI_RUN_HISTORY")}, tmp_path)
-    run = {e["site"]: e for e in json.loads(proc.stdout)}["local"]["last_run"]
+    entry = {e["site"]: e for e in json.loads(proc.stdout)}["local"]
+    run = entry["last_run"]
+    assert entry["pending"] == {"pending": 0, "given_up": 0}
     assert run["exit_status"] == 0 and run["new"] == 4 and run["failed"] == 0 and run["alerts"] == []
     assert run["coverage"]["title"] == 1.0 and run["reason"] == "finished"
 
@@ -193,7 +195,7 @@ def test_an_invalid_config_ends_the_crawl_before_fetching(tmp_path):
         result = run_scrapy(["crawl", "gongkai", "-a", "site=broken"], tmp_path,
                             env=scrapy_env(tmp_path, GONGKAI_SITES_DIR=str(sites)))
         assert server.seen == []
-    assert result.returncode != 0
+    assert result.returncode == 2  # a configuration error
     assert result.stats["finish_reason"] == "site_config_invalid"
     assert "listing.links: CSS selector 'a['" in result.log
 
@@ -275,3 +277,18 @@ def test_robots_off_for_one_site_with_its_reason_logged(tmp_path):
     permitted, paths = outcomes["permitted"]
     assert sum(p.startswith("/zwgk/tzgg/2") for p in paths) >= 3 and permitted.stats["gongkai/store/new"] == 3
     assert "robots.txt not obeyed (written permission 2024-05)" in permitted.log
+
+
+def test_gongkai_sites_shows_pending_articles_from_the_ledger(tmp_path):
+    portal = build_portal({"trs": 4})
+    sites = tmp_path / "sites"
+    broken = next(p for p in portal.pages if p.startswith("/zwgk/tzgg/2") and p.rsplit(".", 1)[0][-2:-1] != "_")
+    with serve({broken: (503, [("Content-Type", "text/html")], b"busy")}, default=portal_handler(portal)) as server:
+        _config(sites, "local", server.base)
+        env = scrapy_env(tmp_path, GONGKAI_SITES_DIR=str(sites))
+        result = run_scrapy(["crawl", "gongkai", "-a", "site=local"], tmp_path, env=env)
+    assert result.returncode == 3, result.log[-3000:]
+    proc = _gongkai(["sites"], {k: env[k] for k in ("GONGKAI_SITES_DIR", "GONGKAI_DB", "GONGKAI_RUN_HISTORY")},
+                    tmp_path)
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("local "))
+    assert " 1 (0) " in row and " 3 " in row, proc.stdout

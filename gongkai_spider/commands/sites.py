@@ -4,7 +4,8 @@ Configs are looked up exactly as ``scrapy crawl gongkai -a site=NAME`` and ``gon
 up: ``GONGKAI_SITES_DIR`` first, then the bundled ones (``sites.site_dirs``); a name in both shows the one the crawl
 uses. Each config is validated (JSON Schema, selectors compiled; every problem at once). The last run comes from
 the site's run history (``GONGKAI_RUN_HISTORY``, by default ``runs/{site}.json`` beside ``GONGKAI_DB``): when it
-finished, its exit status, new / updated / failed / pending articles, alerts, and the field coverage.
+finished, its exit status, new / updated / failed articles, alerts, and the field coverage; pending (and given-up)
+articles are read from the store's completeness ledger now, as ``gongkai stats`` reads them.
 Exit status: 0, or 2 when a config is invalid (``--check`` in CI).
 """
 
@@ -21,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the site YAML and exit")
 
 
-def collect(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per site: name, file, problem (None when valid), title, start URLs and the last run."""
+def collect(settings: dict[str, Any], pending: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
+    """One entry per site: name, file, problem (None when valid), title, start URLs, the last run, and the
+    site's entries in the store's completeness ledger now (``pending``: {pending, given_up}, from
+    ``gongkai stats``' reading; None when there is no store to read)."""
     from gongkai_spider.extensions.history import history_file, history_template
     from gongkai_spider.sites import SiteConfigError, available_sites, load_site, site_file
 
@@ -39,6 +42,7 @@ def collect(settings: dict[str, Any]) -> list[dict[str, Any]]:
             entry["problem"] = str(exc)
             site_id = name
         entry["last_run"] = _last_run(history_file(template, site_id)) if template else None
+        entry["pending"] = None if pending is None else pending.get(site_id, {"pending": 0, "given_up": 0})
         out.append(entry)
     return out
 
@@ -61,7 +65,7 @@ def _coverage(run: dict[str, Any]) -> str:
 
 
 def _table(entries: list[dict[str, Any]]) -> str:
-    rows = [("site", "config", "last run", "exit", "new", "failed", "pending", "alerts", "coverage")]
+    rows = [("site", "config", "last run", "exit", "new", "failed", "pending (given up)", "alerts", "coverage")]
     for e in entries:
         run = e["last_run"] or {}
         alerts = run.get("alerts") or []
@@ -71,7 +75,8 @@ def _table(entries: list[dict[str, Any]]) -> str:
             str(run.get("exit_status", "-")) if run else "-",
             str(run.get("new", "-")) if run else "-",
             str(run.get("failed", "-")) if run else "-",
-            str(run.get("pending", "-")) if run else "-",
+            (f"{e['pending']['pending']} ({e['pending']['given_up']})" if e["pending"] is not None
+             else str(run.get("pending", "-")) if run else "-"),
             ", ".join(sorted({a.get("reason", "?") for a in alerts})) or ("none" if run else "-"),
             _coverage(run) if run else "-",
         ))
@@ -81,6 +86,23 @@ def _table(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pending() -> dict[str, dict[str, int]] | None:
+    """Pending and given-up ledger entries per site in the store, or None without a readable store."""
+    from gongkai_spider.commands.stats import pending_by_site
+    from gongkai_spider.storage import CommandError, open_store_for_command
+
+    try:
+        store, _settings = open_store_for_command()
+    except CommandError:
+        return None
+    try:
+        return pending_by_site(store)
+    except Exception:  # an older store without the ledger: the last run's figure is shown instead
+        return None
+    finally:
+        store.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from gongkai_spider.sites import SCHEMA_FILE
     from gongkai_spider.storage import settings_from_env
@@ -88,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.schema:
         sys.stdout.write(SCHEMA_FILE.read_text(encoding="utf-8"))
         return 0
-    entries = collect(settings_from_env())
+    entries = collect(settings_from_env(), _pending())
     text = (json.dumps(entries, ensure_ascii=False, indent=2) + "\n") if args.json else _table(entries)
     sys.stdout.buffer.write(text.encode("utf-8"))
     sys.stdout.flush()

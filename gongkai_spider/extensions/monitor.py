@@ -392,6 +392,8 @@ class RunMonitor:
                 self._alert("no_items", f"{listings} listing page(s) fetched but no article was extracted "
                             "or already known")
         self.stats.set_value("gongkai/alert", len(self.alerts))
+        # (reason, message) of each alert, for the alert messages (extensions/notify.py)
+        self.stats.set_value("gongkai/alert_messages", [list(a) for a in self.alerts])
         if self.site_history is not None:
             self.site_history.finish(reason, record, self.run_summary(reason))
         logger.info("%s", self.summary(reason))

@@ -142,44 +142,52 @@ class RawText:
             self.visit(el)
 
     def visit(self, el: HtmlElement) -> None:
-        """Record ``el``'s subtree (the subtrees the lines skip: widgets, ``hidden`` elements). Iterative:
-        the parser allows 2048 levels, more than Python's recursion limit."""
+        """Record ``el``'s subtree (the subtrees the lines skip: widgets, ``hidden`` elements). An explicit
+        stack, not recursion: the parser allows 2048 levels, more than Python's recursion limit."""
         parts, starts, owners, span, scripts = self.parts, self.starts, self.owners, self.span, self.scripts
         skip, hidden_re = self.skip_tags, _HIDDEN_STYLE_RE
         pos = self.pos
-        opened: list[int] = []  # start offsets of the open elements
-        walker = etree.iterwalk(el, events=("start", "end", "comment", "pi"))
-        for event, node in walker:
-            if event == "start":
-                if node is not el:
-                    tag = node.tag
-                    if tag in skip:
-                        if tag == "script" and node.text:
-                            scripts.append(node.text)
-                        walker.skip_subtree()
-                        opened.append(-1)  # its "end" still comes, for the tail
-                        continue
-                    style = node.get("style")
-                    if style and ("none" in style or "hidden" in style) and hidden_re.search(style):
-                        walker.skip_subtree()
-                        opened.append(-1)
-                        continue
-                opened.append(pos)
-                text, owner = node.text, node
-            elif event == "end":
-                start = opened.pop()
-                if start >= 0:  # not a skipped subtree
-                    span[node] = (start, pos)
-                if node is el:
-                    break  # the root's tail is not part of this view
-                text, owner = node.tail, node.getparent()
-            else:  # comment or processing instruction: only its tail is text
-                text, owner = node.tail, node.getparent()
-            if text and not text.isspace():
-                starts.append(pos)
-                owners.append(owner)
-                parts.append(text)
-                pos += len(text) + 1
+        text = el.text
+        if text and not text.isspace():
+            starts.append(pos)
+            owners.append(el)
+            parts.append(text)
+            pos += len(text) + 1
+        stack = [(el, iter(el), self.pos)]
+        while stack:
+            node, children, start = stack[-1]
+            for child in children:
+                tag = child.tag
+                if tag.__class__ is not str or tag in skip:  # comments, scripts, styles, ...
+                    if tag == "script" and child.text:
+                        scripts.append(child.text)
+                else:
+                    style = child.get("style")
+                    if not (style and ("none" in style or "hidden" in style) and hidden_re.search(style)):
+                        stack.append((child, iter(child), pos))  # its tail comes when it is done
+                        text = child.text
+                        if text and not text.isspace():
+                            starts.append(pos)
+                            owners.append(child)
+                            parts.append(text)
+                            pos += len(text) + 1
+                        break
+                text = child.tail  # a tail belongs to the parent's text
+                if text and not text.isspace():
+                    starts.append(pos)
+                    owners.append(node)
+                    parts.append(text)
+                    pos += len(text) + 1
+            else:  # every child done
+                stack.pop()
+                span[node] = (start, pos)
+                if stack:
+                    text = node.tail
+                    if text and not text.isspace():
+                        starts.append(pos)
+                        owners.append(stack[-1][0])
+                        parts.append(text)
+                        pos += len(text) + 1
         self.pos = pos
 
 
