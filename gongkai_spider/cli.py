@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quarantine": ("quarantine", "list quarantined pages, or release a false positive into articles"),
     "report": ("report", "write a self-contained HTML report of the store: articles, runs, coverage, quarantine"),
     "sites": ("sites", "list the site configs, check them, and show how each site's last run went"),
+    "search": ("search", "full-text search of titles, bodies and attachment text, best hits first"),
+    "history": ("history", "the stored versions of a page and a diff of its body between two"),
     "attachments": ("attachments", "download and read the attachments of stored articles (fetch)"),
 }
 

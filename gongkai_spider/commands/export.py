@@ -16,6 +16,10 @@ from the crawled pages (quarantine entirely from hijacked ones). JSONL is writte
 ``-shm`` / ``-journal`` files), anything inside the spool folder (``GONGKAI_SPOOL_DIR``) or inside a Scrapy
 ``JOBDIR`` (``$JOBDIR``, or a folder holding ``requests.seen`` / ``requests.queue`` / ``gongkai.running``) is
 refused with one line and exit 2, and nothing is written.
+
+Incremental pulls: ``--site S``, ``--until YYYY-MM-DD`` (published on or before that day), ``--updated-since T``
+(content new or changed at or after ``T``: a date, or an ISO 8601 time, ``+08:00`` when it has no offset;
+served by the ``updated_at`` index) and ``--fields a,b,c`` (only these fields, in this order; CSV columns too).
 """
 
 from __future__ import annotations
@@ -47,12 +51,34 @@ def _since(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _time(text: str) -> datetime:
+    from gongkai_spider.storage.base import as_shanghai
+
+    try:
+        return as_shanghai(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or ISO 8601 time: {text!r}") from None
+
+
+def _fields(text: str) -> tuple[str, ...]:
+    fields = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    if not fields:
+        raise argparse.ArgumentTypeError("no field given")
+    return fields
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", choices=("articles", "quarantine", "pending"), default="articles",
                         help="collection to export (default: articles); pending: the completeness ledger")
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
     parser.add_argument("--since", type=_since, metavar="YYYY-MM-DD",
                         help="only documents published on or after this day (Asia/Shanghai)")
+    parser.add_argument("--until", type=_since, metavar="YYYY-MM-DD",
+                        help="only documents published on or before this day (Asia/Shanghai)")
+    parser.add_argument("--site", help="only this site")
+    parser.add_argument("--updated-since", type=_time, metavar="TIME",
+                        help="only documents whose content is new or changed since TIME (date or ISO 8601)")
+    parser.add_argument("--fields", type=_fields, metavar="a,b,c", help="only these fields, in this order")
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument("--db", metavar="PATH", help="read this SQLite store (default: MONGO_URI, else GONGKAI_DB)")
     parser.add_argument("--no-bom", action="store_true", help="CSV without the UTF-8 byte order mark")
@@ -170,6 +196,12 @@ def write_export(docs, out: IO[str], fmt: str, fields: tuple[str, ...] | None = 
 def run(args: argparse.Namespace) -> int:
     from gongkai_spider.storage import open_store_for_command, settings_from_env
 
+    if args.since and args.until and args.until < args.since:
+        raise BadArgument(f"--until {args.until} is before --since {args.since}")
+    known = export_fields(args.collection)
+    unknown = [f for f in args.fields or () if f not in known]
+    if unknown:
+        raise BadArgument(f"--fields: unknown field {unknown[0]!r} of {args.collection} (fields: {', '.join(known)})")
     if args.output:  # before the store is opened: a refused output leaves everything as it was
         settings = settings_from_env()
         if args.db:
@@ -183,10 +215,11 @@ def run(args: argparse.Namespace) -> int:
         else:  # bytes to stdout, whatever the locale says
             out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
         try:
-            docs = store.iter_docs(args.collection, since=args.since)
+            docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
+                                   updated_since=args.updated_since, fields=args.fields)
             if not args.with_attachment_text:
                 docs = map(without_attachment_text, docs)
-            n = write_export(docs, out, args.format, export_fields(args.collection))
+            n = write_export(docs, out, args.format, args.fields or export_fields(args.collection))
         finally:
             out.flush()
             if args.output:

@@ -9,6 +9,10 @@ Every operation is bounded: ``socketTimeoutMS`` and ``connectTimeoutMS`` (``MONG
 raises ``NetworkTimeout`` (an outage: the caller spools) after about twice the socket timeout at most (a read is
 retried once); ``timeoutMS`` (``MONGO_TIMEOUT_MS``, off by default) caps each call as a whole. Failed authentication or a bad URI raises ``errors.StoreUnusable`` (not an outage).
 Datetimes go in as naive UTC (MongoDB keeps UTC milliseconds) and come back tz-aware Asia/Shanghai.
+
+Beside the collections: ``article_versions`` (earlier versions of changed documents, written before the
+change itself so a failure in between loses nothing) and, in every document, the ``_search`` bigrams of the
+text index (``gongkai_spider/search/mongo.py``), never returned to callers.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
+from gongkai_spider.search.mongo import SEARCH_VERSION, TEXT_INDEX, build_query, search_field
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     DUPLICATE_KEY,
@@ -37,10 +42,10 @@ from gongkai_spider.storage.base import (
     plan_upserts,
     prepare_doc,
     schema_ordered,
-    since_datetime,
     to_utc_naive,
     utc_now,
 )
+from gongkai_spider.storage.query import DocFilter, version_record
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,12 @@ INDEXES: tuple[tuple[list[tuple[str, int]], dict[str, Any]], ...] = (
     ([("content_hash", 1)], {"name": "content_hash"}),
     ([("simhash", 1)], {"name": "simhash"}),
     ([("near_duplicate_of", 1)], {"name": "near_duplicate_of"}),
+    ([("updated_at", 1)], {"name": "updated_at"}),
+)
+VERSIONS = "article_versions"
+VERSION_INDEXES: tuple[tuple[list[tuple[str, int]], dict[str, Any]], ...] = (
+    ([("url", 1), ("version", 1)], {"name": "url_version"}),
+    ([("article_id", 1), ("version", 1)], {"name": "article_id_version"}),
 )
 
 
@@ -61,7 +72,23 @@ def to_mongo(doc: dict) -> dict:
 
 
 def from_mongo(doc: dict | None) -> dict | None:
-    return None if doc is None else schema_ordered(map_datetimes(doc, from_utc_naive))
+    if doc is None:
+        return None
+    doc.pop("_search", None)
+    return schema_ordered(map_datetimes(doc, from_utc_naive))
+
+
+def filter_query(filters: DocFilter) -> dict[str, Any]:
+    """The ``find`` conditions of ``filters`` (served by the site_publish_time and updated_at indexes)."""
+    query: dict[str, Any] = {}
+    if filters.site is not None:
+        query["site"] = filters.site
+    published = {op: to_utc_naive(v) for op, v in (("$gte", filters.start), ("$lt", filters.end)) if v}
+    if published:
+        query["publish_time"] = published
+    if filters.changed_from:
+        query["updated_at"] = {"$gte": to_utc_naive(filters.changed_from)}
+    return query
 
 
 def _guarded(method):
@@ -144,6 +171,7 @@ class MongoStore:
             raise StoreUnusable(f"cannot use the store {self.description}: {one_line(exc)}") from exc
         self._db = self._client[database]
         self._ready: set[str] = set()
+        self._text_index: dict[str, bool] = {}  # collection -> its search text index exists
         self.retry_seconds = retry_seconds
         self._down_until, self._down_reason = 0.0, ""
 
@@ -159,15 +187,33 @@ class MongoStore:
     def _col(self, collection: str):
         col = self._db[collection]
         if collection not in self._ready:
-            for keys, options in INDEXES:
+            for keys, options in VERSION_INDEXES if collection == VERSIONS else INDEXES:
                 col.create_index(keys, **options)
+            if collection in COLLECTIONS:  # articles and quarantine are searched
+                self._create_text_index(collection, col)
             self._ready.add(collection)
         return col
+
+    def _create_text_index(self, collection: str, col) -> None:
+        """The search index; a collection holds one text index only, so one made by hand (another name or
+        fields) is left alone and searches fall back to ``$regex`` scans, with a warning."""
+        from pymongo.errors import OperationFailure
+
+        keys, options = TEXT_INDEX
+        try:
+            col.create_index(keys, **options)
+            col.find_one({"$text": {"$search": "x"}}, {"_id": 1})  # mongomock-ng creates the index, has no $text
+            self._text_index[collection] = True
+        except (OperationFailure, NotImplementedError) as exc:
+            if isinstance(exc, OperationFailure) and is_outage(exc):
+                raise
+            logger.warning("search: no text index on %s (%s); searches scan with $regex", collection, exc)
+            self._text_index[collection] = False
 
     @_guarded
     def ensure_ready(self) -> None:
         """Contact the server and create the indexes; raises a pymongo error when it is unreachable."""
-        for name in COLLECTIONS:
+        for name in (*COLLECTIONS, VERSIONS):
             self._col(name)
 
     # -- writes ---------------------------------------------------------------------------------------
@@ -182,7 +228,7 @@ class MongoStore:
     @_guarded
     def upsert_many(self, docs: list[dict], collection: str = "articles", *, now: datetime | None = None,
                     outcomes: dict[str, str] | None = None) -> dict[str, int]:
-        from pymongo import UpdateOne
+        from pymongo import ReplaceOne, UpdateOne
         from pymongo.errors import BulkWriteError
 
         col = self._col(collection)
@@ -191,8 +237,15 @@ class MongoStore:
         existing = self._fetch(col, list(dict.fromkeys(d["_id"] for d in prepared)))
         plan = plan_upserts(prepared, existing, now)
         ops, op_ids = [], []
+        versions = [to_mongo(version_record(existing[_id], collection, now)) for _id, write in plan.writes.items()
+                    if write.kind == "update" and _id in existing]
+        if versions:  # first, so a failure before the update below loses no version; replays rewrite the same
+            self._col(VERSIONS).bulk_write([ReplaceOne({"_id": v["_id"]}, v, upsert=True) for v in versions],
+                                           ordered=False)
         for _id, write in plan.writes.items():
             doc = to_mongo(write.doc)
+            if write.kind != "touch":
+                doc["_search"] = search_field(write.doc)
             if write.kind == "touch":  # no upsert: a document deleted meanwhile must not come back as a stub
                 ops.append(UpdateOne({"_id": _id}, {"$set": {"last_seen": doc["last_seen"]}}))
             elif write.kind == "insert":
@@ -244,12 +297,75 @@ class MongoStore:
         return from_mongo(self._col(collection).find_one({"_id": _id}))
 
     @_guarded
-    def iter_docs(self, collection: str, since: datetime | date | None = None) -> Iterator[dict]:
-        """Documents ordered by _id; ``since`` keeps those published at or after it."""
-        start = since_datetime(since)
-        query = {} if start is None else {"publish_time": {"$gte": to_utc_naive(start)}}
-        for doc in self._col(collection).find(query).sort("_id", 1):
-            yield from_mongo(doc)
+    def iter_docs(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
+                  site: str | None = None, updated_since: datetime | date | None = None,
+                  fields: tuple[str, ...] | None = None) -> Iterator[dict]:
+        """Documents ordered by _id (with ``updated_since``: by updated_at, then _id): ``site``'s, published in
+        [``since``, ``until``] (a date ``until`` is its whole day), with content new or changed at or after
+        ``updated_since``; reduced to ``fields``."""
+        query = filter_query(DocFilter(site, since, until, updated_since))
+        projection: Any = {"_search": 0} if fields is None else {**dict.fromkeys(fields, 1), "_id": int("_id" in fields)}
+        order = [("updated_at", 1), ("_id", 1)] if updated_since is not None else [("_id", 1)]
+        for doc in self._col(collection).find(query, projection).sort(order):
+            out = from_mongo(doc)
+            yield out if fields is None else {k: out[k] for k in fields if k in out}
+
+    # -- search and versions (gongkai_spider/search/, docs/SCHEMA.md) -----------------------------------
+
+    @_guarded
+    def ensure_search_index(self, collection: str = "articles") -> int:
+        """Write ``_search`` into the documents stored without it (or with an older format); how many."""
+        from pymongo import UpdateOne
+
+        col, done = self._col(collection), 0
+        meta = self._db["search_meta"]  # {_id: collection, version}: every document has _search of that version
+        if (meta.find_one({"_id": collection}) or {}).get("version") == SEARCH_VERSION:
+            return 0  # the store writes _search with every document: once complete, it stays so
+        stale = {"_search.v": {"$ne": SEARCH_VERSION}}
+        while True:
+            batch = list(col.find(stale, {"title": 1, "body": 1, "attachments": 1}).limit(1000))
+            if not batch:
+                break
+            # the condition again: a crawl that rewrote the document meanwhile wrote its current _search
+            col.bulk_write([UpdateOne({"_id": d["_id"], **stale}, {"$set": {"_search": search_field(d)}})
+                            for d in batch], ordered=False)
+            done += len(batch)
+        meta.replace_one({"_id": collection}, {"_id": collection, "version": SEARCH_VERSION}, upsert=True)
+        if done:
+            logger.info("search index of %s: %d documents indexed", collection, done)
+        return done
+
+    @_guarded
+    def search_ids(self, terms: list[str], collection: str = "articles", filters: DocFilter | None = None,
+                   limit: int = 20) -> list[tuple[str, float]]:
+        """``(_id, score)`` of the documents holding every term (``search.parse_query``), best first."""
+        col = self._col(collection)
+        base = filter_query(filters or DocFilter())
+        query = build_query(terms, base, use_text=self._text_index.get(collection, False))
+        if "$text" in query:
+            cursor = col.find(query, {"_id": 1, "score": {"$meta": "textScore"}})
+            return [(d["_id"], float(d.get("score") or 0.0))
+                    for d in cursor.sort([("score", {"$meta": "textScore"})]).limit(limit)]
+        cursor = col.find(query, {"_id": 1}).sort([("publish_time", -1), ("_id", 1)]).limit(limit)
+        return [(d["_id"], 0.0) for d in cursor]
+
+    @_guarded
+    def get_many(self, collection: str, ids: list[str]) -> dict[str, dict]:
+        return self._fetch(self._col(collection), ids)
+
+    @_guarded
+    def versions(self, url: str) -> list[dict]:
+        """The earlier versions of the document at ``url`` (``article_versions``), oldest first."""
+        return [from_mongo(d) for d in self._col(VERSIONS).find({"url": url}).sort("version", 1)]
+
+    @_guarded
+    def find_url(self, url: str) -> tuple[str, dict] | None:
+        """(collection, document) stored at ``url``, else None."""
+        for name in COLLECTIONS:
+            doc = self._col(name).find_one({"url": url})
+            if doc is not None:
+                return name, from_mongo(doc)
+        return None
 
     @_guarded
     def count(self, collection: str) -> int:

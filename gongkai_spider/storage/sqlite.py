@@ -5,6 +5,10 @@ One table per collection. Indexed columns serve the queries of docs/SCHEMA.md; t
 datetimes are, so they come back as tz-aware datetimes (a string that merely looks like a date stays a
 string). ``publish_time`` and ``last_seen`` columns hold ISO UTC text, so text order is time order.
 WAL journal (readers never block the crawl), one transaction per batch.
+
+Beside the collections: ``article_versions`` (the earlier versions of changed documents, ``gongkai history``)
+and the full-text index of each collection (``gongkai_spider/search/sqlite.py``), both written in the
+transaction of the batch that causes them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gongkai_spider.errors import StoreUnusable
+from gongkai_spider.search.sqlite import SQLiteSearch
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     PENDING,
@@ -28,10 +33,10 @@ from gongkai_spider.storage.base import (
     one_line,
     plan_upserts,
     prepare_doc,
-    since_datetime,
     sqlite_identity,
     utc_now,
 )
+from gongkai_spider.storage.query import DocFilter, project, version_record
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +60,34 @@ CREATE INDEX IF NOT EXISTS {t}_site_publish_time ON {t} (site, publish_time);
 CREATE INDEX IF NOT EXISTS {t}_content_hash ON {t} (content_hash);
 CREATE INDEX IF NOT EXISTS {t}_simhash ON {t} (simhash);
 CREATE INDEX IF NOT EXISTS {t}_near_duplicate_of ON {t} (near_duplicate_of);
+CREATE INDEX IF NOT EXISTS {t}_updated_at ON {t} (json_extract(doc, '$.updated_at'));
 """
+# updated_at (incremental pulls) is indexed as it is in the JSON: every stored datetime is ISO 8601 +08:00 with
+# milliseconds, so text order is time order; an index on the expression needs no column, and a store written
+# before it gets the index when opened, without rewriting its rows.
+UPDATED_AT = "json_extract({a}doc, '$.updated_at')"
 _COLUMNS = "_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, doc, datetime_paths"
+_MARKS = ",".join("?" * len(_COLUMNS.split(",")))
+_VERSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS article_versions (
+    _id TEXT PRIMARY KEY,       -- <article _id>:<version>
+    article_id TEXT NOT NULL,
+    url TEXT,
+    collection TEXT,
+    version INTEGER,
+    valid_from TEXT,            -- ISO 8601 UTC: when this content was first stored
+    valid_to TEXT,              -- ISO 8601 UTC: when the next version replaced it
+    doc TEXT NOT NULL,
+    datetime_paths TEXT
+);
+CREATE INDEX IF NOT EXISTS article_versions_url ON article_versions (url, version);
+CREATE INDEX IF NOT EXISTS article_versions_article_id ON article_versions (article_id, version);
+"""
+
+
+def _shanghai_text(value: Any) -> str | None:
+    """A datetime as encode_doc writes it into the JSON (ISO 8601 +08:00, milliseconds)."""
+    return as_shanghai(value).isoformat(timespec="milliseconds") if isinstance(value, datetime) else None
 
 
 def _utc_text(value: Any) -> str | None:
@@ -101,6 +132,20 @@ def _row(doc: dict) -> tuple:
             doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), text, paths)
 
 
+def _conditions(filters: DocFilter, alias: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on the indexed columns, table alias ``alias``) and parameters for ``filters``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for condition, value in ((f"{alias}site = ?", filters.site),
+                             (f"{alias}publish_time >= ?", _utc_text(filters.start)),
+                             (f"{alias}publish_time < ?", _utc_text(filters.end)),
+                             (f"{UPDATED_AT.format(a=alias)} >= ?", _shanghai_text(filters.changed_from))):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return where, params
+
+
 class SQLiteStore:
     """Store protocol on a local SQLite file; see ``base.Store``."""
 
@@ -117,6 +162,8 @@ class SQLiteStore:
             self._conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file: "not a database" here
             self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process in WAL mode
             self._tables: set[str] = set()
+            self._search = SQLiteSearch(self._conn)
+            self._conn.executescript(_VERSIONS_SCHEMA)
             for name in COLLECTIONS:
                 self._table(name)
         except (OSError, sqlite3.DatabaseError) as exc:
@@ -150,6 +197,8 @@ class SQLiteStore:
             if not _NAME_RE.match(collection):
                 raise ValueError(f"bad collection name: {collection!r}")
             self._conn.executescript(_SCHEMA.format(t=collection))
+            if collection in COLLECTIONS:  # articles and quarantine are searched; the pending ledger is not
+                self._search.prepare(collection)
             self._tables.add(collection)
         return collection
 
@@ -178,7 +227,7 @@ class SQLiteStore:
         try:
             existing = self._fetch(table, list(dict.fromkeys(d["_id"] for d in prepared)))
             plan = plan_upserts(prepared, existing, now)
-            insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})"
             update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
                       "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
             for _id, write in plan.writes.items():
@@ -191,6 +240,10 @@ class SQLiteStore:
                 except sqlite3.IntegrityError as exc:  # url already stored under another _id
                     logger.warning("store: %s rejected %s (%s): %s", collection, _id, write.doc.get("url"), exc)
                     rejected.add(_id)
+            done = [(_id, w.kind, w.doc) for _id, w in plan.writes.items() if _id not in rejected]
+            self._save_versions(collection, done, existing, now)
+            if table in COLLECTIONS:
+                self._search.sync(table, done, existing)
             self._conn.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -198,8 +251,31 @@ class SQLiteStore:
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
 
+    def _save_versions(self, collection: str, writes: list[tuple[str, str, dict]], existing: dict[str, dict],
+                       now: datetime) -> None:
+        rows = []
+        for _id, kind, _doc in writes:
+            if kind == "update" and _id in existing:
+                record = version_record(existing[_id], collection, now)
+                text, paths = encode_doc(record)
+                rows.append((record["_id"], _id, record.get("url"), collection, record.get("version"),
+                             _utc_text(record.get("valid_from")), _utc_text(record.get("valid_to")), text, paths))
+        if rows:  # INSERT OR REPLACE: a replayed batch writes the same record again
+            self._conn.executemany("INSERT OR REPLACE INTO article_versions (_id, article_id, url, collection, "
+                                   "version, valid_from, valid_to, doc, datetime_paths) VALUES (?,?,?,?,?,?,?,?,?)",
+                                   rows)
+
     def delete(self, collection: str, _id: str) -> bool:
-        cursor = self._conn.execute(f"DELETE FROM {self._table(collection)} WHERE _id=?", (_id,))
+        table = self._table(collection)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._fetch(table, [_id]).get(_id)
+            self._search.remove(table, _id, old)
+            cursor = self._conn.execute(f"DELETE FROM {table} WHERE _id=?", (_id,))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
         return cursor.rowcount > 0
 
     def move(self, _id: str, src: str, dst: str) -> bool:
@@ -209,7 +285,11 @@ class SQLiteStore:
         try:
             row = self._conn.execute(f"SELECT {_COLUMNS} FROM {src_t} WHERE _id=?", (_id,)).fetchone()
             if row is not None:
-                self._conn.execute(f"INSERT OR REPLACE INTO {dst_t} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+                moved = json.loads(row[-2])
+                self._search.remove(dst_t, _id, self._fetch(dst_t, [_id]).get(_id))
+                self._conn.execute(f"INSERT OR REPLACE INTO {dst_t} ({_COLUMNS}) VALUES ({_MARKS})", row)
+                self._search.add(dst_t, _id, moved)
+                self._search.remove(src_t, _id, moved)
                 self._conn.execute(f"DELETE FROM {src_t} WHERE _id=?", (_id,))
             self._conn.execute("COMMIT")
         except BaseException:
@@ -224,18 +304,53 @@ class SQLiteStore:
                                  (_id,)).fetchone()
         return decode_doc(*row) if row else None
 
-    def iter_docs(self, collection: str, since: datetime | date | None = None) -> Iterator[dict]:
-        """Documents ordered by _id; ``since`` keeps those published at or after it."""
+    def iter_docs(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
+                  site: str | None = None, updated_since: datetime | date | None = None,
+                  fields: tuple[str, ...] | None = None) -> Iterator[dict]:
+        """Documents ordered by _id (with ``updated_since``: by updated_at, then _id): ``site``'s, published in
+        [``since``, ``until``] (a date ``until`` is its whole day), with content new or changed at or after
+        ``updated_since``; reduced to ``fields``."""
         table = self._table(collection)
-        start = since_datetime(since)
-        if start is None:
-            cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table} ORDER BY _id")
-        else:
-            cursor = self._conn.execute(
-                f"SELECT doc, datetime_paths FROM {table} WHERE publish_time >= ? ORDER BY _id",
-                (_utc_text(start),))
+        where, params = _conditions(DocFilter(site, since, until, updated_since), "")
+        # an incremental pull reads the updated_at index in its order (a sort by _id would scan the table)
+        order = f"{UPDATED_AT.format(a='')}, _id" if updated_since is not None else "_id"
+        cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
+                                    + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}",
+                                    params)
         for text, paths in cursor:
-            yield decode_doc(text, paths)
+            yield project(decode_doc(text, paths), fields)
+
+    # -- search and versions (gongkai_spider/search/, docs/SCHEMA.md) -----------------------------------
+
+    def ensure_search_index(self, collection: str = "articles") -> int:
+        """Index the documents stored before the index existed (or after it went stale); how many."""
+        return self._search.ensure_built(self._table(collection))
+
+    def search_ids(self, terms: list[str], collection: str = "articles", filters: DocFilter | None = None,
+                   limit: int = 20) -> list[tuple[str, float]]:
+        """``(_id, score)`` of the documents holding every term (``search.parse_query``), best first."""
+        table = self._table(collection)
+        self._search.ensure_built(table)
+        where, params = _conditions(filters or DocFilter(), "a.")
+        return self._search.search(table, terms, where, params, limit)
+
+    def get_many(self, collection: str, ids: list[str]) -> dict[str, dict]:
+        return self._fetch(self._table(collection), ids)
+
+    def versions(self, url: str) -> list[dict]:
+        """The earlier versions of the document at ``url`` (``article_versions``), oldest first."""
+        rows = self._conn.execute("SELECT doc, datetime_paths FROM article_versions WHERE url=? ORDER BY version",
+                                  (url,))
+        return [decode_doc(text, paths) for text, paths in rows]
+
+    def find_url(self, url: str) -> tuple[str, dict] | None:
+        """(collection, document) stored at ``url``, else None."""
+        for name in COLLECTIONS:
+            row = self._conn.execute(f"SELECT doc, datetime_paths FROM {self._table(name)} WHERE url=?",
+                                     (url,)).fetchone()
+            if row:
+                return name, decode_doc(*row)
+        return None
 
     def count(self, collection: str) -> int:
         return self._conn.execute(f"SELECT COUNT(*) FROM {self._table(collection)}").fetchone()[0]
@@ -303,7 +418,7 @@ class SQLiteStore:
         rows = [_row(prepare_doc(e)) for e in entries]
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.executemany(f"INSERT OR REPLACE INTO {table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self._conn.executemany(f"INSERT OR REPLACE INTO {table} ({_COLUMNS}) VALUES ({_MARKS})", rows)
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
