@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sites": ("sites", "list the site configs, check them, and show how each site's last run went"),
     "search": ("search", "full-text search of titles, bodies and attachment text, best hits first"),
     "history": ("history", "the stored versions of a page and a diff of its body between two"),
+    "attachments": ("attachments", "download and read the attachments of stored articles (fetch)"),
 }
 
 

@@ -49,6 +49,7 @@ WORKING_FIELDS: tuple[str, ...] = (
     "_page_site_hosts",  # the crawled site's hosts (allowed_domains + start URL hosts): not foreign to the scorer
     "_page_requested_url",  # the article link as the listing gave it (before redirects): its pending-ledger key
     "_page_raw",  # dict of extra strings for the document's raw: <meta> values the page overruled, the listing date
+    "_page_file",  # {url, body, content_type} of a file served at a detail URL: the attachments pipeline keeps it
 )
 
 

@@ -98,13 +98,14 @@ GONGKAI_PAGE_CAP = _env_int("GONGKAI_PAGE_CAP", 1000)
 GONGKAI_SITES_DIR = os.environ.get("GONGKAI_SITES_DIR", "")
 
 # ---------------------------------------------------------------------------------------------------------
-# Item pipelines: clean -> validate -> spam -> dedup -> store
+# Item pipelines: clean -> validate -> spam -> attachments -> dedup -> store
 # ---------------------------------------------------------------------------------------------------------
 
 ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 100,
     "pipelines.validate.ValidatePipeline": 200,
     "pipelines.spam.SpamPipeline": 300,
+    "pipelines.attachments.AttachmentsPipeline": 350,
     "pipelines.dedup.DedupPipeline": 400,
     "pipelines.store.StorePipeline": 900,
 }
@@ -121,6 +122,49 @@ GONGKAI_SPAM_THRESHOLD = _env_float("GONGKAI_SPAM_THRESHOLD", 1.0)
 # the bundled pipelines/spam_data/ — copy that folder, edit it, point this setting at it.
 # Default: unset (bundled lists). Env: GONGKAI_SPAM_LISTS_DIR.
 GONGKAI_SPAM_LISTS_DIR = os.environ.get("GONGKAI_SPAM_LISTS_DIR", "")
+
+# ---------------------------------------------------------------------------------------------------------
+# Attachments (pipelines/attachments.py: Scrapy's FilesPipeline; text by gongkai_spider/filetext/, issue 13)
+# ---------------------------------------------------------------------------------------------------------
+
+# GONGKAI_ATTACHMENTS_ENABLED: download attachment files, keep them, read their text. Off = attachments stay
+# {name, url}. Default: on. Env: GONGKAI_ATTACHMENTS.
+GONGKAI_ATTACHMENTS_ENABLED = _env_bool("GONGKAI_ATTACHMENTS", True)
+# GONGKAI_ATTACHMENTS_FOR_SPAM: download the attachments of quarantined items too (status skipped otherwise).
+# Default: off. Env: GONGKAI_ATTACHMENTS_FOR_SPAM.
+GONGKAI_ATTACHMENTS_FOR_SPAM = _env_bool("GONGKAI_ATTACHMENTS_FOR_SPAM", False)
+# GONGKAI_ATTACHMENT_MAX_BYTES: larger files are not downloaded (status too_large; Scrapy aborts the transfer).
+# Default: 50 MiB. Env: GONGKAI_ATTACHMENT_MAX_BYTES.
+GONGKAI_ATTACHMENT_MAX_BYTES = _env_int("GONGKAI_ATTACHMENT_MAX_BYTES", 50 * 1024 * 1024)
+# GONGKAI_ATTACHMENT_MAX_CHARS: characters of text kept per file; more -> text_truncated: true.
+# Default: 200000. Env: GONGKAI_ATTACHMENT_MAX_CHARS.
+GONGKAI_ATTACHMENT_MAX_CHARS = _env_int("GONGKAI_ATTACHMENT_MAX_CHARS", 200_000)
+# GONGKAI_ATTACHMENT_MAX_PAGES: PDF pages whose text is read (pages counts them all; more -> text_truncated).
+# Default: 500. Env: GONGKAI_ATTACHMENT_MAX_PAGES.
+GONGKAI_ATTACHMENT_MAX_PAGES = _env_int("GONGKAI_ATTACHMENT_MAX_PAGES", 500)
+# GONGKAI_ATTACHMENT_MAX_UNPACKED: declared decompressed bytes a DOCX/XLSX/ZIP may hold; more -> failed:zip_bomb.
+# Default: 100 MiB. Env: GONGKAI_ATTACHMENT_MAX_UNPACKED.
+GONGKAI_ATTACHMENT_MAX_UNPACKED = _env_int("GONGKAI_ATTACHMENT_MAX_UNPACKED", 100 * 1024 * 1024)
+# GONGKAI_ATTACHMENT_PARSE_TIMEOUT: seconds the text worker may spend on one file (then it is killed and
+# restarted: failed:parse_timeout). Default: 30. Env: GONGKAI_ATTACHMENT_PARSE_TIMEOUT.
+GONGKAI_ATTACHMENT_PARSE_TIMEOUT = _env_float("GONGKAI_ATTACHMENT_PARSE_TIMEOUT", 30.0)
+# GONGKAI_ATTACHMENT_PARSE_MEMORY_MB: address-space limit of the text worker (failed:memory beyond); 0 = none.
+# Default: 1024. Env: GONGKAI_ATTACHMENT_PARSE_MEMORY_MB.
+GONGKAI_ATTACHMENT_PARSE_MEMORY_MB = _env_int("GONGKAI_ATTACHMENT_PARSE_MEMORY_MB", 1024)
+# GONGKAI_ATTACHMENT_TIMEOUT: download timeout of one attachment, seconds. Default: 120.
+# Env: GONGKAI_ATTACHMENT_TIMEOUT.
+GONGKAI_ATTACHMENT_TIMEOUT = _env_float("GONGKAI_ATTACHMENT_TIMEOUT", 120.0)
+# FILES_STORE (Scrapy's): where files go. "" = GridFS in MONGO_DATABASE when MONGO_URI is set, else files/ beside
+# GONGKAI_DB (data/files); a folder, s3://, gs://, ftp:// or mongodb:// URI names one. Env: FILES_STORE.
+FILES_STORE = os.environ.get("FILES_STORE", "")
+# FILES_EXPIRES (Scrapy's): days before an attachment URL whose file is stored is downloaded again to see whether
+# it changed (a new sha1 makes a new article version). Default: 90. Env: FILES_EXPIRES.
+FILES_EXPIRES = _env_int("FILES_EXPIRES", 90)
+# FILES_URLS_FIELD / FILES_RESULT_FIELD (Scrapy's): the item field read for URLs and written with the records.
+FILES_URLS_FIELD = "attachments"
+FILES_RESULT_FIELD = "attachments"
+# MEDIA_ALLOW_REDIRECTS (Scrapy's): portals often redirect downloads (/download?id= -> the file).
+MEDIA_ALLOW_REDIRECTS = True
 
 # ---------------------------------------------------------------------------------------------------------
 # Validate and dedup pipelines (pipelines/validate.py, pipelines/dedup.py)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 
@@ -36,3 +36,19 @@ def as_dict(item: Any) -> dict[str, Any]:
     if isinstance(item, Item):
         return dict(item)
     return dict(ItemAdapter(item).items())
+
+
+def attachment_text(item: Mapping[str, Any]) -> str:
+    """The text of the item's attachments (``attachments[].text``, set by pipelines/attachments.py), joined."""
+    attachments = item.get("attachments")
+    if not isinstance(attachments, list):
+        return ""
+    return "\n".join(a["text"] for a in attachments if isinstance(a, Mapping) and isinstance(a.get("text"), str))
+
+
+def attachment_sha1s(item: Mapping[str, Any]) -> list[str]:
+    """The sha1s of the item's stored attachment files, sorted (the order of links on the page is no change)."""
+    attachments = item.get("attachments")
+    if not isinstance(attachments, list):
+        return []
+    return sorted({a["sha1"] for a in attachments if isinstance(a, Mapping) and isinstance(a.get("sha1"), str)})

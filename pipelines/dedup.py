@@ -1,9 +1,12 @@
 """Dedup pipeline: content fingerprints and near-duplicate detection.
 
 Every item gets
-- ``content_hash``: sha1 hex of ``normalize_for_hash(title) + "\\n" + normalize_for_hash(body)``; the store
+- ``content_hash``: sha1 hex of ``normalize_for_hash(title) + "\\n" + normalize_for_hash(body)``, followed by
+  ``"\\n"`` and the sorted sha1s of the stored attachment files when there are any (a changed file is a new
+  version; pages without files keep their hash); the store
   compares it to decide new / updated / unchanged, so this normalisation must never change silently.
-- ``simhash``: 64-bit simhash of the character 3-grams of the normalised title + body, as a SIGNED int64
+- ``simhash``: 64-bit simhash of the character 3-grams of the normalised title + body + attachment text, as a
+  SIGNED int64
   (MongoDB and SQLite integers are signed).
 - ``near_duplicate_of``: the ``_id`` of a stored or earlier-seen article that this one copies, else None.
   Nothing is dropped: near copies (the same notice reposted on several portals) stay, marked.
@@ -49,7 +52,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gongkai_spider.stats import CounterStats, Stats
-from pipelines.common import fields
+from pipelines.common import attachment_sha1s, attachment_text, fields
 
 logger = logging.getLogger(__name__)
 
@@ -346,16 +349,29 @@ def similarity(a: set[str], b: set[str]) -> float:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _fingerprint(title: str | None, body: str | None) -> tuple[str, int, int, str]:
+def _fingerprint(title: str | None, body: str | None, attachments_text: str = "",
+                 sha1s: Iterable[str] = ()) -> tuple[str, int, int, str]:
     norm_title, norm_body = normalize_for_hash(title), normalize_for_hash(body)
-    digest = hashlib.sha1((norm_title + "\n" + norm_body).encode("utf-8")).hexdigest()
+    hashed = norm_title + "\n" + norm_body
+    sha1s = sorted(sha1s)
+    if sha1s:
+        hashed += "\n" + "\n".join(sha1s)
+    digest = hashlib.sha1(hashed.encode("utf-8")).hexdigest()
+    if attachments_text:
+        norm_body += normalize_for_hash(attachments_text)
     text = norm_title + norm_body
     return digest, to_signed64(simhash_unsigned(text)), len(norm_body), text
 
 
-def fingerprint(title: str | None, body: str | None) -> tuple[str, int, int]:
-    """(content_hash, signed simhash, length of the normalised body): the pure part of the pipeline."""
-    return _fingerprint(title, body)[:3]
+def fingerprint(title: str | None, body: str | None, attachments_text: str = "",
+                sha1s: Iterable[str] = ()) -> tuple[str, int, int]:
+    """(content_hash, signed simhash, length of the normalised text): the pure part of the pipeline.
+
+    ``attachments_text`` (the attachments' text) joins the body for the simhash, the near-duplicate text and
+    the length; ``sha1s`` (the stored attachment files) join the content hash, so a changed file is a changed
+    article. Without attachments all are exactly what they were before attachments were downloaded.
+    """
+    return _fingerprint(title, body, attachments_text, sha1s)[:3]
 
 
 def _is_spam(value: Any) -> bool:
@@ -384,7 +400,16 @@ class StoreCandidates:
         return self._store().iter_simhashes("articles")
 
     def texts(self, *, ids: Iterable[str] = (), simhashes: Iterable[int] = ()) -> list[tuple[str, int, str, str]]:
-        return self._store().dedup_texts("articles", ids=list(ids), simhashes=list(simhashes))
+        """(_id, simhash, title, body) of the candidates; the body followed by the text of the article's
+        attachments when it has some (the simhash was computed over both, so the confirmation compares both)."""
+        store = self._store()
+        rows = store.dedup_texts("articles", ids=list(ids), simhashes=list(simhashes))
+        out = []
+        for _id, value, title, body in rows:
+            doc = store.get("articles", _id) if _id else None
+            extra = attachment_text(doc) if doc else ""
+            out.append((_id, value, title, f"{body or ''}\n{extra}" if extra else body))
+        return out
 
 
 class DedupPipeline:
@@ -489,7 +514,8 @@ class DedupPipeline:
 
     def process_item(self, item: Any) -> Any:
         adapter = fields(item)
-        digest, signed, body_chars, text = _fingerprint(adapter.get("title"), adapter.get("body"))
+        digest, signed, body_chars, text = _fingerprint(adapter.get("title"), adapter.get("body"),
+                                                        attachment_text(adapter), attachment_sha1s(adapter))
         adapter["content_hash"] = digest
         adapter["simhash"] = signed
         near = None

@@ -95,7 +95,7 @@ from urllib.parse import urlsplit
 
 from gongkai_spider.normalize import registrable_domain, url_host
 from gongkai_spider.stats import CounterStats, Stats
-from pipelines.common import as_dict, fields
+from pipelines.common import as_dict, attachment_text, fields
 
 logger = logging.getLogger(__name__)
 
@@ -546,7 +546,8 @@ def score_spam(item: Mapping[str, Any], lists: SpamLists | None = None, threshol
     body = item.get("body") or ""
     if not isinstance(body, str):
         body = _field_text(body)
-    _score_body(v, body, lists, enforcement, host)
+    # The text of downloaded attachments counts as body: a hijacked page may hide its text in a file.
+    _score_body(v, "\n".join(filter(None, (body, attachment_text(item)))), lists, enforcement, host)
     _score_identity(v, item, signals, host, own, source, on_site)
     _score_markup(v, signals, own, lists)
     title_has_brand = any(r.startswith("brand_in_title:") for r in v.reasons)

@@ -182,7 +182,10 @@ def test_pdf_detail_is_not_stored_as_html_text(crawl):
 def test_pdf_detail_is_recorded_as_an_attachment(crawl):
     doc = crawl["docs"]["art/report7.html"]
     assert doc["title"] == "2024年一季度经济运行情况"
-    assert doc["attachments"] == [{"name": "2024年一季度经济运行情况", "url": doc["url"]}]
+    [attachment] = doc["attachments"]
+    assert {k: attachment[k] for k in ("name", "url")} == {"name": "2024年一季度经济运行情况", "url": doc["url"]}
+    # the file fetched as the detail page is kept and read, not downloaded a second time (hits == 1 above)
+    assert attachment["status"] == "downloaded" and attachment["format"] == "pdf" and attachment["sha1"]
     assert doc["publish_time"].startswith("2024-05-16")
     assert doc["body"] == "" and doc["raw"]["title"] == "2024年一季度经济运行情况"
     stats = crawl["stats"]

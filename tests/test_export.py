@@ -133,6 +133,6 @@ def test_jsonl_fast_path_writes_exactly_what_the_document_path_wrote(tmp_path):
 
 def test_jsonl_export_uses_the_fast_path_on_sqlite(db, capsysbinary, monkeypatch):
     monkeypatch.setattr(export, "jsonl_line", lambda _doc: pytest.fail("per-document path used"))
-    assert run_export("--db", db) == 0
+    assert run_export("--db", db, "--with-attachment-text") == 0
     lines = capsysbinary.readouterr().out.decode().splitlines()
     assert len(lines) == 3 and json_util.loads(lines[0])["_id"] == "id0001"

@@ -89,6 +89,10 @@ def _crawl_summary(stats: dict[str, Any], elapsed: float) -> str:
         + (f" {dropped}" if dropped else ""),
         f"  skipped: already stored {stats.get('gongkai/incremental/skipped_known', 0)}, "
         f"not articles {sum(skipped.values())}" + (f" {skipped}" if skipped else ""),
+        f"  attachments: downloaded {stats.get('gongkai/attachments/downloaded', 0)} "
+        f"({stats.get('gongkai/attachments/bytes', 0) / 1024:.0f} KiB), "
+        f"already stored {stats.get('gongkai/attachments/reused', 0)}, "
+        f"other {sum(v for k, v in stats.items() if k.startswith('gongkai/attachments/') and k.split('/')[2] not in ('downloaded', 'reused', 'bytes', 'parse_cpu_ms'))}",
     ]
     return "\n".join(lines)
 

@@ -83,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument("--db", metavar="PATH", help="read this SQLite store (default: MONGO_URI, else GONGKAI_DB)")
     parser.add_argument("--no-bom", action="store_true", help="CSV without the UTF-8 byte order mark")
+    parser.add_argument("--with-attachment-text", action="store_true",
+                        help="include attachments[].text (the files' text; left out by default, it can be large)")
 
 
 def _utc(value: Any) -> Any:
@@ -187,6 +189,15 @@ def check_output(output: str, settings: dict[str, Any]) -> Path:
     return path
 
 
+def without_attachment_text(doc: dict) -> dict:
+    """``doc`` with its attachments' metadata but not their ``text`` (a shallow copy where it changes)."""
+    attachments = doc.get("attachments")
+    if not isinstance(attachments, list) or not any(isinstance(a, dict) and "text" in a for a in attachments):
+        return doc
+    return {**doc, "attachments": [{k: v for k, v in a.items() if k != "text"} if isinstance(a, dict) else a
+                                   for a in attachments]}
+
+
 def export_fields(collection: str) -> tuple[str, ...]:
     """The CSV columns of a collection: the article schema, or the pending ledger's entry fields."""
     if collection == "pending":
@@ -241,12 +252,15 @@ def run(args: argparse.Namespace) -> int:
             out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
         try:
             plain = not (args.until or args.site or args.updated_since or args.fields)
-            if (plain and args.format == "jsonl" and args.collection in ("articles", "quarantine")
-                    and hasattr(store, "iter_json")):  # SQLite, no filter but --since: the stored JSON as it is
+            if (plain and args.with_attachment_text and args.format == "jsonl"
+                    and args.collection in ("articles", "quarantine") and hasattr(store, "iter_json")):
+                # SQLite, nothing to filter or strip: the stored JSON as it is
                 n = write_stored_jsonl(store.iter_json(args.collection, since=args.since), out)
             else:
                 docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
                                        updated_since=args.updated_since, fields=args.fields)
+                if not args.with_attachment_text:
+                    docs = map(without_attachment_text, docs)
                 n = write_export(docs, out, args.format, args.fields or export_fields(args.collection))
         finally:
             out.flush()

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
+from gongkai_spider.demo import files as demo_files
 from gongkai_spider.demo.text import TextMaker
 from gongkai_spider.normalize import SHANGHAI
 
@@ -98,6 +99,7 @@ class Article:
     author: str | None = None
     read_count: int | None = None
     attachments: list[tuple[str, str]] = field(default_factory=list)  # (name, root-relative URL)
+    files: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # attachment URL -> (format, lines)
     doc_meta: dict[str, str] = field(default_factory=dict)
     is_spam: bool = False
     pinned: bool = False
@@ -118,6 +120,8 @@ class Article:
             "body_last": self.paragraphs[-1],
             "paragraphs": len(self.paragraphs),
             "attachments": [{"name": name, "url": url} for name, url in self.attachments],
+            # attachment URL -> (format, the lines its text holds)
+            "files": {url: {"format": fmt, "lines": list(lines)} for url, (fmt, lines) in self.files.items()},
             "doc_meta": dict(self.doc_meta),
             "is_spam": self.is_spam,
         }
@@ -233,6 +237,7 @@ def build_portal(articles_per_column: int | Mapping[str, int], *, seed: int = 0,
 
     api_columns = modern.build(maker, counts)
     pages.update(api_columns.pages)
+    pages.update(_file_pages([*seed_articles, *trs_articles, *hanweb_articles, *api_columns.articles]))
     expected = [a.expected() for a in (*seed_articles, *trs_articles, *hanweb_articles, *api_columns.articles)]
     return Portal(pages={canonical_target(k): v for k, v in pages.items()}, expected=expected,
                   hanweb_records=[_hanweb_record(a) for a in hanweb_articles], api=api_columns.respond)
@@ -263,6 +268,33 @@ def _new_article(maker: TextMaker, column: str, path: str, published: datetime, 
                    source=org, paragraphs=paragraphs, summary=summary, keywords=[topic, place])
 
 
+# Hanweb article (by index) whose page body is only 详见附件 and whose text is in its PDF attachment.
+ATTACHMENT_ONLY_INDEX = 2
+
+
+def _attach(article: Article, fmt: str, name: str, url: str, lines: list[str] | None = None) -> None:
+    """Give ``article`` an attachment of format ``fmt`` (served by the portal) with its own text."""
+    if lines is None:
+        lines = [f"{name}（{article.source}）", f"发布日期：{article.published:%Y年%m月%d日}",
+                 article.paragraphs[-1]]
+    article.attachments.append((name, url))
+    article.files[url] = (fmt, list(lines))
+
+
+def _file_pages(articles: list[Article]) -> dict[str, tuple[bytes, str]]:
+    """The attachment files of ``articles``, as the portal serves them."""
+    pages: dict[str, tuple[bytes, str]] = {}
+    by_extension = {ext: fmt for fmt, (ext, _) in demo_files.FORMATS.items()}
+    for article in articles:
+        for name, url in article.attachments:
+            if url not in article.files:  # linked by a template without its own file: one in its format
+                fmt = by_extension.get(url.rsplit(".", 1)[-1].lower(), "pdf")
+                article.files[url] = (fmt, [f"{name}（{article.source}）", article.paragraphs[-1]])
+            fmt, lines = article.files[url]
+            pages[url] = (demo_files.make(fmt, name, lines), demo_files.FORMATS[fmt][1])
+    return pages
+
+
 def _seed_articles(maker: TextMaker, count: int, spam: int) -> list[Article]:
     total = count + spam
     spam_slots = {(j + 1) * total // (spam + 1) for j in range(spam)}
@@ -275,6 +307,8 @@ def _seed_articles(maker: TextMaker, count: int, spam: int) -> list[Article]:
         if i in spam_slots:
             article.is_spam = True
             article.read_count = None
+        elif i % 5 == 2:
+            _attach(article, "docx", f"{article.keywords[0]}实施细则", f"{path.removesuffix('.html')}_fj1.docx")
         articles.append(article)
     # Pin one older article (normally on page 2) to the top of page 1, as portals do with notices.
     if total > SEED_PAGE_SIZE:
@@ -299,7 +333,9 @@ def _trs_articles(maker: TextMaker, count: int) -> list[Article]:
             article.page_breaks = (3, 6)
         if i % 3 == 0:
             file_name = f"W0{published:%Y%m%d}{doc_id:010d}.pdf"
-            article.attachments = [(f"1.{article.keywords[0]}工作方案", urljoin(path, file_name))]
+            _attach(article, "pdf", f"1.{article.keywords[0]}工作方案", urljoin(path, file_name))
+        if i % 9 == 4:
+            _attach(article, "xlsx", f"{article.keywords[1]}资金明细表", urljoin(path, f"P0{doc_id:010d}.xlsx"))
         articles.append(article)
     return articles
 
@@ -320,6 +356,14 @@ def _hanweb_articles(maker: TextMaker, count: int, *, column: str = "hanweb", co
         }
         if i % 4 == 0:
             article.doc_meta["doc_no"] = f"示政办发〔{published.year}〕{i % 90 + 1}号"
+        folder = f"/module/download/downfile/{published:%Y%m}/"
+        if i == ATTACHMENT_ONLY_INDEX:  # a notice whose page says only 详见附件; the content is the PDF
+            _attach(article, "pdf", article.title, f"{folder}{art_id}.pdf", lines=article.paragraphs)
+            article.paragraphs = ["经研究，现将有关事项公布如下，具体内容详见附件。"]
+        elif i % 4 == 1:
+            _attach(article, "txt", f"{article.keywords[0]}名单公示", f"{folder}{art_id}.txt")
+        elif i % 8 == 3:
+            _attach(article, "zip", f"{article.keywords[1]}申报材料", f"{folder}{art_id}.zip")
         articles.append(article)
     return articles
 
@@ -461,7 +505,7 @@ def _seed_detail(article: Article, related: list[Article], previous: Article | N
         f'阅读量:<span id="hits">{read}</span><span class="sep">  |  </span>'
         f'作者:<span class="author">{_esc(author)}</span></div>\n'
         f'<div class="article-summary">本文摘要:{_esc(article.summary)}</div>\n'
-        f'<div class="article-content">\n{body}\n</div>\n'
+        f'<div class="article-content">\n{body}\n</div>\n{_attachment_block(article)}'
         f'<div class="article-keywords">本文关键词:{_esc(keywords)}</div>\n'
         f'<div class="article-source">本文来源:{_esc(source)}</div>\n'
         '<div class="share">分享到：<a href="javascript:;">微信</a> <a href="javascript:;">微博</a> '
@@ -622,6 +666,16 @@ def _hanweb_column(articles: list[Article], *, path: str = COLUMNS["hanweb"],
     )
 
 
+def _attachment_block(article: Article) -> str:
+    """The attachment links below the body (seed and Hanweb templates; TRS has its own span#appendix): links
+    only, as many portals list them, so the body stays the article's paragraphs."""
+    if not article.attachments:
+        return ""
+    links = "".join(f'<p><a href="{url}" target="_blank">{_esc(name)}.{url.rsplit(".", 1)[1]}</a></p>'
+                    for name, url in article.attachments)
+    return f'<div class="fujian">\n{links}\n</div>\n'
+
+
 def _hanweb_detail(article: Article) -> str:
     meta = article.doc_meta
     art_id = article.path.rsplit("_", 1)[1].removesuffix(".html")
@@ -649,7 +703,7 @@ def _hanweb_detail(article: Article) -> str:
         f'<div class="bt-article">\n<h1 class="title">{_esc(article.title)}</h1>\n'
         f'<div class="bt-info">发布日期：{published}&nbsp;&nbsp;信息来源：{_esc(article.source)}&nbsp;&nbsp;'
         '浏览次数：<span id="hits"></span>次</div>\n'
-        f'<div id="zoom">\n{body}\n</div>\n'
+        f'<div id="zoom">\n{body}\n</div>\n{_attachment_block(article)}'
         '<div class="bt-tools">【<a href="javascript:window.print()">打印本页</a>】'
         '【<a href="javascript:window.close()">关闭窗口</a>】</div>\n</div>\n</div>\n'
         f'<iframe src="/module/visitcount/visit.jsp?type=3&amp;i_webid=3&amp;i_columnid={HANWEB_COLUMN_ID}'

@@ -402,8 +402,11 @@ class GongkaiSpider(scrapy.Spider):
             self.logger.warning("file served as a detail page (%s) without a listing title: %s", content_type,
                                 response.url)
         result = {"title": title, "publish_time": meta.get("list_date"), "body": ""}
-        return self._item({"url": response.url, "meta": meta, "result": result, "bodies": [],
+        item = self._item({"url": response.url, "meta": meta, "result": result, "bodies": [],
                            "attachments": [{"name": title, "url": response.url}], "remaining": []})
+        # the file is already here: the attachments pipeline keeps it instead of downloading it again
+        item["_page_file"] = {"url": response.url, "body": response.body, "content_type": _content_type(response)}
+        return item
 
     def _item(self, article: dict) -> ArticleItem:
         result = article["result"]
@@ -443,14 +446,21 @@ class GongkaiSpider(scrapy.Spider):
             if list_fields:
                 gongkai["list_fields"] = list_fields
         default_callback = self.parse_listing if kind == "listing" else self.parse_detail
-        meta: dict[str, Any] = {"gongkai": gongkai}
+        site = self.site_request_options()
+        return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
+                              cb_kwargs=cb_kwargs, meta={"gongkai": gongkai, **site["meta"]}, dont_filter=dont_filter,
+                              headers=site["headers"] or None, cookies=site["cookies"] or None, method=method,
+                              body=body)
+
+    def site_request_options(self) -> dict[str, Any]:
+        """What every request to the site carries: the config's headers and cookies, and in ``meta`` its download
+        slot (delay, concurrency) and robots.txt choice. The attachments pipeline sends file requests with them."""
+        meta: dict[str, Any] = {}
         if self._slot:
             meta["download_slot"] = self._slot
         if self._ignore_robots:
             meta["dont_obey_robotstxt"] = True
-        return scrapy.Request(url, callback=callback or default_callback, errback=errback or self.request_failed,
-                              cb_kwargs=cb_kwargs, meta=meta, dont_filter=dont_filter,
-                              headers=self._headers or None, cookies=self._cookies or None, method=method, body=body)
+        return {"headers": self._headers, "cookies": self._cookies, "meta": meta}
 
     def request_failed(self, failure: Failure) -> None:
         meta = failure.request.meta.get("gongkai", {})
