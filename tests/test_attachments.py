@@ -660,3 +660,13 @@ def test_attachments_fetch_back_fills_stored_articles(tmp_path: Path) -> None:
         second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert "nothing to fetch" in second.stdout, second.stdout + second.stderr
         assert server.hits("/f/plan.docx") == 1 and server.hits("/f/list.xls") == 1
+
+
+def test_demo_article_urls_stay_in_their_column_folder_when_files_are_attached() -> None:
+    """Attachment files live in a download folder of their own; the articles after one keep their /art/ path."""
+    from gongkai_spider.demo import build_portal
+
+    portal = build_portal(40)
+    hanweb = [a for a in portal.expected_for("http://127.0.0.1:1") if a["column"] == "hanweb"]
+    assert hanweb and any(a["attachments"] for a in hanweb)
+    assert all(a["url"].startswith("http://127.0.0.1:1/art/") for a in hanweb), [a["url"] for a in hanweb][:3]

@@ -356,14 +356,15 @@ def _hanweb_articles(maker: TextMaker, count: int, *, column: str = "hanweb", co
         }
         if i % 4 == 0:
             article.doc_meta["doc_no"] = f"示政办发〔{published.year}〕{i % 90 + 1}号"
-        folder = f"/module/download/downfile/{published:%Y%m}/"
+        # one download folder per month for the files (the article folder above is reused by the next article)
+        files = f"/module/download/downfile/{published:%Y%m}/"
         if i == ATTACHMENT_ONLY_INDEX:  # a notice whose page says only 详见附件; the content is the PDF
-            _attach(article, "pdf", article.title, f"{folder}{art_id}.pdf", lines=article.paragraphs)
+            _attach(article, "pdf", article.title, f"{files}{art_id}.pdf", lines=article.paragraphs)
             article.paragraphs = ["经研究，现将有关事项公布如下，具体内容详见附件。"]
         elif i % 4 == 1:
-            _attach(article, "txt", f"{article.keywords[0]}名单公示", f"{folder}{art_id}.txt")
+            _attach(article, "txt", f"{article.keywords[0]}名单公示", f"{files}{art_id}.txt")
         elif i % 8 == 3:
-            _attach(article, "zip", f"{article.keywords[1]}申报材料", f"{folder}{art_id}.zip")
+            _attach(article, "zip", f"{article.keywords[1]}申报材料", f"{files}{art_id}.zip")
         articles.append(article)
     return articles
 
