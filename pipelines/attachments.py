@@ -64,6 +64,7 @@ from twisted.internet.defer import maybeDeferred
 from twisted.python.threadpool import ThreadPool
 
 from gongkai_spider.filetext import FileTextRunner, Limits, default_tools
+from gongkai_spider.readonly import refuse_when_read_only
 from gongkai_spider.storage.base import as_shanghai, utc_now
 from gongkai_spider.storage.files import GridFSFilesStore, default_files_store
 from pipelines.common import as_dict, fields
@@ -136,8 +137,7 @@ class AttachmentsPipeline(FilesPipeline):
         settings = crawler.settings
         if not settings.getbool("GONGKAI_ATTACHMENTS_ENABLED", True):
             raise NotConfigured("GONGKAI_ATTACHMENTS_ENABLED is off")
-        if settings.getbool("GONGKAI_READ_ONLY"):
-            raise NotConfigured("GONGKAI_READ_ONLY: no file is downloaded or stored")
+        refuse_when_read_only(settings, "no file is downloaded or stored")
         cls._update_stores(settings)
         GridFSFilesStore.DATABASE = settings.get("MONGO_DATABASE") or "gongkai"
         GridFSFilesStore.SERVER_SELECTION_TIMEOUT_MS = settings.getint("MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000)

@@ -45,10 +45,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.exceptions import CloseSpider
 
 from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.items import storable
+from gongkai_spider.readonly import refuse_when_read_only
 from gongkai_spider.stats import CounterStats, Stats
 from gongkai_spider.storage.base import Store, is_outage, is_unusable, one_line, utc_now
 from gongkai_spider.storage.spool import Spool, upsert_or_reject
@@ -103,8 +104,7 @@ class StorePipeline:
         from gongkai_spider.storage import store_for_crawler, store_identity
 
         settings = crawler.settings
-        if settings.getbool("GONGKAI_READ_ONLY"):
-            raise NotConfigured("GONGKAI_READ_ONLY: nothing is stored")
+        refuse_when_read_only(settings, "nothing is stored")
         return cls(crawler.stats, lambda: store_for_crawler(crawler),
                    batch_size=settings.getint("GONGKAI_STORE_BATCH_SIZE", 200),
                    spool_dir=settings.get("GONGKAI_SPOOL_DIR", "data/spool"),

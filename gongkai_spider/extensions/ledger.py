@@ -42,6 +42,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from gongkai_spider.normalize import canonical_url, doc_id
+from gongkai_spider.readonly import refuse_when_read_only
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -94,8 +95,7 @@ class PendingLedger:
         settings = crawler.settings
         if not settings.getbool("GONGKAI_PENDING_ENABLED", True):
             raise NotConfigured("GONGKAI_PENDING_ENABLED is off")
-        if settings.getbool("GONGKAI_READ_ONLY"):
-            raise NotConfigured("GONGKAI_READ_ONLY: the store is not opened")
+        refuse_when_read_only(settings, "the store is not opened")
 
         def open_store() -> Store:
             from gongkai_spider.storage import store_for_crawler

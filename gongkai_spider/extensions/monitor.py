@@ -75,6 +75,7 @@ from gongkai_spider.extensions.history import (
     history_template,
     site_history_for_crawler,
 )
+from gongkai_spider.readonly import refuse_when_read_only
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -247,8 +248,7 @@ class RunMonitor:
         s = crawler.settings
         if not s.getbool("GONGKAI_MONITOR_ENABLED", True):
             raise NotConfigured("GONGKAI_MONITOR_ENABLED is off")
-        if s.getbool("GONGKAI_READ_ONLY"):
-            raise NotConfigured("GONGKAI_READ_ONLY: no run history, stats file or alerts")
+        refuse_when_read_only(s, "no run history, stats file or alerts")
         ext = cls(
             crawler.stats,
             history=history_template(s),

@@ -39,6 +39,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from gongkai_spider.errors import CONFIG_CLOSE_REASONS, EXIT_ALERT, EXIT_CONFIG, EXIT_OK, ConfigError
+from gongkai_spider.readonly import refuse_when_read_only
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -163,8 +164,7 @@ class AlertNotifier:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AlertNotifier:
         s = crawler.settings
-        if s.getbool("GONGKAI_READ_ONLY"):
-            raise NotConfigured("GONGKAI_READ_ONLY: no alerts sent")
+        refuse_when_read_only(s, "no alerts sent")
         mail_to = [a.strip() for a in s.getlist("GONGKAI_ALERT_MAIL_TO") if a.strip()]
         webhooks = parse_webhooks(s.get("GONGKAI_ALERT_WEBHOOKS"))
         if not mail_to and not webhooks:

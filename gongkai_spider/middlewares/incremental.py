@@ -36,6 +36,7 @@ from scrapy.exceptions import NotConfigured
 
 from gongkai_spider.extensions.history import SiteHistory, site_history_for_crawler
 from gongkai_spider.normalize import SHANGHAI, as_date, canonical_url, doc_id, parse_datetime
+from gongkai_spider.readonly import refuse_when_read_only
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -86,8 +87,7 @@ class IncrementalMiddleware:
         settings = crawler.settings
         if not settings.getbool("GONGKAI_INCREMENTAL_ENABLED", True):
             raise NotConfigured("GONGKAI_INCREMENTAL_ENABLED is off")
-        if settings.getbool("GONGKAI_READ_ONLY"):
-            raise NotConfigured("GONGKAI_READ_ONLY: the store and run history are not opened")
+        refuse_when_read_only(settings, "the store and run history are not opened")
         store_holder: dict[str, Any] = {}
 
         def lookup(ids: list[str]) -> set[str]:
