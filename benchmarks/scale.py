@@ -41,10 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from throughput import COMMON_SETTINGS, REPO, _settings_args, fast_serve
+from throughput import COMMON_SETTINGS, REPO, _settings_args, bench_portal, bench_sites_dir, fast_serve
 
 from gongkai_spider.demo.copies import _notice
-from gongkai_spider.demo.portal import COLUMNS, build_portal
+from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.demo.text import TextMaker
 from gongkai_spider.normalize import SHANGHAI
 from gongkai_spider.storage.sqlite import _COLUMNS, SQLiteStore
@@ -182,7 +182,8 @@ def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: 
     stats = workdir / "stats.json"
     stats.unlink(missing_ok=True)
     run_env = dict(env, GONGKAI_DB=str(db), GONGKAI_STATS_FILE=str(stats), GONGKAI_SPOOL_DIR=str(workdir / "spool"),
-                   GONGKAI_RUN_HISTORY="off", MONGO_URI="", REDIS_URL="")
+                   GONGKAI_RUN_HISTORY="off", MONGO_URI="", REDIS_URL="",
+                   GONGKAI_SITES_DIR=str(bench_sites_dir(workdir)))
     cmd = [sys.executable, *(["-c", _PROFILED, str(profile)] if profile else ["-m", "scrapy"]), "crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={base_url}",
            *_settings_args(COMMON_SETTINGS)]
     log = workdir / "crawl.log"
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "GONGKAI_", "MONGO_", "REDIS_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    portal = build_portal(-(-args.articles // len(COLUMNS)))
+    portal = bench_portal(args.articles)
     empty_portal = build_portal(0)
     if args.profile is not None:
         with tempfile.TemporaryDirectory(prefix="gongkai-scale-", dir=args.dir) as tmp_name, \

@@ -29,6 +29,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
+
 from gongkai_spider.demo import text as demo_text
 from gongkai_spider.normalize import SHANGHAI
 from gongkai_spider.search import matches, parse_query

@@ -46,6 +46,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
+
 import store_bench
 
 from gongkai_spider.demo.portal import COLUMNS, Portal, build_portal
@@ -62,7 +64,11 @@ COMMON_SETTINGS = {
     "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
     "LOG_LEVEL": "INFO",
     "TELNETCONSOLE_ENABLED": "0",
+    # The bare spider fetches no attachment files; the full crawl's downloads would be pages the bare one
+    # never pays for (benchmarks/attachments.py measures them).
+    "GONGKAI_ATTACHMENTS_ENABLED": "0",
 }
+BENCH_COLUMNS = ("seed", "trs", "hanweb")
 MIN_RATIO = 0.7
 MAX_EXTRA_CPU_MS = 3.0
 
@@ -86,7 +92,8 @@ class Run:
 
 
 class _PortalProtocol(asyncio.Protocol):
-    """Minimal HTTP/1.1 keep-alive responder: whole responses prebuilt per request target, GET/HEAD only."""
+    """Minimal HTTP/1.1 keep-alive responder for the demo portal: GET and HEAD answered from prebuilt
+    responses, POST (the API columns) through ``Portal.respond`` with the request body read by Content-Length."""
 
     def __init__(self, portal: Portal, cache: dict[bytes, tuple[bytes, bytes]]) -> None:
         self.portal, self.cache, self.buffer = portal, cache, b""
@@ -98,25 +105,58 @@ class _PortalProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            request_line = self.buffer[: self.buffer.find(b"\r\n")]
-            self.buffer = self.buffer[end + 4 :]
-            method, target = request_line.split(b" ", 2)[:2]
-            head, body = self._response(target)
-            self.transport.write(head if method == b"HEAD" else head + body)
+            head_lines = self.buffer[:end].split(b"\r\n")
+            headers = {}
+            for line in head_lines[1:]:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+            length = int(headers.get("content-length") or 0)
+            if len(self.buffer) < end + 4 + length:
+                return  # the body has not all arrived
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
+            method, target = [*head_lines[0].split(b" ", 2), b"", b""][:2]
+            if method in (b"GET", b"HEAD"):
+                head, payload = self._cached(target)
+            else:
+                head, payload = self._build(method.decode("latin-1"), target, body, headers)
+            self.transport.write(head if method == b"HEAD" else head + payload)
 
-    def _response(self, target: bytes) -> tuple[bytes, bytes]:
+    def _cached(self, target: bytes) -> tuple[bytes, bytes]:
         cached = self.cache.get(target)
         if cached is None:
-            page = self.portal.lookup(target.decode("latin-1"))
-            status, (body, content_type) = (
-                ("200 OK", page) if page else ("404 Not Found", (b"not found", "text/plain"))
-            )
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-                "Server: gongkai-bench\r\n\r\n"
-            ).encode("latin-1")
-            cached = self.cache[target] = (head, body)
+            cached = self.cache[target] = self._build("GET", target, b"", {})
         return cached
+
+    def _build(self, method: str, target: bytes, body: bytes, headers: dict[str, str]) -> tuple[bytes, bytes]:
+        status, payload, content_type = self.portal.respond(method, target.decode("latin-1"), body, headers)
+        reason = "OK" if status == 200 else "Not Found"
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
+            "Server: gongkai-bench\r\n\r\n"
+        ).encode("latin-1")
+        return head, payload
+
+
+def bench_sites_dir(tmp: Path) -> Path:
+    """A sites folder whose ``demo`` config starts at the three HTML columns only (see ``bench_portal``): the
+    empty API columns would only add requests and an ``empty_listing`` alert."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "gongkai_spider" / "sites" / "demo.yaml").read_text(encoding="utf-8"))
+    paths = {COLUMNS[name] for name in BENCH_COLUMNS}
+    config["start_urls"] = [u for u in config["start_urls"] if isinstance(u, str) and u in paths]
+    folder = tmp / "sites"
+    folder.mkdir(exist_ok=True)
+    (folder / "demo.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def bench_portal(articles: int) -> Portal:
+    """The demo portal with ``articles`` split over the three HTML columns the bare spider walks (seed, TRS,
+    Hanweb); the API columns are there but empty, so both crawls fetch the same article pages."""
+    per_column = -(-articles // len(BENCH_COLUMNS))
+    return build_portal(dict.fromkeys(BENCH_COLUMNS, per_column))
 
 
 @contextmanager
@@ -260,6 +300,7 @@ def run_full(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: in
         GONGKAI_STATS_FILE=str(stats),
         GONGKAI_SPOOL_DIR=str(workdir / "spool"),
         GONGKAI_RUN_HISTORY="",
+        GONGKAI_SITES_DIR=str(bench_sites_dir(tmp)),
         MONGO_URI="",
         REDIS_URL="",
     )
@@ -312,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     items_values = [int(v) for v in args.concurrent_items.split(",") if v.strip()]
 
-    per_column = -(-args.articles // len(COLUMNS))
-    portal = build_portal(per_column)
+    portal = bench_portal(args.articles)
+    per_column = -(-args.articles // len(BENCH_COLUMNS))
     n_articles = len(portal.expected)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "GONGKAI_", "MONGO_", "REDIS_"))
