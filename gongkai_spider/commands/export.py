@@ -30,8 +30,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,37 +105,99 @@ def jsonl_line(doc: dict) -> str:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@lru_cache(maxsize=4096)  # a batch of 200 documents shares its store stamps
+@lru_cache(maxsize=4096)  # a batch of documents shares its store stamps
 def _extended_date(text: str) -> dict:
-    """A stored ISO 8601 datetime as ``json_util`` writes it in relaxed mode (byte for byte)."""
-    value = datetime.fromisoformat(text).astimezone(UTC)
+    """A stored ISO 8601 datetime as ``jsonl_line`` writes it (``json_util``, relaxed mode), byte for byte."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:  # as decode_doc reads it back (storage.base.as_shanghai)
+        from gongkai_spider.normalize import SHANGHAI
+
+        value = value.replace(tzinfo=SHANGHAI)
+    value = value.astimezone(UTC)
     if value.year < 1970:  # relaxed Extended JSON gives these (and years past 9999) as milliseconds
         millis = (value - _EPOCH) // timedelta(milliseconds=1)
         return {"$date": {"$numberLong": str(millis)}}
-    ms = value.microsecond // 1000
-    return {"$date": value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms:03d}Z" if ms else "Z")}
+    iso = value.isoformat(timespec="milliseconds")  # 2024-05-24T01:14:00.250+00:00: milliseconds cut, not rounded
+    return {"$date": (iso[:23] if value.microsecond >= 1000 else iso[:19]) + "Z"}
 
 
-def jsonl_from_stored(text: str, paths_text: str | None) -> str:
-    """``jsonl_line`` of a document straight from its stored JSON: one C-level decode and encode, with only
-    the datetime paths the store recorded rewritten (no walk over the document in Python)."""
-    doc = json.loads(text)
-    if paths_text:
-        for path in json.loads(paths_text):
+@lru_cache(maxsize=1024)  # nearly every document of a store has one of a few lists
+def _datetime_paths(text: str | None) -> tuple[tuple, ...]:
+    return tuple(tuple(path) for path in json.loads(text)) if text else ()
+
+
+class _NotPlainJSON(ValueError):
+    """NaN or Infinity in a stored document: json_util writes these as ``{"$numberDouble": ...}``."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotPlainJSON(name)
+
+
+def _plain_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False)`` (json_util.dumps's separators and escapes) with the C encoder
+    built once: json.dumps and JSONEncoder.encode build one per call, a few percent of an export."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(ensure_ascii=False).encode
+    encode = make(None, None, json.encoder.c_encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode
+_ENCODE = _plain_encoder()
+
+
+def _jsonl_per_document(text: str, paths_text: str | None, fields: tuple[str, ...] | None,
+                        attachment_text: bool) -> str:
+    """What the per-document path writes for one stored row (decode_doc, project, strip, jsonl_line)."""
+    from gongkai_spider.storage.query import project
+    from gongkai_spider.storage.sqlite import decode_doc
+
+    doc = project(decode_doc(text, paths_text), fields)
+    return jsonl_line(doc if attachment_text else without_attachment_text(doc))
+
+
+def jsonl_from_stored(text: str, paths_text: str | None, fields: tuple[str, ...] | None = None,
+                      attachment_text: bool = True) -> str:
+    """``jsonl_line`` of a document straight from its stored JSON, reduced to ``fields`` and without
+    attachments' text unless ``attachment_text``: one C-level decode and encode, with only the datetime paths
+    the store recorded rewritten and attachment texts deleted from the decoded lists (no walk over the
+    document in Python). A document holding NaN or Infinity takes the per-document path."""
+    try:
+        doc, end = _DECODE(text)
+    except ValueError:  # _NotPlainJSON, or not JSON at all
+        end = -1
+    if end != len(text):  # NaN / Infinity, or not one JSON value: exactly what the per-document path does
+        return _jsonl_per_document(text, paths_text, fields, attachment_text)
+    if fields is not None:
+        doc = {k: doc[k] for k in fields if k in doc}
+    for path in _datetime_paths(paths_text):
+        if path[0] in doc:
             parent = doc
             for key in path[:-1]:
                 parent = parent[key]
             parent[path[-1]] = _extended_date(parent[path[-1]])
-    return json.dumps(doc, ensure_ascii=False)
+    if not attachment_text:  # without_attachment_text, in place on the freshly decoded lists
+        attachments = doc.get("attachments")
+        if type(attachments) is list:
+            for attachment in attachments:
+                if type(attachment) is dict and "text" in attachment:
+                    del attachment["text"]
+    return _ENCODE(doc)
 
 
-def write_stored_jsonl(rows, out: IO[str]) -> int:
-    """Write (doc JSON, datetime paths) rows of SQLiteStore.iter_json as JSONL; return how many."""
+def write_stored_jsonl(rows: Iterable[tuple[str, str | None]], out: IO[str], *,
+                       fields: tuple[str, ...] | None = None, attachment_text: bool = True) -> int:
+    """Write (doc JSON, datetime paths) rows of SQLiteStore.iter_json as JSONL, a thousand lines per write;
+    return how many."""
+    rows = iter(rows)
     n = 0
-    write = out.write
-    for text, paths in rows:
-        write(jsonl_from_stored(text, paths) + "\n")
-        n += 1
+    while batch := list(islice(rows, 1000)):
+        lines = [jsonl_from_stored(text, paths, fields, attachment_text) for text, paths in batch]
+        lines.append("")
+        out.write("\n".join(lines))
+        n += len(batch)
     return n
 
 
@@ -251,11 +315,10 @@ def run(args: argparse.Namespace) -> int:
         else:  # bytes to stdout, whatever the locale says
             out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
         try:
-            plain = not (args.until or args.site or args.updated_since or args.fields)
-            if (plain and args.with_attachment_text and args.format == "jsonl"
-                    and args.collection in ("articles", "quarantine") and hasattr(store, "iter_json")):
-                # SQLite, nothing to filter or strip: the stored JSON as it is
-                n = write_stored_jsonl(store.iter_json(args.collection, since=args.since), out)
+            if args.format == "jsonl" and hasattr(store, "iter_json"):  # SQLite: from the stored JSON
+                rows = store.iter_json(args.collection, since=args.since, until=args.until, site=args.site,
+                                       updated_since=args.updated_since)
+                n = write_stored_jsonl(rows, out, fields=args.fields, attachment_text=args.with_attachment_text)
             else:
                 docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
                                        updated_since=args.updated_since, fields=args.fields)

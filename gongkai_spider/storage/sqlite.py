@@ -309,20 +309,25 @@ class SQLiteStore:
                                  (_id,)).fetchone()
         return decode_doc(*row) if row else None
 
+    def _stored_rows(self, collection: str, filters: DocFilter) -> sqlite3.Cursor:
+        """(doc JSON, datetime paths JSON) of the documents ``filters`` selects, in ``iter_docs`` order."""
+        table = self._table(collection)
+        where, params = _conditions(filters, "")
+        # an incremental pull reads the updated_at index in its order (a sort by _id would scan the table)
+        order = f"{UPDATED_AT.format(a='')}, _id" if filters.updated_since is not None else "_id"
+        cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
+                                    + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}",
+                                    params)
+        cursor.arraysize = 1000  # for fetchmany: exporters write a thousand documents at a time
+        return cursor
+
     def iter_docs(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
                   site: str | None = None, updated_since: datetime | date | None = None,
                   fields: tuple[str, ...] | None = None) -> Iterator[dict]:
         """Documents ordered by _id (with ``updated_since``: by updated_at, then _id): ``site``'s, published in
         [``since``, ``until``] (a date ``until`` is its whole day), with content new or changed at or after
         ``updated_since``; reduced to ``fields``."""
-        table = self._table(collection)
-        where, params = _conditions(DocFilter(site, since, until, updated_since), "")
-        # an incremental pull reads the updated_at index in its order (a sort by _id would scan the table)
-        order = f"{UPDATED_AT.format(a='')}, _id" if updated_since is not None else "_id"
-        cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
-                                    + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}",
-                                    params)
-        for text, paths in cursor:
+        for text, paths in self._stored_rows(collection, DocFilter(site, since, until, updated_since)):
             yield project(decode_doc(text, paths), fields)
 
     # -- search and versions (gongkai_spider/search/, docs/SCHEMA.md) -----------------------------------
@@ -357,14 +362,12 @@ class SQLiteStore:
                 return name, decode_doc(*row)
         return None
 
-    def iter_json(self, collection: str, since: datetime | date | None = None) -> Iterator[tuple[str, str | None]]:
-        """(doc JSON text, datetime paths JSON or None) as stored, in ``iter_docs`` order (``since`` as there):
-        for exporters that can write the stored JSON without decoding it into Python datetimes first."""
-        table = self._table(collection)
-        where, params = _conditions(DocFilter(None, since, None, None), "")
-        yield from self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
-                                      + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY _id",
-                                      params)
+    def iter_json(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
+                  site: str | None = None, updated_since: datetime | date | None = None) -> sqlite3.Cursor:
+        """(doc JSON text, datetime paths JSON or None) as stored, the documents and order of ``iter_docs``
+        (filters as there): for exporters that write the stored JSON without building Python datetimes.
+        A cursor: ``fetchmany()`` hands out ``arraysize`` rows at a time."""
+        return self._stored_rows(collection, DocFilter(site, since, until, updated_since))
 
     def iter_url_prefix(self, collection: str, prefix: str) -> Iterator[str]:
         """The urls starting with ``prefix``: a range on the url index, no document read."""
