@@ -10,7 +10,9 @@ index, which export does not read.
 Each form is the real command, ``python3 -m gongkai_spider.cli export ... --output FILE``, in its own process
 (imports and store open included), the forms taking turns within each of ``--repeat`` rounds; medians
 printed. CPU is the child's user + system time. ``--per-document`` also times, in this process, the path the
-MongoDB store takes (every document decoded into Python datetimes, then ``json_util``), for the ratio.
+MongoDB store takes (every document decoded into Python datetimes, then ``json_util``), for the ratio. The
+last row is the start-up of the command alone (imports, store open, a query that selects nothing): the rate
+of a small export (``--site``: 10,000 documents) is mostly that.
 
 Acceptance (issue 11): JSONL export >= 20,000 documents per second.
 
@@ -46,6 +48,7 @@ FORMS: dict[str, list[str]] = {
     "jsonl --site site3 (a tenth)": ["--site", "site3"],
     "jsonl --fields _id,title,publish_time": ["--fields", "_id,title,publish_time"],
     "csv (default)": ["--format", "csv"],
+    "start-up alone (--site none: no document)": ["--site", "none"],
 }
 
 
@@ -150,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     for form, runs in measured.items():
         n = runs[0][0]
         wall, cpu = statistics.median(r[1] for r in runs), statistics.median(r[2] for r in runs)
+        if not n:
+            print(f"{form:40} {n:>10,} {wall:>7.2f} {'':>12} {'':>11}   ({cpu:.2f} s CPU)")
+            continue
         print(f"{form:40} {n:>10,} {wall:>7.2f} {n / wall:>12,.0f} {n / cpu:>11,.0f}")
         ok &= not form.startswith("jsonl") or n / wall >= NEED
     if baseline:

@@ -10,7 +10,8 @@ See docs/SCHEMA.md. ``--since YYYY-MM-DD`` keeps documents published on or after
 
 CSV cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'`` unless the cell
 is a plain number (a negative simhash stays a number): spreadsheets would run them as formulas, and titles come
-from the crawled pages (quarantine entirely from hijacked ones). JSONL is written as stored.
+from the crawled pages (quarantine entirely from hijacked ones). JSONL is written as stored; from SQLite straight
+from the stored JSON (one C-level decode and encode per document), byte for byte what MongoDB's path writes.
 
 ``--output`` is checked before the store is opened: a missing folder, a folder, the SQLite store (or its ``-wal`` /
 ``-shm`` / ``-journal`` files), anything inside the spool folder (``GONGKAI_SPOOL_DIR``) or inside a Scrapy
