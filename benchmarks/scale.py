@@ -4,8 +4,9 @@
 1. Builds the stores once (kept in ``--dir``, default /tmp/gongkai-scale; rebuilt only when missing or with
    ``--rebuild``): documents generated from the demo portal's phrase tables (so their simhashes are as
    templated as real notices of one office), written with direct bulk inserts (no journal, one
-   transaction) into the store's own schema, the secondary indexes created afterwards. The 100k store holds the first 100k
-   documents of the 1M one.
+   transaction) into the store's own schema, the secondary indexes created afterwards, then the full-text
+   index built as ``gongkai search`` builds it (again whenever its format changed). The 100k store holds the
+   first 100k documents of the 1M one.
 2. Serves one generated demo portal of ``--articles`` articles (default 5,000) on 127.0.0.1
    (benchmarks/throughput.py's in-process server) and crawls it with ``scrapy crawl gongkai`` (every
    pipeline, the SQLite store) into a fresh copy of each store, each crawl in its own process; the stores
@@ -134,6 +135,16 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
             conn.execute("ANALYZE")
             conn.close()
         print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    for n, path in paths.items():  # a store grown by crawls has every document in its search index: so must these
+        started = time.perf_counter()
+        store = SQLiteStore(path)
+        try:
+            indexed = store.ensure_search_index("articles")
+        finally:
+            store.close()
+        if indexed:
+            print(f"search index of the {n:,} store: {indexed:,} documents in {time.perf_counter() - started:.0f} s",
+                  flush=True)
     return paths
 
 
