@@ -48,7 +48,7 @@ from gongkai_spider.demo.copies import _notice
 from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.demo.text import TextMaker
 from gongkai_spider.normalize import SHANGHAI
-from gongkai_spider.storage.sqlite import _COLUMNS, SQLiteStore
+from gongkai_spider.storage.sqlite import _COLUMNS, _MARKS, SQLiteStore
 from pipelines.dedup import _fingerprint
 
 MIN_RATIO, MAX_STARTUP_S, MAX_RSS_MB = 0.9, 3.0, 400
@@ -75,7 +75,7 @@ def _chunk_rows(chunk: int, seed: int = 11) -> list[tuple]:
         site = f"site{i % SITES:02d}"
         url = f"http://www.{site}.example.gov.cn/art/{2015 + i % 10}/{i}.html"
         _id = hashlib.sha1(url.encode()).hexdigest()
-        digest, simhash, _chars, _text = _fingerprint(notice["title"], notice["body"])
+        digest, simhash, _chars, _text, simhash2 = _fingerprint(notice["title"], notice["body"])
         published = stamp - timedelta(minutes=7 * i)
         local = published.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
         doc = {
@@ -84,11 +84,11 @@ def _chunk_rows(chunk: int, seed: int = 11) -> list[tuple]:
             "author": None, "source": "市人民政府办公室", "summary": None, "keywords": [],
             "body": notice["body"], "attachments": [], "doc_meta": {},
             "spam": {"is_spam": False, "score": 0.0, "reasons": []}, "near_duplicate_of": None,
-            "content_hash": digest, "simhash": simhash, "first_seen": seen, "last_seen": seen,
+            "content_hash": digest, "simhash": simhash, "simhash2": simhash2, "first_seen": seen, "last_seen": seen,
             "updated_at": seen, "version": 1,
             "raw": {"title": notice["title"], "publish_time": local[:16].replace("T", " ")},
         }
-        rows.append((_id, url, site, published.isoformat(timespec="milliseconds"), digest, simhash, None,
+        rows.append((_id, url, site, published.isoformat(timespec="milliseconds"), digest, simhash, simhash2, None,
                      stamp.isoformat(timespec="milliseconds"),
                      json.dumps(doc, ensure_ascii=False, separators=(",", ":")), _DATETIME_PATHS))
     return rows
@@ -115,7 +115,7 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
                 conn.execute(f"DROP INDEX {name}")  # recreated sorted, in one pass, when the store reopens
             conn.execute("BEGIN")
             conns[n] = conn
-        insert = f"INSERT INTO articles ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+        insert = f"INSERT INTO articles ({_COLUMNS}) VALUES ({_MARKS})"
         done = 0
         # Generating the text and its simhash is most of the cost: two worker processes, in chunk order.
         with multiprocessing.get_context("fork").Pool(2) as pool:
