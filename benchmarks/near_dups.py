@@ -83,7 +83,9 @@ def run_demo(articles: int, seed: int) -> int:
             flagged.append((doc["_id"], doc["near_duplicate_of"]))
     cpu = time.process_time() - started
     print(f"demo articles: {len(docs)} (seed {seed}), near_duplicate_of set on {len(flagged)}; "
-          f"simhash candidates rejected by the text check: {stats.get_value('gongkai/dedup/rejected_candidate', 0)}; "
+          f"simhash candidates refused by the second fingerprint: "
+          f"{stats.get_value('gongkai/dedup/rejected_fingerprint', 0)}, by the text check: "
+          f"{stats.get_value('gongkai/dedup/rejected_candidate', 0)}; "
           f"{1e3 * cpu / len(docs):.2f} ms CPU per article")
     for pair in flagged[:10]:
         print("  ", *pair)
