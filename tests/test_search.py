@@ -400,7 +400,8 @@ def test_command_without_a_store(tmp_path, capsys):
 
 
 def test_many_hits_rank_title_hits_then_the_newest(tmp_path):
-    """Past RANK_MAX hits only the title hits are scored; the result is still exactly the matching documents."""
+    """Title hits come first, ranked, unless more than RANK_MAX titles hold the terms: then every hit is listed
+    newest first. Either way the result is exactly the matching documents."""
     store = SQLiteStore(tmp_path / "s.sqlite3")
     try:
         store.upsert_many(corpus(), now=T0)
@@ -412,12 +413,12 @@ def test_many_hits_rank_title_hits_then_the_newest(tmp_path):
             assert sorted(capped) != [] or not full
             assert {i for i, _ in capped} == {i for i, _ in full} == expected(store, query), query
             assert len(capped) == len({i for i, _ in capped})  # no document twice
-        store._search.rank_max = 2  # 3 hits: too many; 2 in titles: ranked
+        store._search.rank_max = 2  # 2 title hits: ranked, then the body-only one
         hits = [i for i, _ in store.search_ids(["安全生产"], "articles", None, 10)]
         assert set(hits[:2]) == {"id0003", "id0004"}  # the two title hits first, then the body-only one
         assert hits[2] == "id0008"
         assert [i for i, _ in store.search_ids(["安全生产"], "articles", None, 1)] in (["id0003"], ["id0004"])
-        store._search.rank_max = 1  # title hits too many as well: the newest first
+        store._search.rank_max = 1  # title hits too many: the newest first
         assert [i for i, _ in store.search_ids(["安全生产"], "articles", None, 10)] == ["id0008", "id0004", "id0003"]
         assert {i for i, _ in store.search_ids(["安全"], "articles", DocFilter(site="b"), 10)} == \
             expected(store, "安全", filters=DocFilter(site="b"))

@@ -48,6 +48,9 @@ RANK_MAX = 20_000
 # FTS5 merges 16 segments of a level at a time instead of 4: each posting is rewritten half as often as the
 # index grows (docs/SCHEMA.md has the measurements), a query reads a few more segments.
 AUTOMERGE = 16
+# FTS5 writes its in-memory postings out as a new segment whenever they pass this size (default 1 MiB, which a
+# batch of 200 pages of about 1,000 characters passes several times): one segment per batch, less to merge.
+HASHSIZE = 8 * 2**20
 
 _META = "CREATE TABLE IF NOT EXISTS search_meta (collection TEXT PRIMARY KEY, version INTEGER NOT NULL, " \
         "complete INTEGER NOT NULL)"
@@ -114,7 +117,8 @@ class SQLiteSearch:
             self.conn.execute(f"DROP TABLE IF EXISTS {table}{suffix}")
         for statement in _TABLES.format(t=table).strip().split(";\n"):
             self.conn.execute(statement)
-        self.conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('automerge', {AUTOMERGE})")
+        for option, value in (("automerge", AUTOMERGE), ("hashsize", HASHSIZE)):
+            self.conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('{option}', {value})")
         empty = self.conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
         self.conn.execute("INSERT OR REPLACE INTO search_meta (collection, version, complete) VALUES (?, ?, ?)",
                           (table, FTS_VERSION, int(bool(empty))))
