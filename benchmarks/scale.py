@@ -4,8 +4,9 @@
 1. Builds the stores once (kept in ``--dir``, default /tmp/gongkai-scale; rebuilt only when missing or with
    ``--rebuild``): documents generated from the demo portal's phrase tables (so their simhashes are as
    templated as real notices of one office), written with direct bulk inserts (no journal, one
-   transaction) into the store's own schema, the secondary indexes created afterwards. The 100k store holds the first 100k
-   documents of the 1M one.
+   transaction) into the store's own schema, the secondary indexes created afterwards, then the full-text
+   index built as ``gongkai search`` builds it (again whenever its format changed). The 100k store holds the
+   first 100k documents of the 1M one.
 2. Serves one generated demo portal of ``--articles`` articles (default 5,000) on 127.0.0.1
    (benchmarks/throughput.py's in-process server) and crawls it with ``scrapy crawl gongkai`` (every
    pipeline, the SQLite store) into a fresh copy of each store, each crawl in its own process; the stores
@@ -47,7 +48,7 @@ from gongkai_spider.demo.copies import _notice
 from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.demo.text import TextMaker
 from gongkai_spider.normalize import SHANGHAI
-from gongkai_spider.storage.sqlite import _COLUMNS, SQLiteStore
+from gongkai_spider.storage.sqlite import _COLUMNS, _MARKS, SQLiteStore
 from pipelines.dedup import _fingerprint
 
 MIN_RATIO, MAX_STARTUP_S, MAX_RSS_MB = 0.9, 3.0, 400
@@ -74,7 +75,7 @@ def _chunk_rows(chunk: int, seed: int = 11) -> list[tuple]:
         site = f"site{i % SITES:02d}"
         url = f"http://www.{site}.example.gov.cn/art/{2015 + i % 10}/{i}.html"
         _id = hashlib.sha1(url.encode()).hexdigest()
-        digest, simhash, _chars, _text = _fingerprint(notice["title"], notice["body"])
+        digest, simhash, _chars, _text, simhash2 = _fingerprint(notice["title"], notice["body"])
         published = stamp - timedelta(minutes=7 * i)
         local = published.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
         doc = {
@@ -83,11 +84,11 @@ def _chunk_rows(chunk: int, seed: int = 11) -> list[tuple]:
             "author": None, "source": "市人民政府办公室", "summary": None, "keywords": [],
             "body": notice["body"], "attachments": [], "doc_meta": {},
             "spam": {"is_spam": False, "score": 0.0, "reasons": []}, "near_duplicate_of": None,
-            "content_hash": digest, "simhash": simhash, "first_seen": seen, "last_seen": seen,
+            "content_hash": digest, "simhash": simhash, "simhash2": simhash2, "first_seen": seen, "last_seen": seen,
             "updated_at": seen, "version": 1,
             "raw": {"title": notice["title"], "publish_time": local[:16].replace("T", " ")},
         }
-        rows.append((_id, url, site, published.isoformat(timespec="milliseconds"), digest, simhash, None,
+        rows.append((_id, url, site, published.isoformat(timespec="milliseconds"), digest, simhash, simhash2, None,
                      stamp.isoformat(timespec="milliseconds"),
                      json.dumps(doc, ensure_ascii=False, separators=(",", ":")), _DATETIME_PATHS))
     return rows
@@ -114,7 +115,7 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
                 conn.execute(f"DROP INDEX {name}")  # recreated sorted, in one pass, when the store reopens
             conn.execute("BEGIN")
             conns[n] = conn
-        insert = f"INSERT INTO articles ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+        insert = f"INSERT INTO articles ({_COLUMNS}) VALUES ({_MARKS})"
         done = 0
         # Generating the text and its simhash is most of the cost: two worker processes, in chunk order.
         with multiprocessing.get_context("fork").Pool(2) as pool:
@@ -134,6 +135,16 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
             conn.execute("ANALYZE")
             conn.close()
         print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    for n, path in paths.items():  # a store grown by crawls has every document in its search index: so must these
+        started = time.perf_counter()
+        store = SQLiteStore(path)
+        try:
+            indexed = store.ensure_search_index("articles")
+        finally:
+            store.close()
+        if indexed:
+            print(f"search index of the {n:,} store: {indexed:,} documents in {time.perf_counter() - started:.0f} s",
+                  flush=True)
     return paths
 
 

@@ -10,7 +10,10 @@
      printed as its own row (that setting alone costs the bare spider CPU of its own);
    * ``full``: ``scrapy crawl gongkai -a site=demo`` with the project settings (extraction, clean ->
      validate -> spam -> dedup -> store pipelines, middlewares, extensions) into a fresh SQLite store,
-     once per ``--concurrent-items`` value (default 10 and Scrapy's default 100).
+     once per ``--concurrent-items`` value (default 10 and Scrapy's default 100). Article pages are extracted
+     in the crawl's worker process (GONGKAI_EXTRACT_WORKERS=auto: one on a machine with 2+ cores), whose CPU
+     is counted with the crawl's; once more with GONGKAI_EXTRACT_WORKERS=0 (one process, one core, as the bare
+     spider), printed as its own row.
    Both use the same politeness-free settings: no AutoThrottle, no delay, robots.txt off, 16 concurrent
    requests, 8 per host. Runs are interleaved; with ``--repeat N`` the medians are printed.
 3. Prints per crawl: pages (responses), items, wall seconds, pages/s, CPU ms per page (whole process: start-up
@@ -81,6 +84,7 @@ class Run:
     stored: int
     wall: float
     cpu: float
+    own_cpu: float = 0.0  # the crawl process alone (gongkai/progress/cpu_seconds), without its workers
 
     @property
     def pages_per_s(self) -> float:
@@ -259,6 +263,7 @@ def _run_crawl(name: str, cmd: list[str], cwd: Path, env: dict[str, str], stats_
         stored,
         wall,
         cpu,
+        float(stats.get("gongkai/progress/cpu_seconds") or 0.0),
     )
 
 
@@ -288,8 +293,9 @@ def run_bare(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: in
     return _run_crawl("bare", cmd, workdir, env, stats, workdir / "crawl.log")
 
 
-def run_full(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: int) -> Run:
-    workdir = tmp / f"full-{concurrent_items}"
+def run_full(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: int,
+             extract_workers: str = "auto") -> Run:
+    workdir = tmp / f"full-{concurrent_items}-{extract_workers}"
     workdir.mkdir(exist_ok=True)
     db, stats = workdir / "gongkai.sqlite3", workdir / "stats.json"
     for path in workdir.glob("gongkai.sqlite3*"):
@@ -304,7 +310,7 @@ def run_full(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: in
         MONGO_URI="",
         REDIS_URL="",
     )
-    settings = dict(COMMON_SETTINGS, CONCURRENT_ITEMS=str(concurrent_items))
+    settings = dict(COMMON_SETTINGS, CONCURRENT_ITEMS=str(concurrent_items), GONGKAI_EXTRACT_WORKERS=extract_workers)
     cmd = [
         sys.executable,
         "-m",
@@ -318,7 +324,8 @@ def run_full(base_url: str, tmp: Path, env: dict[str, str], concurrent_items: in
         *_settings_args(settings),
     ]
     return _run_crawl(
-        f"full CONCURRENT_ITEMS={concurrent_items}", cmd, REPO, run_env, stats, workdir / "crawl.log"
+        f"full CONCURRENT_ITEMS={concurrent_items} GONGKAI_EXTRACT_WORKERS={extract_workers}", cmd, REPO, run_env,
+        stats, workdir / "crawl.log"
     )
 
 
@@ -330,6 +337,7 @@ def _median_run(runs: list[Run]) -> Run:
         runs[0].stored,
         statistics.median(r.wall for r in runs),
         statistics.median(r.cpu for r in runs),
+        statistics.median(r.own_cpu for r in runs),
     )
 
 
@@ -378,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             for value in items_values:
                 run = run_full(base_url, tmp, env, value)
                 results.setdefault(f"full{value}", []).append(run)
+            results.setdefault("full_inline", []).append(run_full(base_url, tmp, env, items_values[0], "0"))
     runs = {key: _median_run(value) for key, value in results.items()}
 
     suffix = f" (median of {args.repeat})" if args.repeat > 1 else ""
@@ -388,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = {"bare_same": f"bare: parsel -> JSONL, CONC_ITEMS={judged}",
               "bare": "bare, Scrapy default (CONC_ITEMS=100)"}
     labels.update({f"full{v}": f"full: gongkai -> SQLite, CONC_ITEMS={v}" for v in items_values})
-    order = ["bare_same", *(f"full{v}" for v in items_values), "bare"]
+    labels["full_inline"] = f"full, extraction inline (WORKERS=0), {judged}"
+    order = ["bare_same", *(f"full{v}" for v in items_values), "full_inline", "bare"]
     for key in order:
         run = runs[key]
         stored = "-" if key.startswith("bare") else str(run.stored)
@@ -406,7 +416,14 @@ def main(argv: list[str] | None = None) -> int:
         f"\nlike for like (both CONCURRENT_ITEMS={judged}): ratio full/bare pages/s {ratio:.2f} "
         f"(need >= {MIN_RATIO}), CPU per page full/bare {full.cpu_ms_per_page / bare.cpu_ms_per_page:.2f}"
     )
-    print(f"extraction + pipelines: {extra:.2f} ms CPU per page (full - bare; need <= {MAX_EXTRA_CPU_MS})")
+    print(f"extraction + pipelines: {extra:.2f} ms CPU per page (full - bare; need <= {MAX_EXTRA_CPU_MS}); the full "
+          "crawl's CPU includes its extraction worker's")
+    if full.own_cpu:
+        print(f"the full crawl's own process: {1000 * full.own_cpu / full.pages:.2f} ms CPU per page (the rest, "
+              f"{full.cpu_ms_per_page - 1000 * full.own_cpu / full.pages:.2f} ms, in its extraction worker)")
+    inline = runs["full_inline"]
+    print(f"full with extraction in the crawl's own process (GONGKAI_EXTRACT_WORKERS=0, one core like the bare "
+          f"spider): ratio {inline.pages_per_s / bare.pages_per_s:.2f}, {inline.cpu_ms_per_page:.2f} ms CPU per page")
     default = runs["bare"]
     print(
         f"for reference, bare on Scrapy's default CONCURRENT_ITEMS=100: {default.pages_per_s:.0f} pages/s, "

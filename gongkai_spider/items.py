@@ -32,6 +32,7 @@ DOCUMENT_FIELDS: tuple[str, ...] = (
     "near_duplicate_of",
     "content_hash",
     "simhash",
+    "simhash2",
     "first_seen",
     "last_seen",
     "updated_at",

@@ -245,6 +245,15 @@ GONGKAI_STORE_MAX_BUFFERED = _env_int("GONGKAI_STORE_MAX_BUFFERED", 5000)
 # Not assigned here: a value in this module (priority "project") would override the commands' own defaults
 # (priority "command"). `-s GONGKAI_READ_ONLY=1` makes any command read-only, `=0` lets them write.
 
+# GONGKAI_EXTRACT_WORKERS: processes that extract article pages beside the crawl's own (gongkai_spider/
+# extract_workers.py): the crawl gets a second core, and a page that hangs the parser cannot freeze it. `auto`:
+# 1 when the machine has 2+ cores, else 0; 0: extract in the crawl's process. Several crawls on one machine:
+# 0 or 1 each. Default: auto. Env: GONGKAI_EXTRACT_WORKERS.
+GONGKAI_EXTRACT_WORKERS = os.environ.get("GONGKAI_EXTRACT_WORKERS", "auto")
+# GONGKAI_EXTRACT_TIMEOUT: seconds a worker may spend on one page; then it is killed and the page left pending
+# (gongkai/extract/timeout). Default: 60. Env: GONGKAI_EXTRACT_TIMEOUT.
+GONGKAI_EXTRACT_TIMEOUT = _env_float("GONGKAI_EXTRACT_TIMEOUT", 60.0)
+
 # `scrapy crawl` is replaced by gongkai_spider/scrapy_commands/crawl.py: same command, but it exits 3 when the
 # run monitor raised an alert (1 stays "could not start", 0 "finished, no alert").
 COMMANDS_MODULE = "gongkai_spider.scrapy_commands"

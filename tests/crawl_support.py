@@ -7,6 +7,7 @@ Not a test module. The server binds 127.0.0.1 on a free port and answers each pa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,9 +19,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
+
+
+def callback_output(output: Any) -> list:
+    """Everything a spider callback yields, whether it is a generator or an async generator."""
+    if hasattr(output, "__aiter__"):
+        async def collect() -> list:
+            return [x async for x in output]
+
+        return asyncio.run(collect())
+    return list(output)
 
 
 @dataclass

@@ -12,10 +12,13 @@ from scrapy.utils.test import get_crawler
 
 from gongkai_spider.stats import CounterStats
 from pipelines.dedup import (
+    MAX_SECOND_DISTANCE,
+    NO_SECOND,
     DedupPipeline,
     SimhashIndex,
     content_hash,
     fingerprint,
+    fingerprint_fields,
     hamming,
     normalize_for_hash,
     simhash,
@@ -165,18 +168,20 @@ def test_short_bodies_are_never_marked() -> None:
 
 
 class FakeStore:
-    """A CandidateSource over a dict _id -> (title, body); ``fail_after`` hashes then a lost connection."""
+    """A CandidateSource over a dict _id -> (title, body); ``fail_after`` hashes then a lost connection;
+    ``seconds=False``: stored without second fingerprints (a store written before them)."""
 
-    def __init__(self, docs: dict[str, tuple[str, str]], fail_after: int | None = None) -> None:
+    def __init__(self, docs: dict[str, tuple[str, str]], fail_after: int | None = None, seconds: bool = True) -> None:
         self.docs = {k: (fingerprint(*v)[1], *v) for k, v in docs.items()}
+        self.seconds = {k: fingerprint_fields(*v)["simhash2"] if seconds else NO_SECOND for k, v in docs.items()}
         self.fail_after = fail_after
         self.text_reads = 0
 
     def simhashes(self):
-        for n, (value, _title, _body) in enumerate(self.docs.values()):
+        for n, (key, (value, _title, _body)) in enumerate(self.docs.items()):
             if self.fail_after is not None and n >= self.fail_after:
                 raise ConnectionError("store went away")
-            yield value
+            yield value, self.seconds[key]
 
     def texts(self, *, ids=(), simhashes=()):
         self.text_reads += 1
@@ -326,7 +331,7 @@ def test_templated_siblings_within_the_distance_are_refused_by_the_text_check() 
             break
         index.add(doc["_id"], value)
     assert pair is not None
-    checked, unchecked = DedupPipeline(), DedupPipeline(min_similarity=0.0)
+    checked, unchecked = DedupPipeline(), DedupPipeline(min_similarity=0.0, max_second_distance=64)
     for pipeline in (checked, unchecked):
         pipeline.process_item(dict(pair[0]))
     assert checked.process_item(dict(pair[1]))["near_duplicate_of"] is None
@@ -339,8 +344,126 @@ def test_templated_hashes_keep_lookups_cheap() -> None:
 
     values = [fingerprint(d.doc["title"], d.doc["body"])[1] for d in labelled_set(1000, seed=3, reposts=False)]
     index = SimhashIndex(6)
-    index.load(values * 30)  # 60k entries, every hash 30 times: buckets 30 times as full
+    index.load([(v, NO_SECOND) for v in values] * 30)  # 60k entries, every hash 30 times: buckets 30 times as full
     start = time.perf_counter()
     for value in values[:500]:
         assert len(index.candidates(value)) >= 30
     assert (time.perf_counter() - start) / 500 < 2e-3
+
+
+# ------------------------------------------------------------------------------------ second fingerprint
+
+
+def _chance_pair() -> tuple[dict, dict]:
+    """Two distinct generated notices within 6 bits on the simhash but far apart on the second fingerprint."""
+    from gongkai_spider.demo.copies import labelled_set
+
+    docs = [d.doc for d in labelled_set(3000, seed=3, reposts=False) if d.kind == "notice"]
+    index, by_id = SimhashIndex(6), {}
+    for doc in docs:
+        fields = fingerprint_fields(doc["title"], doc["body"])
+        for _distance, row in index.candidates(fields["simhash"]):
+            other = by_id[index.id_of(row)]
+            if hamming(other[1]["simhash2"], fields["simhash2"]) > MAX_SECOND_DISTANCE:
+                return other[0], doc
+        index.add(doc["_id"], fields["simhash"], fields["simhash2"])
+        by_id[doc["_id"]] = (doc, fields)
+    raise AssertionError("no chance pair in the generated notices")
+
+
+def test_a_chance_candidate_is_refused_without_reading_the_store() -> None:
+    stored, new = _chance_pair()
+    for seconds, reads, refused in ((True, 0, 1), (False, 1, 0)):  # False: a store written before simhash2
+        stats = CounterStats()
+        store = FakeStore({stored["_id"]: (stored["title"], stored["body"])}, seconds=seconds)
+        pipeline = DedupPipeline(stats, store=store)
+        pipeline.open_spider()
+        item = pipeline.process_item(dict(new))
+        assert item["near_duplicate_of"] is None
+        assert store.text_reads == reads
+        assert stats.get_value("gongkai/dedup/rejected_fingerprint", 0) == refused
+        assert stats.get_value("gongkai/dedup/rejected_candidate", 0) == 1 - refused  # the text check refused it
+
+
+def test_a_copy_passes_the_second_fingerprint_and_is_confirmed_by_its_text() -> None:
+    stats = CounterStats()
+    store = FakeStore({"old": ("社区建设再上新台阶", COMMUNITY)})
+    pipeline = DedupPipeline(stats, store=store)
+    pipeline.open_spider()
+    copy = COMMUNITY.replace("三十六个", "三十七个").replace("一百零五名", "一百零六名")
+    item = pipeline.process_item(article("new", copy, title="社区建设再上新台阶"))
+    assert item["near_duplicate_of"] == "old" and store.text_reads == 1
+    assert item["simhash2"] == fingerprint_fields("社区建设再上新台阶", copy)["simhash2"]
+    assert not stats.get_value("gongkai/dedup/rejected_fingerprint")
+
+
+def test_this_runs_items_are_refused_by_the_second_fingerprint_too() -> None:
+    first, second = _chance_pair()
+    stats = CounterStats()
+    pipeline = DedupPipeline(stats)
+    pipeline.process_item(dict(first))
+    assert pipeline.process_item(dict(second))["near_duplicate_of"] is None
+    assert stats.get_value("gongkai/dedup/rejected_fingerprint") == 1
+    assert not stats.get_value("gongkai/dedup/rejected_candidate")  # no text compared
+
+
+def test_second_fingerprint_is_independent_of_the_first_and_stable() -> None:
+    from pipelines.dedup import simhash_pair_unsigned
+
+    text = normalize_for_hash(COMMUNITY)
+    first, second = simhash_pair_unsigned(text)
+    assert first == simhash_unsigned(text)  # the stored simhash is unchanged by computing both
+    assert hamming(first, second) > 10
+    assert simhash_pair_unsigned("") == (0, 0)
+
+
+# Columns and indexes of an articles table as a release before simhash2 created them.
+PRE_SIMHASH2 = """
+CREATE TABLE articles (_id TEXT PRIMARY KEY, url TEXT UNIQUE, site TEXT, publish_time TEXT, content_hash TEXT,
+    simhash INTEGER, near_duplicate_of TEXT, last_seen TEXT, doc TEXT NOT NULL, datetime_paths TEXT);
+CREATE INDEX articles_simhash ON articles (simhash);
+"""
+
+
+def test_a_store_from_before_simhash2_is_migrated_and_still_dedups(tmp_path) -> None:
+    import json
+    import sqlite3
+
+    from gongkai_spider.storage.sqlite import SQLiteStore
+
+    db = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.executescript(PRE_SIMHASH2)
+    stored, chance = _chance_pair()
+    rows = {"stored": ("社区建设再上新台阶", COMMUNITY), "sibling": (stored["title"], stored["body"])}
+    values = {}
+    for _id, (title, body) in rows.items():
+        digest, values[_id], _ = fingerprint(title, body)
+        doc = {"_id": _id, "url": f"http://x.gov.cn/{_id}.html", "site": "x", "title": title, "body": body,
+               "content_hash": digest, "simhash": values[_id]}
+        conn.execute("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)", (_id, doc["url"], "x", None, digest,
+                     values[_id], None, None, json.dumps(doc, ensure_ascii=False), None))
+    conn.commit()
+    conn.close()
+
+    store = SQLiteStore(db)
+    columns = {r[1] for r in store._conn.execute("PRAGMA table_info(articles)")}
+    indexes = {r[1] for r in store._conn.execute("PRAGMA index_list(articles)")}
+    assert "simhash2" in columns and "articles_simhash_pair" in indexes and "articles_simhash" not in indexes
+    assert sorted(store.iter_simhash_pairs()) == sorted((v, 0) for v in values.values())
+    plan = " ".join(r[-1] for r in store._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT simhash, coalesce(simhash2, 0) FROM articles WHERE simhash IS NOT NULL"))
+    assert "COVERING INDEX articles_simhash_pair" in plan  # the load reads the index alone
+    store.close()
+
+    crawler = get_crawler(settings_dict={"GONGKAI_DB": str(db), "MONGO_URI": ""})
+    crawler.stats.open_spider()
+    pipeline = DedupPipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    assert crawler.stats.get_value("gongkai/dedup/index_loaded") == 2
+    assert pipeline.process_item(article("fresh", COMMUNITY))["near_duplicate_of"] == "stored"
+    # the sibling has no second fingerprint: its text is read and compared, as before simhash2
+    assert pipeline.process_item(dict(chance))["near_duplicate_of"] is None
+    assert crawler.stats.get_value("gongkai/dedup/rejected_candidate") == 1
+    assert not crawler.stats.get_value("gongkai/dedup/rejected_fingerprint")
+    crawler._gongkai_store.close()

@@ -16,6 +16,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from crawl_support import callback_output
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
@@ -223,7 +224,7 @@ def test_spider_hands_the_listing_date_and_meta_values_to_the_item() -> None:
                               list_date="2024-09-02")
     head = "<meta name='ContentSource' content='某某县人民政府'>"
     response = HtmlResponse(URL, body=_page(HEADLINE + PROSE, head), request=request)
-    (item,) = spider.parse_detail(response)
+    (item,) = callback_output(spider.parse_detail(response))
     assert item["publish_time"] is None
     assert item["_page_raw"] == {"meta_source": "某某县人民政府", "list_date": "2024-09-02"}
     doc = clean_item(item)

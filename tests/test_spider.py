@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from crawl_support import callback_output
 from scrapy import Request
 from scrapy.exceptions import CloseSpider
 from scrapy.http import HtmlResponse, Response, XmlResponse
@@ -120,7 +121,7 @@ def test_max_pages_comes_from_argument_then_site_then_setting() -> None:
 def test_listing_yields_detail_requests_then_next_pages(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     start = start_requests(spider)[1]  # the TRS column
-    out = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
     kinds = [r.meta["gongkai"]["kind"] for r in out]
     assert kinds == ["detail"] * 20 + ["listing"] * 2
     first = out[0].meta["gongkai"]
@@ -138,7 +139,7 @@ def test_requests_share_one_callback_object_per_method(portal: Portal) -> None:
     all carry the one bound method the spider holds, or the check re-parses the callback's source (ast)."""
     spider = make_spider(site="demo", base_url=BASE)
     start = start_requests(spider)[1]
-    out = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
     assert start.callback is spider.parse_listing and start.errback is spider.request_failed
     assert all(r.callback is spider.parse_detail for r in out[:20])
     assert all(r.callback is spider.parse_listing and r.errback is spider.request_failed for r in out[-2:])
@@ -150,17 +151,17 @@ def test_requests_share_one_callback_object_per_method(portal: Portal) -> None:
 def test_listing_pages_are_scheduled_once_per_column(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     start = start_requests(spider)[1]
-    list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
     page_two = Request(BASE + "/zwgk/tzgg/index_1.html", meta={"gongkai": {
         "kind": "listing", "site": "demo", "column": start.url, "page": 2}})
-    again = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index_1.html", page_two)))
+    again = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index_1.html", page_two)))
     assert [r for r in again if r.meta["gongkai"]["kind"] == "listing"] == []
 
 
 def test_max_pages_limits_listing_pages_per_column(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE, max_pages="2")
     start = start_requests(spider)[1]
-    out = list(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
     assert [r.url for r in out if r.meta["gongkai"]["kind"] == "listing"] == [BASE + "/zwgk/tzgg/index_1.html"]
     assert stat(spider, "gongkai/listing/max_pages_reached") == 1
 
@@ -168,7 +169,7 @@ def test_max_pages_limits_listing_pages_per_column(portal: Portal) -> None:
 def test_pinned_and_off_site_links(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     start = start_requests(spider)[0]  # the seed-template column
-    out = list(spider.parse_listing(response_for(portal, "/xxgk/index.html", start)))
+    out = callback_output(spider.parse_listing(response_for(portal, "/xxgk/index.html", start)))
     details = [r for r in out if r.meta["gongkai"]["kind"] == "detail"]
     assert details[0].meta["gongkai"]["pinned"] is True
     assert not any("gov.cn" in r.url for r in out)
@@ -179,7 +180,7 @@ def test_pinned_and_off_site_links(portal: Portal) -> None:
 def test_hanweb_column_and_dataproxy_group(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     start = start_requests(spider)[2]
-    out = list(spider.parse_listing(response_for(portal, "/col/col282/index.html", start)))
+    out = callback_output(spider.parse_listing(response_for(portal, "/col/col282/index.html", start)))
     assert len([r for r in out if r.meta["gongkai"]["kind"] == "detail"]) == 45
     group = out[-1]
     assert "dataproxy.jsp?startrecord=46&endrecord=90" in group.url
@@ -188,14 +189,14 @@ def test_hanweb_column_and_dataproxy_group(portal: Portal) -> None:
     assert group.headers[b"X-Requested-With"] == b"XMLHttpRequest"
     assert group.headers[b"Referer"] == (BASE + "/col/col282/index.html").encode()
     path = group.url[len(BASE):]
-    more = list(spider.parse_listing(response_for(portal, path, group)))
+    more = callback_output(spider.parse_listing(response_for(portal, path, group)))
     assert [r.url.rsplit("/", 1)[1] for r in more] == [f"art_282_{200046 + i}.html" for i in range(5)]
 
 
 def test_empty_listing_is_counted(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     empty = build_portal({"trs": 0})
-    out = list(spider.parse_listing(response_for(empty, "/zwgk/tzgg/index.html", start_requests(spider)[1])))
+    out = callback_output(spider.parse_listing(response_for(empty, "/zwgk/tzgg/index.html", start_requests(spider)[1])))
     assert out == [] and stat(spider, "gongkai/listing/empty") == 1
 
 
@@ -210,7 +211,7 @@ def _detail_request(spider: GongkaiSpider, url: str) -> Request:
 def test_detail_page_becomes_one_item(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     article = next(a for a in portal.expected if a["column"] == "hanweb")
-    (item,) = spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"])))
+    (item,) = callback_output(spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"]))))
     assert isinstance(item, ArticleItem)
     assert item["url"] == BASE + article["url"] and item["site"] == "demo"
     assert item["list_url"] == BASE + "/zwgk/tzgg/index.html"
@@ -223,12 +224,12 @@ def test_detail_page_becomes_one_item(portal: Portal) -> None:
 def test_multi_page_article_fetches_continuations_in_order_and_joins_bodies(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     article = next(a for a in portal.expected if a["column"] == "trs" and a["paragraphs"] == 9)
-    (request,) = spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"])))
+    (request,) = callback_output(spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"]))))
     assert request.url == BASE + article["url"].replace(".html", "_1.html")
     assert request.meta["gongkai"]["kind"] == "continuation" and request.dont_filter
-    (request2,) = spider.parse_continuation(response_for(portal, request.url[len(BASE):], request), **request.cb_kwargs)
+    (request2,) = callback_output(spider.parse_continuation(response_for(portal, request.url[len(BASE):], request), **request.cb_kwargs))
     assert request2.url.endswith("_2.html")
-    (item,) = spider.parse_continuation(response_for(portal, request2.url[len(BASE):], request2), **request2.cb_kwargs)
+    (item,) = callback_output(spider.parse_continuation(response_for(portal, request2.url[len(BASE):], request2), **request2.cb_kwargs))
     lines = item["body"].splitlines()
     assert (len(lines), lines[0], lines[-1]) == (9, article["body_first"], article["body_last"])
     assert item["url"] == BASE + article["url"]
@@ -238,7 +239,7 @@ def test_multi_page_article_fetches_continuations_in_order_and_joins_bodies(port
 def test_failed_continuation_keeps_the_pages_fetched(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     article = next(a for a in portal.expected if a["column"] == "trs" and a["paragraphs"] == 9)
-    (request,) = spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"])))
+    (request,) = callback_output(spider.parse_detail(response_for(portal, article["url"], _detail_request(spider, BASE + article["url"]))))
     failure = Failure(ConnectionRefusedError("refused"))
     failure.request = request
     (item,) = request.errback(failure)
@@ -249,7 +250,7 @@ def test_failed_continuation_keeps_the_pages_fetched(portal: Portal) -> None:
 def test_not_an_article_is_skipped_with_its_reason(portal: Portal) -> None:
     spider = make_spider(site="demo", base_url=BASE)
     listing = response_for(portal, "/zwgk/tzgg/index.html", _detail_request(spider, BASE + "/zwgk/tzgg/index.html"))
-    assert list(spider.parse_detail(listing)) == []
+    assert callback_output(spider.parse_detail(listing)) == []
     skipped = {k: v for k, v in spider.crawler.stats.get_stats().items() if k.startswith("gongkai/extract/skipped/")}
     assert skipped == {"gongkai/extract/skipped/listing": 1}
 
@@ -284,7 +285,7 @@ def test_file_at_a_detail_url_becomes_an_attachment_item(content_type: str, body
     spider = make_spider(site="demo", base_url=BASE)
     url = BASE + "/art/report7.html"
     response = Response(url, body=body, headers={"Content-Type": content_type}, request=_file_request(spider, url))
-    (item,) = spider.parse_detail(response)
+    (item,) = callback_output(spider.parse_detail(response))
     assert (item["title"], item["publish_time"], item["body"]) == (PDF_TITLE, "2024-05-16", "")
     assert item["attachments"] == [{"name": PDF_TITLE, "url": url}]
     assert item["list_url"] == BASE + "/zwgk/tzgg/index.html" and item["_page_site_hosts"] == ["127.0.0.1"]
@@ -302,7 +303,7 @@ def test_page_with_a_wrong_content_type_is_still_extracted(portal: Portal, conte
     headers = {"Content-Type": content_type} if content_type else {}
     response = HtmlResponse(BASE + article["url"], body=b"\xef\xbb\xbf\n " + body, headers=headers,
                             request=_detail_request(spider, BASE + article["url"]))
-    (item,) = spider.parse_detail(response)
+    (item,) = callback_output(spider.parse_detail(response))
     assert item["title"] == article["title"] and item["body"]
     assert stat(spider, "gongkai/detail/file_pages") is None
 
@@ -311,7 +312,7 @@ def test_empty_file_response_is_an_empty_page_not_a_file() -> None:
     spider = make_spider(site="demo", base_url=BASE)
     url = BASE + "/art/report7.html"
     response = Response(url, body=b"", headers={"Content-Type": "application/pdf"}, request=_file_request(spider, url))
-    assert list(spider.parse_detail(response)) == []
+    assert callback_output(spider.parse_detail(response)) == []
     assert stat(spider, "gongkai/extract/skipped/empty") == 1 and stat(spider, "gongkai/detail/file_pages") is None
 
 
@@ -322,7 +323,7 @@ def test_file_without_a_listing_title_is_dropped_by_validate_with_a_reason(caplo
     url = BASE + "/art/report7.html"
     response = Response(url, body=b"%PDF-1.7\n", headers={"Content-Type": "application/pdf"},
                         request=_file_request(spider, url, title=None))
-    (item,) = spider.parse_detail(response)
+    (item,) = callback_output(spider.parse_detail(response))
     assert "without a listing title" in caplog.text
     assert process_offline(dict(item))["dropped"] == "no_title"
 

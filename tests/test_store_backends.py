@@ -202,17 +202,30 @@ def test_dollar_and_dot_keys_are_escaped_the_same_way(store):
 
 
 def test_simhash_keeps_the_signed_64_bit_range(store):
-    store.upsert_many([doc(1, simhash=-(2**63)), doc(2, simhash=2**63 - 1), doc(3, simhash=None)], now=T0)
-    assert sorted(store.iter_fingerprints()) == [("id0001", -(2**63)), ("id0002", 2**63 - 1)]
+    store.upsert_many([doc(1, simhash=-(2**63), simhash2=2**63 - 1), doc(2, simhash=2**63 - 1, simhash2=-(2**63)),
+                       doc(3, simhash=None), doc(4, simhash=5)], now=T0)
+    assert sorted(store.iter_fingerprints()) == [("id0001", -(2**63)), ("id0002", 2**63 - 1), ("id0004", 5)]
     assert store.get("articles", "id0001")["simhash"] == -(2**63)
-    assert sorted(store.iter_simhashes()) == [-(2**63), 2**63 - 1]
+    assert store.get("articles", "id0001")["simhash2"] == 2**63 - 1
+    # a document without a second fingerprint (written before it existed) pairs with 0
+    assert sorted(store.iter_simhash_pairs()) == [(-(2**63), 2**63 - 1), (5, 0), (2**63 - 1, -(2**63))]
+
+
+def test_simhash2_follows_an_update(store):
+    store.upsert_many([doc(1, simhash=3, simhash2=4)], now=T0)
+    store.upsert_many([doc(1, simhash=3, simhash2=6, body="改过的正文。", content_hash="changed")], now=T0 + timedelta(hours=1))
+    assert list(store.iter_simhash_pairs()) == [(3, 6)]
 
 
 def test_dedup_texts_by_id_and_by_simhash(store):
-    store.upsert_many([doc(1, simhash=-5), doc(2, simhash=7), doc(3, simhash=7), doc(4, simhash=9)], now=T0)
+    files = [{"name": "名单.xlsx", "url": "http://www.example.gov.cn/att/2.xlsx", "text": "名单正文"},
+             {"name": "说明.pdf", "url": "http://www.example.gov.cn/att/3.pdf", "text": "说明正文"}]
+    store.upsert_many([doc(1, simhash=-5), doc(2, simhash=7, attachments=[]), doc(3, simhash=7, attachments=files),
+                       doc(4, simhash=9)], now=T0)
     by_value = sorted(store.dedup_texts(simhashes=[7, 8]))
     assert [(r[0], r[1]) for r in by_value] == [("id0002", 7), ("id0003", 7)]
-    assert by_value[0][2:] == (doc(2)["title"], doc(2)["body"])
+    assert by_value[0][2:] == (doc(2)["title"], doc(2)["body"], None)  # no attachments: none read
+    assert [a["text"] for a in by_value[1][4]] == ["名单正文", "说明正文"]  # in the same query as the text
     assert [r[0] for r in store.dedup_texts(ids=["id0001", "nope"])] == ["id0001"]
     assert len(store.dedup_texts(simhashes=[7], limit=1)) == 1
     assert store.dedup_texts() == []
@@ -278,7 +291,7 @@ def test_open_store_picks_the_backend(tmp_path, monkeypatch):
     again = open_store({"MONGO_URI": "mongomock://open-test", "MONGO_DATABASE": "db1"})
     assert again.count("articles") == 1  # same in-memory server for the same mongomock URI
     assert set(again._db["articles"].index_information()) >= {"url_unique", "site_publish_time", "content_hash",
-                                                             "simhash", "near_duplicate_of"}
+                                                             "simhash_simhash2", "near_duplicate_of"}
     mongo.close()
     again.close()
 

@@ -3,7 +3,7 @@
 For articles stored before attachments were downloaded (or whose downloads failed, or were too large then):
 every stored article of ``articles`` with an attachment lacking a stored file goes through the same
 attachments pipeline as a crawl (pipelines/attachments.py: Scrapy's downloader, the files store, the text
-worker, the same limits and settings), then gets its ``content_hash``/``simhash`` recomputed (the files'
+worker, the same limits and settings), then gets its ``content_hash``/``simhash``/``simhash2`` recomputed (the files'
 sha1s and text join them, see pipelines/dedup.py) and is upserted by the store pipeline: an article that
 gained files is ``updated`` (version + 1), one whose files are still missing is ``unchanged``. Attachments
 already stored are not downloaded again (FILES_EXPIRES). Quarantined pages are left alone.
@@ -64,14 +64,14 @@ def backfill_spider() -> type:
 
 
 class RehashPipeline:
-    """content_hash and simhash again, with the attachments (near_duplicate_of is kept as stored)."""
+    """content_hash, simhash and simhash2 again, with the attachments (near_duplicate_of is kept as stored)."""
 
     def process_item(self, item: dict) -> dict:
         from pipelines.common import attachment_sha1s, attachment_text
-        from pipelines.dedup import fingerprint
+        from pipelines.dedup import fingerprint_fields
 
-        item["content_hash"], item["simhash"], _ = fingerprint(item.get("title"), item.get("body"),
-                                                               attachment_text(item), attachment_sha1s(item))
+        item.update(fingerprint_fields(item.get("title"), item.get("body"), attachment_text(item),
+                                       attachment_sha1s(item)))
         return item
 
 

@@ -134,14 +134,18 @@ class MemoryCandidates:
 
     def __init__(self) -> None:
         self.docs: dict[str, tuple[int, str, str]] = {}
+        self.seconds: dict[str, int] = {}
+        self.text_reads = 0  # texts() calls: the store reads a crawl would make
 
     def keep(self, doc: Mapping) -> None:
         self.docs[doc["_id"]] = (doc["simhash"], doc["title"], doc["body"])
+        self.seconds[doc["_id"]] = doc.get("simhash2") or 0
 
-    def simhashes(self) -> list[int]:
-        return [v for v, _t, _b in self.docs.values()]
+    def simhashes(self) -> list[tuple[int, int]]:
+        return [(v, self.seconds[k]) for k, (v, _t, _b) in self.docs.items()]
 
     def texts(self, *, ids: Iterable[str] = (), simhashes: Iterable[int] = ()) -> list[tuple[str, int, str, str]]:
+        self.text_reads += 1
         out = [(i, *self.docs[i]) for i in ids if i in self.docs]
         wanted = set(simhashes)
         if wanted:

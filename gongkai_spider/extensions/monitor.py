@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import statistics
 import time
 from collections import Counter
@@ -333,6 +334,9 @@ class RunMonitor:
     def spider_closed(self, spider: Any = None, reason: str = "finished") -> None:
         if self._progress_loop is not None and self._progress_loop.running:
             self._progress_loop.stop()
+        # CPU seconds of the crawl's own process (its extraction workers not included): what sizes a machine
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.stats.set_value("gongkai/progress/cpu_seconds", round(usage.ru_utime + usage.ru_stime, 3))
         self.close(reason)
 
     # -- close ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ Stats: ``gongkai/listing/{pages,links,empty,offsite,max_pages_reached,api_shells
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -46,6 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import FormRequest, JsonRequest, Response
@@ -55,8 +57,9 @@ from twisted.python.failure import Failure
 from gongkai_spider.errors import BadArgument
 from gongkai_spider.extensions.ledger import NOT_PENDING_PAGE_KINDS, ledger_for_crawler
 from gongkai_spider.extract import api as extract_api
-from gongkai_spider.extract import extract_detail, extract_listing
-from gongkai_spider.extract.api import extract_json_detail
+from gongkai_spider.extract import extract_listing
+from gongkai_spider.extract.page import extract_page
+from gongkai_spider.extract_workers import ExtractGaveUp, ExtractionPool, resolve_workers
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.normalize import as_date
 from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, available_sites, load_site
@@ -80,6 +83,7 @@ class GongkaiSpider(scrapy.Spider):
     name = "gongkai"
     # per-site settings (see _apply_site_settings); these defaults hold for a spider built without a crawler
     _slot: str | None = None
+    _extract_pool: ExtractionPool | None = None  # worker processes for article pages (from_crawler)
     _headers: dict[str, str] = {}  # noqa: RUF012 - never mutated, replaced per instance
     _cookies: dict[str, str] = {}  # noqa: RUF012
     _ignore_robots = False
@@ -154,7 +158,26 @@ class GongkaiSpider(scrapy.Spider):
         kwargs.setdefault("read_only", settings.getbool("GONGKAI_READ_ONLY"))
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider._apply_site_settings(settings)
+        spider._start_extraction_workers(crawler)
         return spider
+
+    def _start_extraction_workers(self, crawler: Crawler) -> None:
+        """Article pages are extracted in ``GONGKAI_EXTRACT_WORKERS`` worker processes (extract_workers.py):
+        none for the read-only tools (one page is not worth a process), outside a running crawl, or under a
+        reactor other than asyncio's."""
+        from scrapy.utils.reactor import is_asyncio_reactor_installed, is_reactor_installed
+
+        settings = crawler.settings
+        try:
+            workers = resolve_workers(settings.get("GONGKAI_EXTRACT_WORKERS", "auto"), os.cpu_count())
+        except ValueError as exc:
+            raise BadArgument(str(exc)) from None
+        if workers == 0 or settings.getbool("GONGKAI_READ_ONLY"):
+            return
+        if not (is_reactor_installed() and is_asyncio_reactor_installed()):
+            return  # a spider built outside a crawl (tests), or another reactor: extraction stays inline
+        self._extract_pool = ExtractionPool(workers, settings.getfloat("GONGKAI_EXTRACT_TIMEOUT", 60.0), self.site)
+        crawler.signals.connect(self._extract_pool.close, signal=signals.spider_closed)
 
     def _apply_site_settings(self, settings: Any) -> None:
         """The site's ``settings:`` (sites/site.schema.json): its requests share one download slot,
@@ -240,7 +263,8 @@ class GongkaiSpider(scrapy.Spider):
         if result["kind"] == "detail" and meta.get("page") == 1:
             # A start URL that is an article: treat it as one.
             self.logger.info("start URL %s is an article page, not a listing", response.url)
-            yield from self.parse_detail(response)
+            self._inc("gongkai/detail/pages")
+            yield from self._article_output(response, self._extract_here(response))
             return
         links = result["links"]
         if result["next_requests"] and not links and not result["next_urls"] and not dialect:
@@ -331,19 +355,19 @@ class GongkaiSpider(scrapy.Spider):
 
     # ------------------------------------------------------------------------------------------ detail
 
-    def parse_detail(self, response: Response) -> Iterator[Any]:
-        meta = response.meta.get("gongkai", {})
+    async def parse_detail(self, response: Response) -> AsyncIterator[Any]:
         if _is_file_response(response):
-            yield self._file_item(response, meta)
+            yield self._file_item(response, response.meta.get("gongkai", {}))
             return
-        result = None
-        if self.site is not None and self.site.detail_json:  # an article served as JSON (None: not JSON)
-            result = extract_json_detail(response.body, response.url, self.site.detail_json,
-                                         encoding=self._encoding(response))
-        if result is None:
-            result = extract_detail(response.body, response.url, encoding=self._encoding(response),
-                                    status=response.status, site=self.site)
         self._inc("gongkai/detail/pages")
+        result = await self._extract(response)
+        if result is not None:
+            for out in self._article_output(response, result):
+                yield out
+
+    def _article_output(self, response: Response, result: dict) -> Iterator[Any]:
+        """The item of an extracted article page, or the request for its next page; a page that is no article
+        is counted (``gongkai/extract/skipped/<reason>``) and, unless it is a listing, left pending."""
         if result.get("kind") != "article":
             reason = result.get("reason") or "unknown"
             self._inc(f"gongkai/extract/skipped/{reason}")
@@ -353,24 +377,54 @@ class GongkaiSpider(scrapy.Spider):
             return
         self._count_overrides(result)
         remaining = [u for u in result.get("continuation_urls") or [] if u != response.url and self._on_site(u)]
-        article = {"url": response.url, "meta": meta, "result": result, "bodies": [result.get("body") or ""],
-                   "attachments": list(result.get("attachments") or []), "remaining": remaining}
+        article = {"url": response.url, "meta": response.meta.get("gongkai", {}), "result": result,
+                   "bodies": [result.get("body") or ""], "attachments": list(result.get("attachments") or []),
+                   "remaining": remaining}
         if remaining:
             yield self._continuation_request(article)
         else:
             yield self._item(article)
 
-    def parse_continuation(self, response: Response, article: dict) -> Iterator[Any]:
+    def _extract_here(self, response: Response) -> dict:
+        return extract_page(response.body, response.url, encoding=self._encoding(response), status=response.status,
+                            site=self.site)
+
+    async def _extract(self, response: Response, *, continuation: bool = False) -> dict | None:
+        """``extract_page`` of an article page, in a worker process when there are some (the crawl's process
+        meanwhile downloads and stores), else here. A page the workers give up on (too slow, or a worker died
+        twice under it) is not extracted here (None): counted, and when it is an article's first page left
+        pending for the next run (a continuation page: the article keeps the pages it has)."""
+        args = (response.body, response.url, self._encoding(response), response.status)
+        pool = self._extract_pool
+        if pool is not None:
+            try:
+                result = await pool.extract(*args)
+            except ExtractGaveUp as exc:
+                self._inc(f"gongkai/extract/{exc.reason}")
+                self.logger.warning("extraction of %s given up: %s%s", response.url, exc,
+                                    "; the article keeps its other pages" if continuation else "; left pending")
+                if not continuation:
+                    self.article_failed(response.request, f"extract_{exc.reason}")
+                return None
+            except Exception:  # the extraction's own error: raised again below, as inline
+                result = None
+            if result is not None:
+                self._inc("gongkai/extract/offloaded")
+                return result
+            self._inc("gongkai/extract/inline")
+        return self._extract_here(response)
+
+    async def parse_continuation(self, response: Response, article: dict) -> AsyncIterator[Any]:
         """One further page of a multi-page article: add its body, fetch the next one or emit the item."""
         self._inc("gongkai/detail/continuation_pages")
-        part = extract_detail(response.body, response.url, encoding=self._encoding(response),
-                              status=response.status, site=self.site)
+        part = await self._extract(response, continuation=True) or {}
         if part.get("kind") == "article":
             article["bodies"].append(part.get("body") or "")
             known = {a.get("url") for a in article["attachments"]}
             article["attachments"] += [a for a in part.get("attachments") or [] if a.get("url") not in known]
         else:
-            self._inc(f"gongkai/extract/skipped/continuation_{part.get('reason') or 'unknown'}")
+            if part:  # an empty part: timed out in the worker, counted already
+                self._inc(f"gongkai/extract/skipped/continuation_{part.get('reason') or 'unknown'}")
         yield self._continuation_request(article) if article["remaining"] else self._item(article)
 
     def continuation_failed(self, failure: Failure) -> Iterator[Any]:

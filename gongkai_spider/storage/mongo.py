@@ -56,7 +56,9 @@ INDEXES: tuple[tuple[list[tuple[str, int]], dict[str, Any]], ...] = (
     ([("url", 1)], {"unique": True, "name": "url_unique"}),
     ([("site", 1), ("publish_time", 1)], {"name": "site_publish_time"}),
     ([("content_hash", 1)], {"name": "content_hash"}),
-    ([("simhash", 1)], {"name": "simhash"}),
+    # the dedup stage's load, covered; also serves lookups by simhash (a deployment created before simhash2
+    # keeps its index on simhash alone beside it, unused)
+    ([("simhash", 1), ("simhash2", 1)], {"name": "simhash_simhash2"}),
     ([("near_duplicate_of", 1)], {"name": "near_duplicate_of"}),
     ([("updated_at", 1)], {"name": "updated_at"}),
 )
@@ -411,22 +413,27 @@ class MongoStore:
             yield doc["url"]
 
     @_guarded
-    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
-        """Every stored simhash (covered by the simhash index)."""
-        for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1, "_id": 0}):
+    def iter_simhash_pairs(self, collection: str = "articles") -> Iterator[tuple[int, int]]:
+        """(simhash, simhash2) of every stored document with a simhash, simhash2 0 where it has none (covered
+        by the (simhash, simhash2) index)."""
+        for doc in self._col(collection).find({"simhash": {"$ne": None}}, {"simhash": 1, "simhash2": 1, "_id": 0}):
             if isinstance(doc.get("simhash"), int):
-                yield doc["simhash"]
+                second = doc.get("simhash2")
+                yield doc["simhash"], second if isinstance(second, int) else 0
 
     @_guarded
     def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
-                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]:
-        """(_id, simhash, title, body) of the documents with these ids or simhashes (at most ``limit``)."""
+                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str, list | None]]:
+        """(_id, simhash, title, body, attachments or None) of the documents with these ids or simhashes (at
+        most ``limit``); of the attachments only their text is read."""
         ids, simhashes = list(dict.fromkeys(ids)), list(dict.fromkeys(simhashes))
         clauses = ([{"_id": {"$in": ids}}] if ids else []) + ([{"simhash": {"$in": simhashes}}] if simhashes else [])
         if not clauses:
             return []
-        found = self._col(collection).find({"$or": clauses}, {"simhash": 1, "title": 1, "body": 1}).limit(limit)
-        return [(d["_id"], d.get("simhash"), d.get("title"), d.get("body")) for d in found]
+        found = self._col(collection).find({"$or": clauses},
+                                           {"simhash": 1, "title": 1, "body": 1, "attachments.text": 1}).limit(limit)
+        return [(d["_id"], d.get("simhash"), d.get("title"), d.get("body"), d.get("attachments") or None)
+                for d in found]
 
     def close(self) -> None:
         if self._client is not None:

@@ -52,22 +52,31 @@ CREATE TABLE IF NOT EXISTS {t} (
     publish_time TEXT,          -- ISO 8601 UTC, e.g. 2024-05-24T01:14:00.000+00:00
     content_hash TEXT,
     simhash INTEGER,
+    simhash2 INTEGER,           -- second near-duplicate fingerprint; NULL in rows written before it existed
     near_duplicate_of TEXT,
     last_seen TEXT,             -- ISO 8601 UTC
     doc TEXT NOT NULL,          -- the document, JSON
     datetime_paths TEXT         -- JSON list of key paths in doc holding datetimes, or NULL
 );
+"""
+# Indexes, created after _migrate has added the columns a store written by an older release lacks.
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS {t}_site_publish_time ON {t} (site, publish_time);
 CREATE INDEX IF NOT EXISTS {t}_content_hash ON {t} (content_hash);
-CREATE INDEX IF NOT EXISTS {t}_simhash ON {t} (simhash);
+CREATE INDEX IF NOT EXISTS {t}_simhash_pair ON {t} (simhash, simhash2);
+DROP INDEX IF EXISTS {t}_simhash;
 CREATE INDEX IF NOT EXISTS {t}_near_duplicate_of ON {t} (near_duplicate_of);
 CREATE INDEX IF NOT EXISTS {t}_updated_at ON {t} (json_extract(doc, '$.updated_at'));
 """
 # updated_at (incremental pulls) is indexed as it is in the JSON: every stored datetime is ISO 8601 +08:00 with
 # milliseconds, so text order is time order; an index on the expression needs no column, and a store written
 # before it gets the index when opened, without rewriting its rows.
+# (simhash, simhash2): the dedup stage loads both from this index alone; it replaces the index on simhash alone
+# (lookups by simhash use its first column), which a store written before simhash2 loses when opened.
+_ADDED_COLUMNS = (("simhash2", "INTEGER"),)
 UPDATED_AT = "json_extract({a}doc, '$.updated_at')"
-_COLUMNS = "_id, url, site, publish_time, content_hash, simhash, near_duplicate_of, last_seen, doc, datetime_paths"
+_COLUMNS = ("_id, url, site, publish_time, content_hash, simhash, simhash2, near_duplicate_of, last_seen, doc, "
+            "datetime_paths")
 _MARKS = ",".join("?" * len(_COLUMNS.split(",")))
 _VERSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS article_versions (
@@ -125,11 +134,14 @@ def decode_doc(text: str, paths_text: str | None) -> dict:
     return doc
 
 
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 def _row(doc: dict) -> tuple:
     text, paths = encode_doc(doc)
-    simhash = doc.get("simhash")
     return (doc["_id"], doc.get("url"), doc.get("site"), _utc_text(doc.get("publish_time")),
-            doc.get("content_hash"), simhash if isinstance(simhash, int) else None,
+            doc.get("content_hash"), _int_or_none(doc.get("simhash")), _int_or_none(doc.get("simhash2")),
             doc.get("near_duplicate_of"), _utc_text(doc.get("last_seen")), text, paths)
 
 
@@ -202,10 +214,21 @@ class SQLiteStore:
             if not _NAME_RE.match(collection):
                 raise ValueError(f"bad collection name: {collection!r}")
             self._conn.executescript(_SCHEMA.format(t=collection))
+            self._migrate(collection)
+            self._conn.executescript(_INDEXES.format(t=collection))
             if collection in COLLECTIONS:  # articles and quarantine are searched; the pending ledger is not
                 self._search.prepare(collection)
             self._tables.add(collection)
         return collection
+
+    def _migrate(self, table: str) -> None:
+        """Add the columns a store written by an older release lacks (NULL in its rows: nothing rewritten)."""
+        have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                logger.info("store: adding column %s to %s (and its index: a one-time pass over the table)",
+                            name, table)
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def ensure_ready(self) -> None:
         self._conn.execute("SELECT 1")
@@ -233,7 +256,7 @@ class SQLiteStore:
             existing = self._fetch(table, list(dict.fromkeys(d["_id"] for d in prepared)))
             plan = plan_upserts(prepared, existing, now)
             insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})"
-            update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
+            update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, simhash2=?, "
                       "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
             for _id, write in plan.writes.items():
                 row = _row(write.doc)
@@ -400,24 +423,26 @@ class SQLiteStore:
         yield from self._conn.execute(
             f"SELECT _id, simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
 
-    def iter_simhashes(self, collection: str = "articles") -> Iterator[int]:
-        """Every stored simhash, read from the simhash index alone (no document is touched)."""
-        cursor = self._conn.execute(
-            f"SELECT simhash FROM {self._table(collection)} WHERE simhash IS NOT NULL")
-        for (value,) in cursor:
-            yield value
+    def iter_simhash_pairs(self, collection: str = "articles") -> Iterator[tuple[int, int]]:
+        """(simhash, simhash2) of every stored document with a simhash, simhash2 0 where it has none; read from
+        the (simhash, simhash2) index alone (no document is touched)."""
+        return self._conn.execute(
+            f"SELECT simhash, coalesce(simhash2, 0) FROM {self._table(collection)} WHERE simhash IS NOT NULL")
 
-    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (),
-                    simhashes: Iterable[int] = (), limit: int = 64) -> list[tuple[str, int, str, str]]:
-        """(_id, simhash, title, body) of the documents with these ids or simhashes (at most ``limit``)."""
+    def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (), simhashes: Iterable[int] = (),
+                    limit: int = 64) -> list[tuple[str, int, str, str, list | None]]:
+        """(_id, simhash, title, body, attachments or None) of the documents with these ids or simhashes (at
+        most ``limit``); the attachments only when the document has some."""
         table, out = self._table(collection), []
         for column, values in (("_id", list(dict.fromkeys(ids))), ("simhash", list(dict.fromkeys(simhashes)))):
             for i in range(0, len(values), _CHUNK):
                 chunk = values[i:i + _CHUNK]
                 out += self._conn.execute(
-                    f"SELECT _id, simhash, json_extract(doc, '$.title'), json_extract(doc, '$.body') FROM {table}"
-                    f" WHERE {column} IN ({','.join('?' * len(chunk))}) LIMIT ?", [*chunk, limit]).fetchall()
-        return out[:limit]
+                    f"SELECT _id, simhash, json_extract(doc, '$.title'), json_extract(doc, '$.body'),"
+                    f" CASE WHEN json_array_length(doc, '$.attachments') > 0 THEN json_extract(doc, '$.attachments')"
+                    f" END FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))}) LIMIT ?",
+                    [*chunk, limit]).fetchall()
+        return [(*row[:4], json.loads(row[4]) if row[4] else None) for row in out[:limit]]
 
     def close(self) -> None:
         if self._conn is not None:

@@ -1,0 +1,322 @@
+"""Article extraction in worker processes, so a crawl uses a second core and a pathological page cannot freeze it.
+
+Scrapy runs a crawl on one thread; extraction (``extract.page.extract_page``: lxml parse and tree walks, about
+1 ms of pure Python per page) is the largest single share of it. It is a pure function of the page's bytes, URL
+and the site's config, so ``ExtractionPool`` runs it in ``GONGKAI_EXTRACT_WORKERS`` spawned processes (the
+extraction code loaded and the site config sent once, at start) while the crawl's own process goes on
+downloading, storing and scheduling.
+
+Each worker is one socket pair, driven by the crawl's own asyncio event loop: pages go out as length-prefixed
+pickles (``multiprocessing.Connection`` framing, which the worker reads and writes), results come back the same
+way, in order. No thread is involved on the crawl's side, so a page costs the crawl only its pickling (a
+``ProcessPoolExecutor`` costs about five times as much in thread hand-offs).
+
+Faults, each counted by the caller (the spider's ``_extract``):
+
+- a page a worker has been on for longer than ``GONGKAI_EXTRACT_TIMEOUT`` seconds: the worker is killed,
+  the page given up (``ExtractTimeout``) instead of blocking the crawl as inline extraction would, and the
+  pages queued behind it go to a new worker;
+- a worker that dies (killed by the OOM killer, a crash in a C library): a new one takes its pages; a page
+  under which a worker died twice is given up (``ExtractCrashed``), never extracted in the crawl's own
+  process, where it could kill the crawl; after ``MAX_RESTARTS`` deaths the workers are given up for the run
+  and ``extract`` returns None (the caller extracts inline);
+- an exception raised by the extraction itself is raised by ``extract``, exactly as inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+
+
+class ExtractGaveUp(Exception):
+    """The workers gave up on a page (``reason``: ``timeout`` or ``crashed``); it is not extracted inline."""
+
+    reason = "gave_up"
+
+
+class ExtractTimeout(ExtractGaveUp):
+    """A worker spent longer than the pool's timeout on the page; it was killed."""
+
+    reason = "timeout"
+
+
+class ExtractCrashed(ExtractGaveUp):
+    """A worker died twice while it had the page: it would likely kill the crawl's process too."""
+
+    reason = "crashed"
+
+
+def resolve_workers(value: Any, cpu_count: int | None) -> int:
+    """``GONGKAI_EXTRACT_WORKERS``: a number >= 0, or ``auto`` (one worker when the machine has a second core,
+    none otherwise). Raises ValueError for anything else."""
+    text = str(value).strip().lower()
+    if text in ("", "auto"):
+        return 1 if (cpu_count or 1) >= 2 else 0
+    if not text.isdigit():
+        raise ValueError(f"GONGKAI_EXTRACT_WORKERS must be a number >= 0 or auto, not {value!r}")
+    return int(text)
+
+
+# -- the worker process -----------------------------------------------------------------------------------
+
+_site: Any = None  # in a worker: the site config it was started with
+
+
+def _extract_in_worker(body: bytes, url: str, encoding: str | None, status: int) -> dict:
+    from gongkai_spider.extract.page import extract_page
+
+    return extract_page(body, url, encoding=encoding, status=status, site=_site)
+
+
+def _serve(conn: Any, site: Any, function: Callable[..., Any]) -> None:
+    """A worker's life: read a pickled argument tuple, answer ``(True, result)`` or ``(False, exception)``."""
+    global _site
+    _site = site
+    # Ctrl-C reaches the whole process group: the crawl decides when to stop, not its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if function is _extract_in_worker:
+        import gongkai_spider.extract.page  # noqa: F401 - loaded before the first page arrives
+    while True:
+        try:
+            args = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            return  # the crawl is gone or closed the pool
+        try:
+            answer: tuple[bool, Any] = (True, function(*args))
+        except Exception as exc:
+            answer = (False, exc)
+        try:
+            payload = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an unpicklable result or exception: say what it was
+            payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        conn.send_bytes(payload)
+
+
+# -- the crawl's side -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Page:
+    payload: bytes
+    future: asyncio.Future
+    deaths: int = 0  # workers that died while it was their current page
+
+
+def _frame(payload: bytes) -> bytes:
+    """``multiprocessing.Connection.send_bytes``'s framing: big-endian length, or -1 and a 64-bit length."""
+    n = len(payload)
+    return (struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)) + payload
+
+
+@dataclass(eq=False)
+class _Worker(asyncio.Protocol):
+    pool: ExtractionPool
+    process: Any
+    sent: deque[_Page] = field(default_factory=deque)  # in the worker's order: sent[0] is the current page
+    transport: Any = None
+    buffer: bytearray = field(default_factory=bytearray)
+    timer: Any = None
+    killed: bool = False  # stopped by the pool (timeout, close): not a death
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def send(self, page: _Page) -> None:
+        self.sent.append(page)
+        self.transport.write(_frame(page.payload))
+        if len(self.sent) == 1:
+            self._start_clock()
+
+    def _start_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(self.pool.timeout, self.pool._timed_out, self, self.sent[0])
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 4:
+            (n,) = struct.unpack_from("!i", self.buffer)
+            start = 4
+            if n == -1:
+                if len(self.buffer) < 12:
+                    return
+                (n,) = struct.unpack_from("!Q", self.buffer, 4)
+                start = 12
+            if len(self.buffer) < start + n:
+                return
+            payload = bytes(self.buffer[start:start + n])
+            del self.buffer[:start + n]
+            self._answered(payload)
+
+    def _answered(self, payload: bytes) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        page = self.sent.popleft()
+        if self.sent:
+            self._start_clock()  # the worker went straight on to the next page
+        if page.future.done():
+            self.pool._dispatch()
+            return
+        try:
+            ok, value = pickle.loads(payload)
+        except Exception as exc:
+            ok, value = False, exc
+        if ok:
+            page.future.set_result(value)
+        else:
+            page.future.set_exception(value)
+        self.pool._dispatch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.pool._lost(self)
+
+    def stop(self) -> None:
+        self.killed = True
+        if self.process.is_alive():
+            self.process.kill()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ExtractionPool:
+    """``workers`` processes running ``function(*args)`` (by default the page extraction) with a timeout."""
+
+    def __init__(self, workers: int, timeout: float, site: Any = None,
+                 function: Callable[..., Any] = _extract_in_worker) -> None:
+        self.workers, self.timeout, self.site, self.function = max(1, workers), timeout, site, function
+        self.restarts = 0
+        self.disabled = False
+        self._ready: list[_Worker] = []
+        self._starting = 0
+        self._queue: deque[_Page] = deque()  # pages no worker has yet
+        self._context = multiprocessing.get_context("spawn")  # never fork: the crawl has threads and sockets
+        self._closed = False
+        self._starts: set[asyncio.Future] = set()
+
+    async def extract(self, *args: Any) -> Any:
+        """``function(*args)`` in a worker; None when the workers are given up for the run (the caller then
+        extracts inline). Raises ExtractTimeout when the page took too long, ExtractCrashed when a worker died
+        twice under it, and whatever the function itself raised."""
+        if self.disabled or self._closed:
+            return None
+        page = _Page(pickle.dumps(args, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
+        self._queue.append(page)
+        self._dispatch()
+        if len(self._ready) + self._starting < self.workers:
+            await self._start_worker()
+        return await page.future
+
+    async def _start_worker(self) -> None:
+        self._starting += 1
+        try:
+            parent, child = self._context.Pipe(duplex=True)  # a socket pair
+            process = self._context.Process(target=_serve, args=(child, self.site, self.function), daemon=True,
+                                            name="gongkai-extract")
+            process.start()
+            child.close()
+            sock = socket.socket(fileno=os.dup(parent.fileno()))
+            parent.close()
+            worker = _Worker(self, process)
+            await asyncio.get_running_loop().create_connection(lambda: worker, sock=sock)
+        except Exception as exc:  # no process can be started (out of memory, process limit)
+            logger.error("cannot start an extraction worker (%s); extracting in the crawl's process", exc)
+            self.disabled = True
+            self._release_queue()
+            return
+        finally:
+            self._starting -= 1
+        if self._closed or self.disabled:
+            worker.stop()
+            return
+        self._ready.append(worker)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Give queued pages to the workers with the fewest in hand (each keeps a couple, so it never waits)."""
+        while self._queue and self._ready:
+            worker = min(self._ready, key=lambda w: len(w.sent))
+            if len(worker.sent) >= 2:
+                return
+            page = self._queue.popleft()
+            if not page.future.done():
+                worker.send(page)
+
+    def _timed_out(self, worker: _Worker, page: _Page) -> None:
+        if not worker.sent or worker.sent[0] is not page:
+            return
+        worker.sent.popleft()
+        if not page.future.done():
+            page.future.set_exception(ExtractTimeout(f"a worker spent more than {self.timeout:g} s on the page"))
+        worker.stop()  # connection_lost hands its other pages to a new worker
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker's connection ended: it was stopped by the pool, or it died with its current page."""
+        if worker in self._ready:
+            self._ready.remove(worker)
+        pages = list(worker.sent)
+        worker.sent.clear()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(1)
+        if not worker.killed and not self._closed:
+            self.restarts += 1
+            if pages:
+                pages[0].deaths += 1
+            if self.restarts >= MAX_RESTARTS:
+                self.disabled = True
+                logger.error("extraction workers died %d times (exit code %s); extracting in the crawl's process "
+                             "from now on", self.restarts, worker.process.exitcode)
+            else:
+                logger.warning("an extraction worker died (exit code %s); starting another",
+                               worker.process.exitcode)
+        for page in reversed(pages):
+            if page.future.done():
+                continue
+            if page.deaths >= 2:
+                page.future.set_exception(ExtractCrashed("an extraction worker died twice on this page"))
+            elif self.disabled or self._closed:
+                page.future.set_result(None)
+            else:
+                self._queue.appendleft(page)
+        if self.disabled or self._closed:
+            self._release_queue()
+            return
+        if self._queue and len(self._ready) + self._starting < self.workers:
+            task = asyncio.ensure_future(self._start_worker())
+            self._starts.add(task)  # a task nobody holds may be collected before it ran
+            task.add_done_callback(self._starts.discard)
+        self._dispatch()
+
+    def close(self) -> None:
+        """Stop every worker (pages still waiting get None); called when the spider closes."""
+        self._closed = True
+        for worker in list(self._ready):
+            worker.stop()
+            worker.process.join(1)
+        self._ready.clear()
+        self._release_queue()
+
+    def _release_queue(self) -> None:
+        """Pages no worker will take: None (their callers extract them inline)."""
+        while self._queue:
+            page = self._queue.popleft()
+            if not page.future.done():
+                page.future.set_result(None)

@@ -1,0 +1,187 @@
+"""Extraction in worker processes (gongkai_spider/extract_workers.py): same fields as inline, and the faults a
+worker can meet: a page that hangs the parser, a worker that dies, an extraction that raises."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+from crawl_support import portal_handler, run_scrapy, scrapy_env, serve
+
+from gongkai_spider.demo import build_portal
+from gongkai_spider.extract.page import extract_page
+from gongkai_spider.extract_workers import (
+    MAX_RESTARTS,
+    ExtractCrashed,
+    ExtractionPool,
+    ExtractTimeout,
+    resolve_workers,
+)
+from gongkai_spider.sites import load_site
+from gongkai_spider.storage.sqlite import SQLiteStore
+
+# Functions the workers run (module level: a spawned worker imports them by name).
+
+
+def _echo(value: int) -> dict:
+    return {"value": value}
+
+
+def _slow(seconds: float) -> dict:
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+def _die(_: object) -> dict:
+    os._exit(3)
+
+
+def _die_once(flag: str) -> dict:
+    if not os.path.exists(flag):
+        Path(flag).touch()
+        os._exit(3)
+    return {"survived": True}
+
+
+def _raise(message: str) -> dict:
+    raise ValueError(message)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_pool(pool: ExtractionPool, coro_factory):
+    try:
+        return await coro_factory(pool)
+    finally:
+        pool.close()
+
+
+def test_a_worker_extracts_what_the_crawl_would() -> None:
+    portal = build_portal(3)
+    site = load_site("demo")
+    pages = [("http://127.0.0.1:8765" + a["url"], portal.lookup(a["url"])[0]) for a in portal.expected[:6]]
+
+    async def go(pool):
+        return [await pool.extract(body, url, None, 200) for url, body in pages]
+
+    results = run(_with_pool(ExtractionPool(1, 60, site), go))
+    assert results == [extract_page(body, url, site=site) for url, body in pages]
+    assert all(r["kind"] == "article" and r["title"] for r in results)
+
+
+def test_a_page_that_hangs_is_given_up_and_the_workers_restart() -> None:
+    async def go(pool):
+        started = time.monotonic()
+        with pytest.raises(ExtractTimeout):
+            await pool.extract(30)
+        took = time.monotonic() - started
+        return took, await pool.extract(0)  # new workers take the next page
+
+    took, after = run(_with_pool(ExtractionPool(1, 1.5, function=_slow), go))
+    assert took < 10 and after == {"slept": 0}
+
+
+def test_pages_queued_behind_a_hanging_page_are_not_blamed() -> None:
+    async def go(pool):
+        slow = asyncio.ensure_future(pool.extract(30))
+        await asyncio.sleep(0.05)
+        quick = [asyncio.ensure_future(pool.extract(0.01)) for _ in range(3)]
+        done = await asyncio.gather(slow, *quick, return_exceptions=True)
+        return done
+
+    slow, *quick = run(_with_pool(ExtractionPool(1, 2.0, function=_slow), go))
+    assert isinstance(slow, ExtractTimeout)
+    assert quick == [{"slept": 0.01}] * 3  # sent again to the new worker, not timed out with the slow one
+
+
+def test_a_worker_that_dies_once_is_restarted_and_the_page_sent_again(tmp_path: Path) -> None:
+    pool = ExtractionPool(1, 60, function=_die_once)
+    assert run(_with_pool(pool, lambda p: p.extract(str(tmp_path / "died")))) == {"survived": True}
+    assert pool.restarts == 1 and not pool.disabled
+
+
+def test_a_page_under_which_a_worker_dies_twice_is_given_up_not_extracted_inline() -> None:
+    pool = ExtractionPool(1, 60, function=_die)
+    with pytest.raises(ExtractCrashed):
+        run(_with_pool(pool, lambda p: p.extract(None)))
+    assert pool.restarts == 2
+
+
+def test_workers_dying_again_and_again_are_given_up_for_the_run() -> None:
+    pool = ExtractionPool(1, 60, function=_die)
+
+    async def go(pool):
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(await pool.extract(None))
+            except ExtractCrashed as exc:
+                outcomes.append(exc.reason)
+        return outcomes
+
+    outcomes = run(_with_pool(pool, go))
+    assert pool.disabled and pool.restarts == MAX_RESTARTS
+    assert outcomes[-1] is None  # from now on the caller extracts inline
+
+
+def test_an_error_of_the_extraction_itself_is_raised_as_inline() -> None:
+    with pytest.raises(ValueError, match="bad page"):
+        run(_with_pool(ExtractionPool(1, 60, function=_raise), lambda p: p.extract("bad page")))
+
+
+@pytest.mark.parametrize(("value", "cpus", "expected"), [
+    ("auto", 2, 1), ("auto", 1, 0), ("", 8, 1), ("0", 8, 0), ("3", 1, 3), (" 2 ", 4, 2)])
+def test_worker_count(value: str, cpus: int, expected: int) -> None:
+    assert resolve_workers(value, cpus) == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "1.5"])
+def test_a_bad_worker_count_is_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        resolve_workers(value, 2)
+
+
+def test_a_bad_worker_count_is_a_one_line_error_of_the_crawl(tmp_path: Path) -> None:
+    env = scrapy_env(tmp_path, GONGKAI_EXTRACT_WORKERS="lots")
+    result = run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", "base_url=http://127.0.0.1:9"], tmp_path,
+                        env=env)
+    assert result.returncode != 0
+    assert "GONGKAI_EXTRACT_WORKERS" in result.log and "Traceback" not in result.log
+
+
+# -- in a crawl -------------------------------------------------------------------------------------------
+
+
+def _crawl_demo(tmp_path: Path, portal, **env: str):
+    with serve({}, default=portal_handler(portal)) as server:
+        return run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={server.base}"], tmp_path,
+                          env=scrapy_env(tmp_path, GONGKAI_SPOOL_DIR=str(tmp_path / "spool"), **env), timeout=180)
+
+
+def test_a_crawl_extracts_in_workers_and_stores_every_article(tmp_path: Path) -> None:
+    portal = build_portal({"seed": 12, "trs": 12, "hanweb": 12})
+    result = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1")
+    assert result.stats.get("gongkai/extract/offloaded", 0) >= 36, result.log[-2000:]
+    assert result.stats.get("gongkai/store/new") == 36
+
+
+def test_pages_the_workers_cannot_finish_in_time_are_pending_and_the_crawl_ends(tmp_path: Path) -> None:
+    portal = build_portal({"seed": 12})
+    result = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1", GONGKAI_EXTRACT_TIMEOUT="0.000001")
+    assert result.stats.get("gongkai/extract/timeout") == 12, result.log[-2000:]
+    assert result.stats.get("gongkai/store/new", 0) == 0
+    assert result.returncode == 3  # failed_articles: every article failed
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    try:
+        entries = list(store.iter_docs("pending"))
+    finally:
+        store.close()
+    assert len(entries) == 12 and {e["reason"] for e in entries} == {"extract_timeout"}
+    # the next run, with time enough, stores them all
+    again = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1")
+    assert again.stats.get("gongkai/store/new") == 12, again.log[-2000:]
