@@ -10,6 +10,7 @@ exactly as the crawl writes them, and kept under ``--dir`` (default /tmp/gongkai
 
   python3 benchmarks/search.py recall   [--docs 20000]        # SQLite and MongoDB bigrams vs a scan; jieba
   python3 benchmarks/search.py cpu      [--docs 10000] [--repeat 3] [--demo-pages]   # with / without the index
+  python3 benchmarks/search.py cpu      --base 1000000 [--docs 10000]   # the same, into a store of 1M documents
   python3 benchmarks/search.py queries  --docs 100000 [--repeat 3]    # builds the store once, then times queries
   python3 benchmarks/search.py queries  --docs 1000000
 
@@ -23,6 +24,7 @@ import glob
 import hashlib
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -59,8 +61,8 @@ def corpus_sentences(folder: str) -> list[str]:
     return out
 
 
-def generate(n: int, sentences: list[str], seed: int = 7):
-    """``n`` store-ready documents (deterministic for a seed)."""
+def generate(n: int, sentences: list[str], seed: int = 7, host: str = "www"):
+    """``n`` store-ready documents (deterministic for a seed; ``host`` keeps two sets' URLs apart)."""
     maker = demo_text.TextMaker(seed)
     rng = maker.rng
     start = datetime(2015, 1, 1, 9, 0, tzinfo=SHANGHAI)
@@ -71,7 +73,7 @@ def generate(n: int, sentences: list[str], seed: int = 7):
         for _ in range(rng.randint(1, 4) if sentences else 0):
             paras.insert(rng.randrange(len(paras)), "".join(rng.choice(sentences) for _ in range(rng.randint(1, 3))))
         body = "\n".join(paras)
-        url = f"http://www.site{i % 10}.gov.cn/art/{i}.html"
+        url = f"http://{host}.site{i % 10}.gov.cn/art/{i}.html"
         doc = {"_id": hashlib.sha1(url.encode()).hexdigest(), "url": url, "site": f"site{i % 10}",
                "title": title, "publish_time": start + timedelta(minutes=5 * i + rng.randrange(5)),
                "author": org, "source": org, "keywords": [topic], "body": body,
@@ -85,8 +87,8 @@ def generate(n: int, sentences: list[str], seed: int = 7):
 
 
 def build(path: Path, n: int, sentences: list[str], *, search: bool = True, docs=None) -> tuple[float, int]:
-    """Write ``n`` generated documents (or ``docs``) into a new store at ``path``; (CPU seconds of upsert_many,
-    documents)."""
+    """Write ``n`` generated documents (or ``docs``) into the store at ``path`` (new or not); (CPU seconds of
+    upsert_many, documents)."""
     store = SQLiteStore(path)
     if not search:
         store._search.sync = lambda *a, **k: None  # the store as it was before the index
@@ -242,27 +244,51 @@ def cmd_recall(args: argparse.Namespace, sentences: list[str]) -> None:
 
 
 def cmd_cpu(args: argparse.Namespace, sentences: list[str]) -> None:
-    """Extra CPU per stored page: the same documents into a fresh store with and without the index."""
+    """Extra CPU per stored page: the same documents into a store with and without the index. ``--base N``: into
+    a copy of the ``queries`` store of N documents (index merges cost more as the index grows), runs alternating,
+    each adding ``--docs`` new pages; else into a fresh store each run."""
     directory = Path(args.dir)
-    docs = None
+    demo = None
     if args.demo_pages:  # the throughput benchmark's demo portal pages (benchmarks/store_bench.py)
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from store_bench import make_docs
 
-        docs = make_docs(args.docs)
+        demo = make_docs(args.docs)
+    if args.base:
+        base = open_built(directory, args.base, sentences)
+        base._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        base.close()
+        copy = directory / f"cpu-base-{args.base}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(copy) + suffix).unlink(missing_ok=True)
+        shutil.copyfile(directory / f"search-{args.base}.sqlite3", copy)
     rows: dict[str, list[float]] = {"with index": [], "without": []}
-    for r in range(args.repeat):
-        for name, search in (("without", False), ("with index", True)) if r % 2 else (("with index", True), ("without", False)):
-            path = directory / f"cpu-{name.replace(' ', '-')}.sqlite3"
+    try:
+        for r in range(args.repeat):
+            for name, search in (("without", False), ("with index", True)) if r % 2 else (("with index", True), ("without", False)):
+                docs = demo
+                if args.base:
+                    path = copy
+                    if docs is None:  # new pages for every run: none of them is in the store yet
+                        docs = generate(args.docs, sentences, seed=100, host=f"cpu{r}{int(search)}")
+                else:
+                    path = directory / f"cpu-{name.replace(' ', '-')}.sqlite3"
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(str(path) + suffix).unlink(missing_ok=True)
+                cpu, done = build(path, args.docs, sentences, search=search, docs=docs)
+                rows[name].append(cpu / done * 1000)
+    finally:
+        if args.base:
             for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-            cpu, done = build(path, args.docs, sentences, search=search, docs=docs)
-            rows[name].append(cpu / done * 1000)
+                Path(str(copy) + suffix).unlink(missing_ok=True)
     with_, without = statistics.median(rows["with index"]), statistics.median(rows["without"])
-    chars = statistics.mean(len(d["body"]) for d in (docs or generate(2000, sentences)))
-    print(f"upsert_many CPU per page, {args.docs} new pages ({chars:.0f}-character bodies), median of {args.repeat}:")
+    chars = statistics.mean(len(d["body"]) for d in (demo or generate(2000, sentences)))
+    where = f"a store of {args.base} documents" if args.base else "an empty store"
+    print(f"upsert_many CPU per page, {args.docs} new pages ({chars:.0f}-character bodies) into {where}, "
+          f"median of {args.repeat}:")
     print(f"  without index {without:.3f} ms   with index {with_:.3f} ms   extra {with_ - without:.3f} ms "
-          f"({with_ / without:.2f}x)   runs: {rows}")
+          f"({with_ / without:.2f}x)   runs: " + ", ".join(f"{k} " + " ".join(f"{v:.3f}" for v in vs)
+                                                      for k, vs in rows.items()))
 
 
 def _median_ms(fn, repeat: int) -> tuple[float, float]:
@@ -296,8 +322,7 @@ def cmd_queries(args: argparse.Namespace, sentences: list[str]) -> None:
                            "6-char": QUERIES[6][1:3]}.items():
         for q in queries:
             terms = parse_query(q)
-            hits = conn.execute("SELECT COUNT(*) FROM articles_fts WHERE articles_fts MATCH ?",
-                                (store._search.match_expression("articles", terms) or '""',)).fetchone()[0]
+            hits = len(store.search_ids(terms, "articles", None, 10**8))
             store.search_ids(terms, "articles", None, 20)
             cols = [_median_ms(lambda t=terms: store.search_ids(t, "articles", None, 20), args.repeat),
                     _median_ms(lambda q=q: run_search(store, q, limit=20), args.repeat),
@@ -314,6 +339,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default="/tmp/gongkai-search-bench")
     parser.add_argument("--demo-pages", action="store_true", help="cpu: the demo portal's pages instead")
+    parser.add_argument("--base", type=int, default=0, help="cpu: add the pages to a copy of the store of N documents")
     parser.add_argument("--store", help="queries: time this existing store (e.g. one still being built)")
     parser.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "pages"))
     args = parser.parse_args()

@@ -123,6 +123,31 @@ def test_index_follows_updates_moves_and_deletes(store):
         assert found(store, query) == expected(store, query), query
 
 
+def test_candidates_holding_every_trigram_but_not_the_term_are_never_returned(store):
+    """The SQLite text index keeps no positions: 安全生产 is looked up as 安全生 AND 全生产. Documents holding both
+    trigrams apart (and written last, so the newest-first listing meets them first) are checked and dropped, and
+    `limit` still brings back true hits."""
+    store.upsert_many([doc(60 + k, title=f"第{k}号简报", body="居民安全生活有保障，全生产线复工。生产安全", content_hash=f"d{k}",
+                           publish_time=datetime(2024, 3, 1, 9, 0, tzinfo=SHANGHAI)) for k in range(30)], now=T1)
+    want = expected(store, "安全生产")
+    assert not any(i.startswith("id006") for i in want) and len(want) == 3
+    assert found(store, "安全生产") == want
+    for limit in (1, 2, 3):
+        got = [i for i, _ in store.search_ids(["安全生产"], "articles", None, limit)]
+        assert len(got) == limit and set(got) <= want
+    assert found(store, "全生产线") == {f"id{60 + k:04d}" for k in range(30)}  # the decoys hold their own words
+    assert found(store, "安全生产", filters=DocFilter(site="b")) == expected(store, "安全生产", filters=DocFilter(site="b"))
+    assert found(store, "安全生产线") == set() == expected(store, "安全生产线")  # 安全生, 全生产, 生产线: all there
+
+
+def test_terms_the_stored_json_escapes_or_cases_differently(store):
+    store.upsert_many([doc(70, title="引号", body='他说"安全第一"四个字\\末尾', content_hash="q1"),
+                       doc(71, title="大小写", body="Digital GOVERNMENT 试点", content_hash="q2")], now=T1)
+    for query in ('"安全第一"', '字\\末尾', "government", "digital gov", "安全第一 试点"):
+        assert found(store, query) == expected(store, query), query
+    assert found(store, '"安全第一"') == {"id0070"} and found(store, "government") == {"id0071"}
+
+
 def test_attachment_text_is_searched_when_present(store):
     assert found(store, "附件中提到") == {"id0007"}
     store.upsert_many([doc(7, title="政府信息公开年度报告", body="本报告由市政府办公室编制。", content_hash="h7b",
@@ -261,6 +286,36 @@ def test_store_from_before_the_index_is_indexed_on_first_use(tmp_path):
         reopened.close()
 
 
+def test_an_index_of_the_older_format_is_rebuilt(tmp_path):
+    """A store indexed by the first format (one FTS5 table with positions, FTS_VERSION 1) gets the current
+    tables when opened and is reindexed on first use; the old postings are gone."""
+    path = tmp_path / "v1.sqlite3"
+    store = SQLiteStore(path)
+    store.upsert_many(corpus(), now=T0)
+    conn = store._conn
+    for suffix in ("_fts", "_fts_title", "_fts_ids"):
+        conn.execute(f"DROP TABLE articles{suffix}")
+    conn.execute("CREATE VIRTUAL TABLE articles_fts USING fts5(title, body, attachments, tokenize='trigram', "
+                 "content='')")
+    conn.execute("CREATE TABLE articles_fts_ids (id INTEGER PRIMARY KEY, _id TEXT NOT NULL UNIQUE, crc INTEGER NOT NULL)")
+    conn.execute("INSERT INTO articles_fts_ids VALUES (1, 'id0001', 0)")  # one document, indexed as v1 did
+    conn.execute("INSERT INTO articles_fts (rowid, title, body, attachments) VALUES (1, '低保\n\n', '', '')")
+    conn.execute("UPDATE search_meta SET version=1, complete=1 WHERE collection='articles'")
+    store.close()
+    store = SQLiteStore(path)
+    try:
+        assert not store._search.is_complete("articles")
+        store.upsert_many([doc(50, title="新写入的低保文件", body="安全生产月", content_hash="h50")], now=T1)
+        assert store.ensure_search_index("articles") == len(TEXTS)
+        sql = dict(store._conn.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'articles_fts%'"))
+        assert "detail=none" in sql["articles_fts"] and "articles_fts_title" in sql
+        for query in (*QUERIES, "安全生产月"):
+            assert found(store, query) == expected(store, query), query
+        assert store._conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        store.close()
+
+
 def test_a_document_edited_outside_the_store_triggers_a_rebuild_not_corruption(tmp_path, caplog):
     store = SQLiteStore(tmp_path / "s.sqlite3")
     try:
@@ -273,7 +328,8 @@ def test_a_document_edited_outside_the_store_triggers_a_rebuild_not_corruption(t
         for query in ("隐患", "全新内容", *QUERIES):  # the next search rebuilds: right answers again
             assert found(store, query) == expected(store, query), query
         assert store._search.is_complete("articles")
-        assert store._conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+        for fts in ("articles_fts", "articles_fts_title"):
+            assert store._conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
     finally:
         store.close()
 
@@ -344,7 +400,8 @@ def test_command_without_a_store(tmp_path, capsys):
 
 
 def test_many_hits_rank_title_hits_then_the_newest(tmp_path):
-    """Past RANK_MAX hits only the title hits are scored; the result is still exactly the matching documents."""
+    """Title hits come first, ranked, unless more than RANK_MAX titles hold the terms: then every hit is listed
+    newest first. Either way the result is exactly the matching documents."""
     store = SQLiteStore(tmp_path / "s.sqlite3")
     try:
         store.upsert_many(corpus(), now=T0)
@@ -356,12 +413,12 @@ def test_many_hits_rank_title_hits_then_the_newest(tmp_path):
             assert sorted(capped) != [] or not full
             assert {i for i, _ in capped} == {i for i, _ in full} == expected(store, query), query
             assert len(capped) == len({i for i, _ in capped})  # no document twice
-        store._search.rank_max = 2  # 3 hits: too many; 2 in titles: ranked
+        store._search.rank_max = 2  # 2 title hits: ranked, then the body-only one
         hits = [i for i, _ in store.search_ids(["安全生产"], "articles", None, 10)]
         assert set(hits[:2]) == {"id0003", "id0004"}  # the two title hits first, then the body-only one
         assert hits[2] == "id0008"
         assert [i for i, _ in store.search_ids(["安全生产"], "articles", None, 1)] in (["id0003"], ["id0004"])
-        store._search.rank_max = 1  # title hits too many as well: the newest first
+        store._search.rank_max = 1  # title hits too many: the newest first
         assert [i for i, _ in store.search_ids(["安全生产"], "articles", None, 10)] == ["id0008", "id0004", "id0003"]
         assert {i for i, _ in store.search_ids(["安全"], "articles", DocFilter(site="b"), 10)} == \
             expected(store, "安全", filters=DocFilter(site="b"))

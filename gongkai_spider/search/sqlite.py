@@ -1,12 +1,17 @@
-"""The SQLite full-text index: one contentless FTS5 ``trigram`` table per collection, kept in sync by the store.
+"""The SQLite full-text index: two contentless FTS5 ``trigram`` tables per collection, kept in sync by the store.
 
 Tables, per collection ``{t}`` (``articles``, ``quarantine``):
 
-- ``{t}_fts``: ``fts5(title, body, attachments, tokenize='trigram', content='')``. Contentless: the text is
-  already in the document, the index alone costs about as much again. Each column is indexed with two line
-  breaks appended, so every character of the text starts at least one trigram; a term of one or two
-  characters is then the OR of the indexed trigrams that start with it (read from the index's vocabulary,
-  ``fts5vocab``), which the plain trigram query cannot do (it needs three characters).
+- ``{t}_fts``: ``fts5(text, tokenize='trigram', content='', detail=none)``: title, body and attachment texts in
+  one column. ``detail=none`` keeps only which documents hold a trigram (no positions): about a sixth of the
+  size and half the CPU of a full index, but no phrase queries. So a term of four or more characters is looked
+  up as the AND of its trigrams, a superset of the documents holding it, and each candidate is checked against
+  its stored text (``search.matches``) before it is returned; three characters are one trigram (exact).
+  Each field is indexed with two line breaks appended, so every character of the text starts at least one
+  trigram; a term of one or two characters is then the OR of the indexed trigrams that start with it (read
+  from the index's vocabulary, ``fts5vocab``), exact too.
+- ``{t}_fts_title``: ``fts5(title, tokenize='trigram', content='')`` with positions: the title hits, ranked by
+  ``bm25``, come first in the results (titles are short: the positions cost little).
 - ``{t}_fts_ids``: ``id INTEGER PRIMARY KEY`` (the FTS rowid), ``_id`` (the document), ``crc`` (CRC-32 of the
   indexed text). A document is indexed exactly when its ``_id`` is here. A contentless FTS5 table forgets a
   document only when given the very text it indexed; the CRC proves the stored document is still that text
@@ -14,9 +19,10 @@ Tables, per collection ``{t}`` (``articles``, ``quarantine``):
   marked for a rebuild instead of being corrupted.
 - ``search_meta``: per collection the index format ``version`` and ``complete`` (every document indexed).
 
-A store created before this feature gets the (empty) tables when it is opened, and from then on every write
-keeps its documents indexed; the documents stored before are indexed on first use (``ensure_built``, called
-by a search), in chunks of ``BUILD_CHUNK`` documents per transaction so a running crawl is never blocked long.
+A store created before this feature (or with an index of an older format) gets the new (empty) tables when it
+is opened, and from then on every write keeps its documents indexed; the documents stored before are indexed
+on first use (``ensure_built``, called by a search), in chunks of ``BUILD_CHUNK`` documents per transaction so
+a running crawl is never blocked long.
 """
 
 from __future__ import annotations
@@ -28,38 +34,55 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gongkai_spider.search.text import field_texts
+from gongkai_spider.search.text import field_texts, matches
 
 logger = logging.getLogger(__name__)
 
-FTS_VERSION = 1  # bump when field_texts or the table layout changes: stores rebuild their index on first use
+FTS_VERSION = 2  # bump when field_texts or the table layout changes: stores rebuild their index on first use
 PAD = "\n\n"
 BUILD_CHUNK = 2000
-TITLE_WEIGHT = 10.0  # bm25 column weights: title, body, attachments
 # A one-character term can expand to thousands of trigrams; past this many the query scans instead.
 MAX_EXPANSION = 4000
-# Queries with more hits than this rank only the title hits by bm25, then list the newest (see search()).
+# Queries with more title hits than this list every hit newest first instead of ranking the title hits.
 RANK_MAX = 20_000
+# FTS5 merges 16 segments of a level at a time instead of 4: each posting is rewritten half as often as the
+# index grows (docs/SCHEMA.md has the measurements), a query reads a few more segments.
+AUTOMERGE = 16
+# FTS5 writes its in-memory postings out as a new segment whenever they pass this size (default 1 MiB, which a
+# batch of 200 pages of about 1,000 characters passes several times): one segment per batch, less to merge.
+HASHSIZE = 8 * 2**20
 
 _META = "CREATE TABLE IF NOT EXISTS search_meta (collection TEXT PRIMARY KEY, version INTEGER NOT NULL, " \
         "complete INTEGER NOT NULL)"
 _TABLES = """
-CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fts USING fts5(title, body, attachments, tokenize='trigram', content='');
+CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fts USING fts5(text, tokenize='trigram', content='', detail=none);
+CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fts_title USING fts5(title, tokenize='trigram', content='');
 CREATE TABLE IF NOT EXISTS {t}_fts_ids (id INTEGER PRIMARY KEY, _id TEXT NOT NULL UNIQUE, crc INTEGER NOT NULL);
 """
 
 
-def indexed_texts(doc: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The three column values indexed for ``doc`` (each padded, see the module docstring)."""
-    return tuple(text + PAD for text in field_texts(doc))  # type: ignore[return-value]
+def indexed_texts(doc: Mapping[str, Any]) -> tuple[str, str]:
+    """(the text column, the title column) indexed for ``doc`` (each field padded, see the module docstring)."""
+    title, body, attached = field_texts(doc)
+    return title + PAD + body + PAD + attached + PAD, title + PAD
 
 
-def text_crc(texts: tuple[str, str, str]) -> int:
+def text_crc(texts: tuple[str, str]) -> int:
     return zlib.crc32("\x1f".join(texts).encode("utf-8", "surrogatepass"))
 
 
 def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
+
+
+def _trigrams(term: str) -> list[str]:
+    return list(dict.fromkeys(term[i:i + 3] for i in range(len(term) - 2)))
+
+
+def _literal(term: str) -> bool:
+    """Whether ``term`` appears as is in the stored JSON of every document holding it: no letter case and
+    nothing JSON escapes (so ``term in raw_json`` is a cheap necessary condition)."""
+    return term.upper() == term and all(c >= " " and c not in '"\\' for c in term)
 
 
 class SQLiteSearch:
@@ -90,11 +113,12 @@ class SQLiteSearch:
             raise
 
     def _create(self, table: str) -> None:
-        self.conn.execute(f"DROP TABLE IF EXISTS {table}_fts")
-        self.conn.execute(f"DROP TABLE IF EXISTS {table}_fts_ids")
+        for suffix in ("_fts", "_fts_title", "_fts_ids"):
+            self.conn.execute(f"DROP TABLE IF EXISTS {table}{suffix}")
         for statement in _TABLES.format(t=table).strip().split(";\n"):
             self.conn.execute(statement)
-        self.conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('rank', 'bm25({TITLE_WEIGHT}, 1, 1)')")
+        for option, value in (("automerge", AUTOMERGE), ("hashsize", HASHSIZE)):
+            self.conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('{option}', {value})")
         empty = self.conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
         self.conn.execute("INSERT OR REPLACE INTO search_meta (collection, version, complete) VALUES (?, ?, ?)",
                           (table, FTS_VERSION, int(bool(empty))))
@@ -154,8 +178,8 @@ class SQLiteSearch:
         texts = indexed_texts(doc)
         rowid = self.conn.execute(f"INSERT INTO {table}_fts_ids (_id, crc) VALUES (?, ?)",
                                   (_id, text_crc(texts))).lastrowid
-        self.conn.execute(f"INSERT INTO {table}_fts (rowid, title, body, attachments) VALUES (?, ?, ?, ?)",
-                          (rowid, *texts))
+        self.conn.execute(f"INSERT INTO {table}_fts (rowid, text) VALUES (?, ?)", (rowid, texts[0]))
+        self.conn.execute(f"INSERT INTO {table}_fts_title (rowid, title) VALUES (?, ?)", (rowid, texts[1]))
 
     def remove(self, table: str, _id: str, old: Mapping[str, Any] | None) -> None:
         """Forget ``_id`` (whose stored document is ``old``)."""
@@ -167,8 +191,10 @@ class SQLiteSearch:
         if texts is None or text_crc(texts) != crc:
             self._mark_stale(table, _id)
         else:
-            self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts, rowid, title, body, attachments) "
-                              "VALUES ('delete', ?, ?, ?, ?)", (rowid, *texts))
+            self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts, rowid, text) VALUES ('delete', ?, ?)",
+                              (rowid, texts[0]))
+            self.conn.execute(f"INSERT INTO {table}_fts_title ({table}_fts_title, rowid, title) "
+                              "VALUES ('delete', ?, ?)", (rowid, texts[1]))
         self.conn.execute(f"DELETE FROM {table}_fts_ids WHERE id=?", (rowid,))
 
     def add(self, table: str, _id: str, doc: Mapping[str, Any]) -> None:
@@ -194,25 +220,28 @@ class SQLiteSearch:
 
     # -- queries --------------------------------------------------------------------------------------
 
-    def _expand(self, table: str, term: str) -> list[str] | None:
-        """The indexed trigrams starting with a one- or two-character ``term`` (None: too many)."""
-        vocab = f"{table}_fts_vocab"
+    def _expand(self, fts: str, term: str) -> list[str] | None:
+        """The trigrams indexed in the FTS table ``fts`` that start with a one- or two-character ``term``
+        (None: too many)."""
+        vocab = f"{fts}_vocab"
         if vocab not in self._vocab:
-            self.conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, {table}_fts, row)")
+            self.conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, {fts}, row)")
             self._vocab.add(vocab)
         rows = self.conn.execute(f"SELECT term FROM temp.{vocab} WHERE term >= ? AND term < ? LIMIT ?",
                                  (term, term + "\U0010ffff", MAX_EXPANSION + 1)).fetchall()
         return None if len(rows) > MAX_EXPANSION else [r[0] for r in rows]
 
-    def match_expression(self, table: str, terms: list[str]) -> str | None:
-        """The FTS5 MATCH text for ``terms`` (all must occur), None when nothing can match, "" when a term
-        expands too far for the index (the caller scans)."""
+    def match_expression(self, fts: str, terms: list[str], *, phrases: bool) -> str | None:
+        """The FTS5 MATCH text for ``terms`` (all must occur) on the FTS table ``fts``: None when nothing can
+        match, "" when a term expands too far (the caller scans). Without ``phrases`` (``detail=none``) a term
+        of four or more characters becomes the AND of its trigrams: a superset, to be checked."""
         parts = []
         for term in terms:
             if len(term) >= 3:
-                parts.append(_quote(term))
+                grams = [term] if phrases else _trigrams(term)
+                parts.append("(" + " AND ".join(_quote(t) for t in grams) + ")")
                 continue
-            expanded = self._expand(table, term)
+            expanded = self._expand(fts, term)
             if expanded is None:
                 return ""
             if not expanded:
@@ -222,45 +251,57 @@ class SQLiteSearch:
 
     def search(self, table: str, terms: list[str], where: list[str], params: list[Any],
                limit: int) -> list[tuple[str, float]]:
-        """``(_id, score)`` of the documents holding every term, best first; ``where``/``params``: extra
-        conditions on the collection's columns (alias ``a``)."""
-        expression = self.match_expression(table, terms)
+        """``(_id, score)`` of the documents holding every term, best first: the documents whose title holds
+        every term ranked by ``bm25`` of the title (when there are at most ``rank_max`` of them), then the
+        others, most recently indexed first, score 0. ``where``/``params``: extra conditions on the
+        collection's columns (alias ``a``)."""
+        expression = self.match_expression(f"{table}_fts", terms, phrases=False)
         if expression is None:
             return []
         if expression == "":
             return self._scan(table, terms, where, params, limit)
-        join = f" JOIN {table} a ON a._id = i._id" if where else ""
-        base = (f"FROM {table}_fts f JOIN {table}_fts_ids i ON i.id = f.rowid{join} WHERE {table}_fts MATCH ?"
-                + "".join(f" AND {w}" for w in where))
-
-        def ranked(match: str) -> list[tuple[str, float]]:
-            return [(_id, -rank) for _id, rank in self.conn.execute(
-                f"SELECT i._id, f.rank {base} ORDER BY f.rank LIMIT ?", [match, *params, limit])]
-
-        def count(match: str) -> int:
-            return self.conn.execute(f"SELECT COUNT(*) FROM {table}_fts WHERE {table}_fts MATCH ?",
-                                     (match,)).fetchone()[0]
-
-        if count(expression) <= self.rank_max:
-            return ranked(expression)
-        # Too many hits to score them all (bm25 costs about 2 us per hit): the title hits ranked, when they are
-        # few enough, then the most recently indexed documents.
-        in_title = f"{{title}} : ({expression})"
-        hits = ranked(in_title) if count(in_title) <= self.rank_max else []
+        join = f" JOIN {table} a ON a._id = i._id"
+        filters = "".join(f" AND {w}" for w in where)
+        hits: list[tuple[str, float]] = []
+        titles = self.match_expression(f"{table}_fts_title", terms, phrases=True)
+        if titles and self.conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {table}_fts_title WHERE {table}_fts_title MATCH ? LIMIT ?)",
+                (titles, self.rank_max + 1)).fetchone()[0] <= self.rank_max:
+            hits = [(_id, -rank) for _id, rank in self.conn.execute(
+                f"SELECT i._id, t.rank FROM {table}_fts_title t JOIN {table}_fts_ids i ON i.id = t.rowid"
+                f"{join if where else ''} WHERE {table}_fts_title MATCH ?{filters} ORDER BY t.rank LIMIT ?",
+                [titles, *params, limit])]
+        if len(hits) >= limit:
+            return hits
         seen = {_id for _id, _ in hits}
-        for (_id,) in self.conn.execute(f"SELECT i._id {base} ORDER BY f.rowid DESC LIMIT ?",
-                                        [expression, *params, limit + len(seen)]):
-            if len(hits) >= limit:
-                break
-            if _id not in seen:
+        # Terms of four or more characters matched a superset: read each candidate's stored text, lazily, so
+        # that `limit` true hits come back however many candidates fail.
+        check = [t for t in terms if len(t) >= 4]
+        cursor = self.conn.execute(
+            f"SELECT i._id, {'a.doc' if check else 'NULL'} FROM {table}_fts f JOIN {table}_fts_ids i ON "
+            f"i.id = f.rowid{join if where or check else ''} WHERE {table}_fts MATCH ?{filters} "
+            "ORDER BY f.rowid DESC", [expression, *params])
+        try:
+            for _id, raw in cursor:
+                if _id in seen or (check and not self._holds(raw, terms, check)):
+                    continue
                 hits.append((_id, 0.0))
+                if len(hits) >= limit:
+                    break
+        finally:
+            cursor.close()
         return hits
+
+    @staticmethod
+    def _holds(raw: str, terms: list[str], check: list[str]) -> bool:
+        """Whether the stored document ``raw`` (its JSON) holds every term, the cheap test first."""
+        if any(t not in raw for t in check if _literal(t)):
+            return False
+        return matches(json.loads(raw), terms)
 
     def _scan(self, table: str, terms: list[str], where: list[str], params: list[Any],
               limit: int) -> list[tuple[str, float]]:
         """A term too common for the index (a single frequent character): a scan of the documents."""
-        from gongkai_spider.search.text import matches
-
         sql = f"SELECT a._id, a.doc FROM {table} a" + (" WHERE " + " AND ".join(where) if where else "") + \
             " ORDER BY a.publish_time DESC"
         out = []
