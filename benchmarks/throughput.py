@@ -159,8 +159,11 @@ def bench_sites_dir(tmp: Path) -> Path:
 def bench_portal(articles: int) -> Portal:
     """The demo portal with ``articles`` split over the three HTML columns the bare spider walks (seed, TRS,
     Hanweb); the API columns are there but empty, so both crawls fetch the same article pages."""
-    per_column = -(-articles // len(BENCH_COLUMNS))
-    return build_portal(dict.fromkeys(BENCH_COLUMNS, per_column))
+    return build_portal(dict.fromkeys(BENCH_COLUMNS, _per_column(articles)))
+
+
+def _per_column(articles: int) -> int:
+    return -(-articles // len(BENCH_COLUMNS))
 
 
 @contextmanager
@@ -362,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     items_values = [int(v) for v in args.concurrent_items.split(",") if v.strip()]
 
     portal = bench_portal(args.articles)
-    per_column = -(-args.articles // len(BENCH_COLUMNS))
+    per_column = _per_column(args.articles)
     n_articles = len(portal.expected)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "GONGKAI_", "MONGO_", "REDIS_"))

@@ -394,24 +394,24 @@ class GongkaiSpider(scrapy.Spider):
         meanwhile downloads and stores), else here. A page the workers give up on (too slow, or a worker died
         twice under it) is not extracted here (None): counted, and when it is an article's first page left
         pending for the next run (a continuation page: the article keeps the pages it has)."""
-        args = (response.body, response.url, self._encoding(response), response.status)
         pool = self._extract_pool
-        if pool is not None:
-            try:
-                result = await pool.extract(*args)
-            except ExtractGaveUp as exc:
-                self._inc(f"gongkai/extract/{exc.reason}")
-                self.logger.warning("extraction of %s given up: %s%s", response.url, exc,
-                                    "; the article keeps its other pages" if continuation else "; left pending")
-                if not continuation:
-                    self.article_failed(response.request, f"extract_{exc.reason}")
-                return None
-            except Exception:  # the extraction's own error: raised again below, as inline
-                result = None
-            if result is not None:
-                self._inc("gongkai/extract/offloaded")
-                return result
-            self._inc("gongkai/extract/inline")
+        if pool is None:
+            return self._extract_here(response)
+        try:
+            result = await pool.extract(response.body, response.url, self._encoding(response), response.status)
+        except ExtractGaveUp as exc:
+            self._inc(f"gongkai/extract/{exc.reason}")
+            self.logger.warning("extraction of %s given up: %s%s", response.url, exc,
+                                "; the article keeps its other pages" if continuation else "; left pending")
+            if not continuation:
+                self.article_failed(response.request, f"extract_{exc.reason}")
+            return None
+        except Exception:  # the extraction's own error: raised again here, with its traceback, as inline
+            return self._extract_here(response)
+        if result is not None:
+            self._inc("gongkai/extract/offloaded")
+            return result
+        self._inc("gongkai/extract/inline")  # the workers were given up for the run
         return self._extract_here(response)
 
     async def parse_continuation(self, response: Response, article: dict) -> AsyncIterator[Any]:
