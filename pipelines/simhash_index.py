@@ -118,7 +118,9 @@ class SimhashIndex:
         values = self._values[:self._size]
         self._rows, self._sorted, self._starts = [], [], []
         for band in range(_BANDS):
-            keys = ((values >> np.uint64(band * _BAND_BITS)) & np.uint64(_BAND_MASK)).astype(np.int64)
+            # 16-bit keys: numpy's stable sort is a radix sort for them, several times faster than on int64
+            # (a million rows: about 15 ms per band instead of 90), same order.
+            keys = (values >> np.uint64(band * _BAND_BITS)).astype(np.uint16)
             order = np.argsort(keys, kind="stable")
             counts = np.bincount(keys, minlength=_BAND_MASK + 1)
             starts = np.zeros(_BAND_MASK + 2, dtype=np.int64)
