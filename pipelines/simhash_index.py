@@ -7,6 +7,7 @@ Kept apart from dedup.py because it needs numpy, which the fingerprints alone (`
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -23,6 +24,7 @@ from pipelines.dedup import (
 _BANDS = 4
 _BAND_BITS = 16
 _BAND_MASK = (1 << _BAND_BITS) - 1
+_LOAD_CHUNK = 1 << 16  # pairs read between two looks at load()'s stop event
 
 
 def _probe_masks(radius: int) -> np.ndarray:
@@ -99,15 +101,26 @@ class SimhashIndex:
         if self._size - self._base > max(4096, self._base // 8):
             self._rebuild()
 
-    def load(self, pairs: Iterable[tuple[int, int]]) -> int:
+    def load(self, pairs: Iterable[tuple[int, int]], stop: threading.Event | None = None) -> int | None:
         """Bulk-add (simhash, second fingerprint) pairs known by value only (the store's, NO_SECOND for a
-        document stored without a second fingerprint); returns how many."""
-        # Stored hashes are signed int64 (to_signed64): the same 64 bits, read as unsigned.
-        flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64).view(np.uint64)
+        document stored without a second fingerprint); returns how many, or None when ``stop`` was set
+        (checked every ``_LOAD_CHUNK`` pairs). All or nothing: a failed or stopped read adds none."""
+        values = itertools.chain.from_iterable(pairs)
+        chunks = []
+        while True:
+            # Stored hashes are signed int64 (to_signed64): the same 64 bits, read as unsigned.
+            chunk = np.fromiter(itertools.islice(values, 2 * _LOAD_CHUNK), dtype=np.int64).view(np.uint64)
+            chunks.append(chunk)
+            if len(chunk) < 2 * _LOAD_CHUNK:
+                break
+            if stop is not None and stop.is_set():
+                return None
+        flat = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         loaded = len(flat) // 2
         if loaded:
             need = self._size + loaded
-            self._grow(need)
+            # Room for this run's items until the next rebuild (tail <= base // 8): the first add copies nothing.
+            self._grow(need + need // 8)
             self._values[self._size:need] = flat[0::2]
             self._seconds[self._size:need] = flat[1::2]
             self._size = need
