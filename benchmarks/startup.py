@@ -5,8 +5,9 @@ The same command as scale.py's start-up (``scrapy crawl gongkai`` of a demo port
 fresh copy of each store, every pipeline, the SQLite store: imports, store open, near-duplicate index load,
 the few listing pages, shutdown), ``--repeat`` rounds (default 3) with the stores taking turns; medians of
 wall and CPU (the child's user + system) printed, with the ratios to the first size. The stores are
-scale.py's (``--dir``, built there when missing). ``--profile SIZE``: one start-up under cProfile (process CPU
-time) instead, and the functions that took most of it.
+scale.py's (``--dir``, built there when missing), copied and fsynced before each crawl. ``--profile SIZE``:
+one start-up under cProfile (process CPU time; the main thread only, not the index loader's) instead, and the
+functions that took most of it.
 
 A second column crawls a portal with one article, so the run ends only after that article went through the
 dedup stage: the near-duplicate index is loaded in a thread of its own while the crawl starts, and a crawl
