@@ -331,7 +331,8 @@ class StoreCandidates:
         def pairs() -> Iterator[Iterable[tuple[int, int]]]:
             store = opener()
             try:
-                yield store.iter_simhash_pairs("articles")
+                scan = getattr(store, "scan_simhash_pairs", None) or store.iter_simhash_pairs
+                yield scan("articles")
             finally:
                 store.close()
 

@@ -106,24 +106,21 @@ class SimhashIndex:
         document stored without a second fingerprint); returns how many, or None when ``stop`` was set
         (checked every ``_LOAD_CHUNK`` pairs). All or nothing: a failed or stopped read adds none."""
         values = itertools.chain.from_iterable(pairs)
-        chunks = []
+        end = self._size  # rows are written from here on and counted in _size only once all are read
         while True:
             # Stored hashes are signed int64 (to_signed64): the same 64 bits, read as unsigned.
             chunk = np.fromiter(itertools.islice(values, 2 * _LOAD_CHUNK), dtype=np.int64).view(np.uint64)
-            chunks.append(chunk)
-            if len(chunk) < 2 * _LOAD_CHUNK:
+            n = len(chunk) // 2
+            self._grow(end + n)
+            self._values[end:end + n] = chunk[0::2]
+            self._seconds[end:end + n] = chunk[1::2]
+            end += n
+            if n < _LOAD_CHUNK:
                 break
             if stop is not None and stop.is_set():
                 return None
-        flat = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-        loaded = len(flat) // 2
+        loaded, self._size = end - self._size, end
         if loaded:
-            need = self._size + loaded
-            # Room for this run's items until the next rebuild (tail <= base // 8): the first add copies nothing.
-            self._grow(need + need // 8)
-            self._values[self._size:need] = flat[0::2]
-            self._seconds[self._size:need] = flat[1::2]
-            self._size = need
             self._rebuild()
         return loaded
 

@@ -5,6 +5,7 @@ before any item needed the index stops the load."""
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from contextlib import contextmanager
 
@@ -124,3 +125,33 @@ def test_a_crawl_on_sqlite_loads_on_its_own_connection_when_the_store_can_open_o
     assert crawler.stats.get_value("gongkai/dedup/index_loaded") == 1
     pipeline.close_spider()
     crawler._gongkai_store.close()
+
+
+def test_a_load_of_several_chunks_is_all_or_nothing() -> None:
+    from pipelines.simhash_index import _LOAD_CHUNK, SimhashIndex
+
+    rng = random.Random(7)
+    pairs = [(rng.getrandbits(64) - 2**63, rng.getrandbits(64) - 2**63) for _ in range(2 * _LOAD_CHUNK + 5)]
+    index = SimhashIndex(6)
+    assert index.load(pairs) == len(pairs) and len(index) == len(pairs)
+    for value, _second in pairs[::_LOAD_CHUNK // 2]:  # one from every chunk, the last one's included
+        assert [d for d, _row in index.candidates(value)][:1] == [0]
+
+    broken = SimhashIndex(6)
+    with pytest.raises(ValueError):
+        broken.load([*pairs, ("not a number", 0)])  # fails after two full chunks were written
+    assert len(broken) == 0 and broken.candidates(pairs[0][0]) == []
+    broken.add("new", pairs[0][0])
+    assert broken.nearest(pairs[0][0]) == "new"
+
+
+def test_the_scan_connection_keeps_a_small_page_cache(tmp_path) -> None:
+    from gongkai_spider.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    docs = [{"_id": f"d{i}", "url": f"http://x.gov.cn/{i}.html", "site": "x", "title": "通知", "body": body,
+             **fingerprint_fields("通知", body)} for i, body in enumerate((COMMUNITY, FLOOD))]
+    store.upsert_many(docs)
+    assert sorted(store.scan_simhash_pairs()) == sorted(store.iter_simhash_pairs())
+    assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -2000
+    store.close()
