@@ -63,6 +63,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -177,8 +178,56 @@ def simhash_pair_unsigned(text: str) -> tuple[int, int]:
     hashes happen to lie within a few bits) without reading their text from the store. One pass: the text is
     encoded and split once.
     """
-    first, second = _simhashes(text, (_TABLES, _TABLES2))
+    if text and "numpy" in sys.modules:  # the crawl, where the index has imported numpy: 2-3x faster
+        first, second = _simhash_pair_numpy(text)
+    else:  # gongkai extract and other one-page uses, which must not pay numpy's import for one page
+        first, second = _simhashes(text, (_TABLES, _TABLES2))
     return first, second
+
+
+_NUMPY_TABLES: Any = None
+
+
+def _numpy_tables() -> Any:
+    """(per-unit values of both table sets, 65536 x 2 uint64; the plane offsets; the 256 x 8 bit matrix)."""
+    global _NUMPY_TABLES
+    if _NUMPY_TABLES is None:
+        import numpy as np
+
+        units = np.arange(65536)
+
+        def values(lows: tuple[bytes, ...], highs: tuple[bytes, ...]) -> Any:
+            low = np.frombuffer(b"".join(lows), np.uint8).reshape(8, 256)
+            high = np.frombuffer(b"".join(highs), np.uint8).reshape(8, 256)
+            planes = low[:, units & 255] ^ high[:, units >> 8]  # byte p of v(u), for every unit u
+            return np.ascontiguousarray(planes.T).view("<u8").ravel()
+
+        bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # bit b of each byte value
+        _NUMPY_TABLES = (np.stack([values(*_TABLES), values(*_TABLES2)], axis=1),
+                         (np.arange(16) * 256).astype(np.uint16), bits)
+    return _NUMPY_TABLES
+
+
+def _simhash_pair_numpy(text: str) -> tuple[int, int]:
+    """``_simhashes(text, (_TABLES, _TABLES2))`` computed with numpy (the same values; tests compare them):
+    per-unit values looked up for both table sets at once, the 3-gram hashes by rotating bytes of 64-bit
+    words, and each bit's majority from one bincount of the 16 byte planes times the byte-to-bits matrix."""
+    import numpy as np
+
+    table, offsets, bits = _numpy_tables()
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), "<u2")
+    if len(units) < SHINGLE:
+        units = np.concatenate([units, np.zeros(SHINGLE - len(units), "<u2")])
+    values = table[units]
+    second, third = values[1:-1], values[2:]
+    # byte p of a 3-gram's hash: byte p of u0, byte p+1 of u1, byte p+3 of u2 (_ROTATIONS)
+    hashes = (values[:-2] ^ ((second >> np.uint64(8)) | (second << np.uint64(56)))
+              ^ ((third >> np.uint64(24)) | (third << np.uint64(40))))
+    shingles = hashes.shape[0]
+    planes = hashes.view(np.uint8).reshape(shingles, 16) + offsets  # 8 byte planes per table set
+    counts = np.bincount(planes.ravel(), minlength=16 * 256).reshape(16, 256) @ bits
+    packed = np.packbits(counts * 2 > shingles, axis=1, bitorder="little").tobytes()
+    return int.from_bytes(packed[:8], "little"), int.from_bytes(packed[8:], "little")
 
 
 def _simhashes(text: str, table_sets: tuple[tuple[tuple[bytes, ...], tuple[bytes, ...]], ...]) -> list[int]:

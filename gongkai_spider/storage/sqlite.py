@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
+        self._timeout = timeout
         self._conn = None  # type: ignore[assignment]
         try:
             if str(path) != ":memory:":
@@ -208,6 +209,14 @@ class SQLiteStore:
     @property
     def description(self) -> str:
         return f"sqlite {self.path}"
+
+    def reopener(self) -> Callable[[], SQLiteStore] | None:
+        """A function opening another connection to this file (for a thread of its own: a connection belongs to
+        the thread that opened it); None for an in-memory store, which a second connection would not see."""
+        if str(self.path) == ":memory:":
+            return None
+        timeout = self._timeout
+        return lambda: SQLiteStore(self.path, timeout=timeout)
 
     def _table(self, collection: str) -> str:
         if collection not in self._tables:
