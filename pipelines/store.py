@@ -38,7 +38,8 @@ for every batch. MongoDB writes stay on the reactor's thread.
 
 Stats: ``gongkai/store/{new,updated,unchanged,rejected}`` (documents written), ``gongkai/store/quarantined``
 (routed to quarantine), the routing counts above, ``gongkai/store/spooled`` / ``gongkai/store/replayed``
-(into / out of the spool), ``gongkai/store/errors`` (failed store calls), ``gongkai/store/spool_errors`` (failed
+(into / out of the spool), ``gongkai/store/writer_waits`` / ``writer_wait_ms`` (times and milliseconds the crawl
+waited for the writer thread), ``gongkai/store/errors`` (failed store calls), ``gongkai/store/spool_errors`` (failed
 spool writes), ``gongkai/store/buffered_max`` (most documents held in memory), and per site
 ``gongkai/site/<site>/store/<outcome>``.
 """
@@ -132,6 +133,7 @@ class StorePipeline:
         self.thread = thread
         self._pool: Any = None  # the writer thread (a twisted ThreadPool of one: batches written in order)
         self._reactor: Any = None
+        self._reactor_stats: Stats = self.stats  # the crawl's own stats, for the reactor's thread (thread mode)
         self._outbox: list[dict] = []  # documents the writer thread has not been handed yet
         self._in_flight: deque[Any] = deque()  # Deferreds of the batches handed over and not yet written
 
@@ -188,6 +190,7 @@ class StorePipeline:
 
         self.store, self._opener = None, opener
         self._reactor = reactor
+        self._reactor_stats = self.stats
         self.stats = _ReactorStats(self.stats, reactor.callFromThread)
         stop = self._stop
         self._stop = lambda reason: reactor.callFromThread(stop, reason)
@@ -223,7 +226,11 @@ class StorePipeline:
 
         landed: Deferred[None] = Deferred()
         self._in_flight[0].addBoth(lambda result: (landed.callback(None), result)[1])
+        started = time.monotonic()
         await maybe_deferred_to_future(landed)
+        # How long the crawl waited for the store: a store slower than the crawl shows here, not as lost items.
+        self._reactor_stats.inc_value("gongkai/store/writer_waits")
+        self._reactor_stats.inc_value("gongkai/store/writer_wait_ms", round(1000 * (time.monotonic() - started)))
         return item
 
     def _hand_over(self, work: Callable[[list[dict]], None], docs: list[dict]) -> None:

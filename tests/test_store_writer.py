@@ -36,6 +36,8 @@ def test_a_slow_store_holds_the_crawl_back_instead_of_piling_up_batches(tmp_path
     # so feeding takes about as long as writing all but the last few batches, never the whole of it twice.
     assert out["waited"] and out["waited"][0] == (MAX_IN_FLIGHT + 1) * 10 - 1
     assert 0.15 * (8 - MAX_IN_FLIGHT - 1) <= out["fed"] < 0.15 * 8
+    assert out["stats"]["gongkai/store/writer_waits"] == len(out["waited"])
+    assert out["stats"]["gongkai/store/writer_wait_ms"] >= 1000 * 0.15 * (8 - MAX_IN_FLIGHT - 1) * 0.9
 
 
 def test_a_failing_store_spools_from_the_writer_thread_and_loses_nothing(tmp_path: Path) -> None:
