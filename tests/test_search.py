@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import zlib
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from gongkai_spider.commands import search as search_command
 from gongkai_spider.normalize import SHANGHAI
 from gongkai_spider.search import QueryError, matches, parse_query, run_search, snippet
 from gongkai_spider.search.mongo import TEXT_INDEX, build_query, grams, search_field, text_clause
-from gongkai_spider.search.sqlite import OPTIONS
+from gongkai_spider.search.sqlite import OPTIONS, text_crc
 from gongkai_spider.storage.mongo import MongoStore
 from gongkai_spider.storage.query import DocFilter
 from gongkai_spider.storage.sqlite import SQLiteStore, encode_doc
@@ -333,6 +334,13 @@ def test_a_document_edited_outside_the_store_triggers_a_rebuild_not_corruption(t
             assert store._conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
     finally:
         store.close()
+
+
+def test_text_crc_is_the_crc_of_the_joined_texts():
+    """The CRCs stored in existing indexes are of the texts joined by \\x1f: however it is computed, the value
+    must stay that (else every stored document would look edited and the index be rebuilt)."""
+    for texts in (("标题\n\n正文\n\n\n\n", "标题\n\n"), ("", ""), ("a\ud800b", "x")):
+        assert text_crc(texts) == zlib.crc32("\x1f".join(texts).encode("utf-8", "surrogatepass"))
 
 
 def test_merge_options_are_set_on_an_existing_index_without_rebuilding_it(tmp_path):
