@@ -285,6 +285,10 @@ def _fresh_copy(source: Path | None, target: Path) -> Path:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
         shutil.copyfile(source, target)
+        # On disk before the crawl starts: otherwise the crawl's first fsync (the WAL checkpoint at close)
+        # waits for the kernel to write back the whole fresh copy, seconds at 1M documents, none of it the crawl's.
+        with target.open("rb+") as copy:
+            os.fsync(copy.fileno())
     return target
 
 

@@ -85,6 +85,7 @@ class Run:
     wall: float
     cpu: float
     own_cpu: float = 0.0  # the crawl process alone (gongkai/progress/cpu_seconds), without its workers
+    thread_cpu: float = 0.0  # its reactor thread alone (gongkai/progress/crawl_thread_cpu_seconds)
 
     @property
     def pages_per_s(self) -> float:
@@ -267,6 +268,7 @@ def _run_crawl(name: str, cmd: list[str], cwd: Path, env: dict[str, str], stats_
         wall,
         cpu,
         float(stats.get("gongkai/progress/cpu_seconds") or 0.0),
+        float(stats.get("gongkai/progress/crawl_thread_cpu_seconds") or 0.0),
     )
 
 
@@ -341,6 +343,7 @@ def _median_run(runs: list[Run]) -> Run:
         statistics.median(r.wall for r in runs),
         statistics.median(r.cpu for r in runs),
         statistics.median(r.own_cpu for r in runs),
+        statistics.median(r.thread_cpu for r in runs),
     )
 
 
@@ -424,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     if full.own_cpu:
         print(f"the full crawl's own process: {1000 * full.own_cpu / full.pages:.2f} ms CPU per page (the rest, "
               f"{full.cpu_ms_per_page - 1000 * full.own_cpu / full.pages:.2f} ms, in its extraction worker)")
+    if full.thread_cpu:
+        print(f"the full crawl's reactor thread: {1000 * full.thread_cpu / full.pages:.2f} ms CPU per page (the rest "
+              "of its process: the store's writer thread, the near-duplicate index load), against the bare "
+              f"spider's {bare.cpu_ms_per_page:.2f} ms in all")
     inline = runs["full_inline"]
     print(f"full with extraction in the crawl's own process (GONGKAI_EXTRACT_WORKERS=0, one core like the bare "
           f"spider): ratio {inline.pages_per_s / bare.pages_per_s:.2f}, {inline.cpu_ms_per_page:.2f} ms CPU per page")

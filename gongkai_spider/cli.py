@@ -27,13 +27,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``only``, that command's arguments alone (the others' modules are
+    not imported: ``gongkai extract`` does not pay for ten commands it does not run)."""
     parser = argparse.ArgumentParser(prog="gongkai", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         command_parser.set_defaults(_module=module)
-        _command_module(module).add_arguments(command_parser)
+        if only is None or name == only:
+            _command_module(module).add_arguments(command_parser)
     return parser
 
 
@@ -43,7 +46,9 @@ def _command_module(module: str):
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; usage and store errors end it with one line and exit 2 (gongkai_spider.commands)."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    # The first word names the command (the top level has no option but --help); anything else gets it all.
+    args = build_parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     try:
         return int(_command_module(args._module).run(args) or 0)
     except BrokenPipeError:  # `gongkai export | head`

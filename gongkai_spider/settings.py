@@ -201,6 +201,9 @@ MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "gongkai")
 GONGKAI_DB = os.environ.get("GONGKAI_DB", "data/gongkai.sqlite3")
 # GONGKAI_STORE_BATCH_SIZE: items buffered before one bulk upsert. Default: 200. Env: GONGKAI_STORE_BATCH_SIZE.
 GONGKAI_STORE_BATCH_SIZE = _env_int("GONGKAI_STORE_BATCH_SIZE", 200)
+# GONGKAI_STORE_THREAD: write the batches from a thread of the store pipeline's own, on its own connection, while
+# the crawl goes on (SQLite only: MongoDB writes stay on the crawl's thread). Default: on. Env: GONGKAI_STORE_THREAD.
+GONGKAI_STORE_THREAD = _env_bool("GONGKAI_STORE_THREAD", True)
 
 # ---------------------------------------------------------------------------------------------------------
 # Store outage safety: batches MongoDB cannot take go to a local spool, replayed later (storage/spool.py)

@@ -16,10 +16,10 @@ Normalisation (``normalize_for_hash``): every whitespace character removed, zero
 NFKC (full-width ``，：（`` become ``,:(``). Only the text matters, not its layout.
 
 A near duplicate takes three steps. (1) Candidates: articles whose simhash is within ``max_distance`` bits
-(default 6, ``GONGKAI_NEAR_DUP_DISTANCE``), from SimhashIndex: the stored articles' hashes (loaded at
-``open_spider`` from the store's (simhash, simhash2) index, values only) plus this run's items. (2) In memory:
-a candidate whose ``simhash2`` is more than ``MAX_SECOND_DISTANCE`` (10) bits away is refused; one stored
-without a ``simhash2`` (before it existed) goes on to the text. (3) The content check:
+(default 6, ``GONGKAI_NEAR_DUP_DISTANCE``), from SimhashIndex (pipelines/simhash_index.py): the stored
+articles' hashes (read from the store's (simhash, simhash2) index, values only, from ``open_spider`` on) plus
+this run's items. (2) In memory: a candidate whose ``simhash2`` is more than ``MAX_SECOND_DISTANCE`` (10) bits away
+is refused; one stored without a ``simhash2`` (before it existed) goes on to the text. (3) The content check:
 the Jaccard similarity of the character 3-gram sets of both normalised texts must reach ``min_similarity``
 (default 0.6, ``GONGKAI_NEAR_DUP_SIMILARITY``); the candidate's text comes from this run's recent items or,
 for the few hashes that matched, from the store (``store.dedup_texts``). Spam is looked up, never indexed.
@@ -47,25 +47,36 @@ pass (``simhash_pair_unsigned``) about 1.9 times that.
 
 Stats: ``gongkai/dedup/near_duplicate``, ``gongkai/dedup/rejected_candidate`` (simhash candidates the text
 check refused), ``gongkai/dedup/rejected_fingerprint`` (simhash candidates the second fingerprint refused, no
-text read), ``gongkai/dedup/index_loaded`` (fingerprints read from the store), ``gongkai/dedup/index_error``
-(the store could not be read; the run continues with what was loaded).
+text read), ``gongkai/dedup/index_loaded`` (fingerprints read from the store; set when the load ends, absent
+when the crawl closed before any item needed them), ``gongkai/dedup/index_error`` (the store could not be
+read; the run continues without the stored fingerprints, and says so in a warning).
+
+Loading at a 1M-document store takes about 0.6 s CPU (reading 1M pairs through sqlite3 is most of it). When
+the store can open a second connection to itself (SQLite: ``reopener``) the load runs in a thread of its own
+from ``open_spider``, so the crawl starts meanwhile; the first item that needs the index waits for the rest
+(blocking the reactor that once), and a crawl that closes first stops it. Otherwise (MongoDB) it runs in
+``open_spider``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import re
+import sys
+import threading
+import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
-
-import numpy as np
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gongkai_spider.stats import CounterStats, Stats
 from pipelines.common import attachment_sha1s, attachment_text, fields
+
+if TYPE_CHECKING:
+    from pipelines.simhash_index import SimhashIndex
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +91,17 @@ NO_SECOND = 0  # second fingerprint of a document stored without one (older stor
 MAX_CONFIRMED = 16  # simhash candidates whose text is compared, per item (nearest first)
 TEXT_CACHE = 4096  # normalised texts of this run's items kept for the content check
 SHINGLE = 3
+MAX_INDEX_DISTANCE = 11  # the banded index finds every hash within this many bits (pipelines/simhash_index.py)
 _MASK64 = (1 << 64) - 1
+
+
+def __getattr__(name: str) -> Any:
+    # SimhashIndex needs numpy, which fingerprints alone (gongkai extract) do not: imported on first use.
+    if name == "SimhashIndex":
+        from pipelines.simhash_index import SimhashIndex
+
+        return SimhashIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # ---------------------------------------------------------------------------------------------------------
 # Normalisation
@@ -157,8 +178,56 @@ def simhash_pair_unsigned(text: str) -> tuple[int, int]:
     hashes happen to lie within a few bits) without reading their text from the store. One pass: the text is
     encoded and split once.
     """
-    first, second = _simhashes(text, (_TABLES, _TABLES2))
+    if text and "numpy" in sys.modules:  # the crawl, where the index has imported numpy: 2-3x faster
+        first, second = _simhash_pair_numpy(text)
+    else:  # gongkai extract and other one-page uses, which must not pay numpy's import for one page
+        first, second = _simhashes(text, (_TABLES, _TABLES2))
     return first, second
+
+
+_NUMPY_TABLES: Any = None
+
+
+def _numpy_tables() -> Any:
+    """(per-unit values of both table sets, 65536 x 2 uint64; the plane offsets; the 256 x 8 bit matrix)."""
+    global _NUMPY_TABLES
+    if _NUMPY_TABLES is None:
+        import numpy as np
+
+        units = np.arange(65536)
+
+        def values(lows: tuple[bytes, ...], highs: tuple[bytes, ...]) -> Any:
+            low = np.frombuffer(b"".join(lows), np.uint8).reshape(8, 256)
+            high = np.frombuffer(b"".join(highs), np.uint8).reshape(8, 256)
+            planes = low[:, units & 255] ^ high[:, units >> 8]  # byte p of v(u), for every unit u
+            return np.ascontiguousarray(planes.T).view("<u8").ravel()
+
+        bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # bit b of each byte value
+        _NUMPY_TABLES = (np.stack([values(*_TABLES), values(*_TABLES2)], axis=1),
+                         (np.arange(16) * 256).astype(np.uint16), bits)
+    return _NUMPY_TABLES
+
+
+def _simhash_pair_numpy(text: str) -> tuple[int, int]:
+    """``_simhashes(text, (_TABLES, _TABLES2))`` computed with numpy (the same values; tests compare them):
+    per-unit values looked up for both table sets at once, the 3-gram hashes by rotating bytes of 64-bit
+    words, and each bit's majority from one bincount of the 16 byte planes times the byte-to-bits matrix."""
+    import numpy as np
+
+    table, offsets, bits = _numpy_tables()
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), "<u2")
+    if len(units) < SHINGLE:
+        units = np.concatenate([units, np.zeros(SHINGLE - len(units), "<u2")])
+    values = table[units]
+    second, third = values[1:-1], values[2:]
+    # byte p of a 3-gram's hash: byte p of u0, byte p+1 of u1, byte p+3 of u2 (_ROTATIONS)
+    hashes = (values[:-2] ^ ((second >> np.uint64(8)) | (second << np.uint64(56)))
+              ^ ((third >> np.uint64(24)) | (third << np.uint64(40))))
+    shingles = hashes.shape[0]
+    planes = hashes.view(np.uint8).reshape(shingles, 16) + offsets  # 8 byte planes per table set
+    counts = np.bincount(planes.ravel(), minlength=16 * 256).reshape(16, 256) @ bits
+    packed = np.packbits(counts * 2 > shingles, axis=1, bitorder="little").tobytes()
+    return int.from_bytes(packed[:8], "little"), int.from_bytes(packed[8:], "little")
 
 
 def _simhashes(text: str, table_sets: tuple[tuple[tuple[bytes, ...], tuple[bytes, ...]], ...]) -> list[int]:
@@ -207,174 +276,6 @@ def simhash(text: str) -> int:
 def hamming(a: int, b: int) -> int:
     """Bits that differ between two 64-bit hashes (signed or unsigned)."""
     return ((a ^ b) & _MASK64).bit_count()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Index
-# ---------------------------------------------------------------------------------------------------------
-
-_BANDS = 4
-_BAND_BITS = 16
-_BAND_MASK = (1 << _BAND_BITS) - 1
-
-
-def _probe_masks(radius: int) -> np.ndarray:
-    """Every 16-bit mask with at most ``radius`` bits set (the band values a lookup probes, XORed in)."""
-    masks = [m for m in range(1 << _BAND_BITS) if m.bit_count() <= radius]
-    return np.array(masks, dtype=np.int64)
-
-
-class SimhashIndex:
-    """Near-duplicate candidates among many simhashes: multi-index hashing over 4 bands of 16 bits.
-
-    Two hashes at most ``max_distance`` bits apart differ in at most ``r = max_distance // 4`` bits in at
-    least one band (pigeonhole), so a lookup probes, in each band, the bucket of its own band value and of
-    every value within ``r`` bits of it: 17 buckets per band for distances 4-7. Every hash within
-    ``max_distance`` is found.
-
-    Templated text (the notices of one office, the demo portal) does not spread hashes evenly: some bits are
-    set in 97% of documents, so some buckets hold a hundred times their share. The buckets are therefore
-    numpy arrays scanned in C (XOR and popcount over the whole bucket at once), never Python loops: a lookup
-    at a million stored hashes costs tens of microseconds however crowded the buckets. Each probed bucket is
-    read up to ``bucket_cap`` entries (its newest ones); a capped read is counted in ``capped``.
-
-    Entries are row numbers into one growing array of values; rows added since the last rebuild sit in an
-    unsorted tail, scanned whole, and are folded into the sorted buckets when the tail outgrows a fraction
-    of the index. An entry may carry an ``_id`` (items of this run) or not (hashes loaded from the store,
-    where the ``_id`` is looked up by value only for the few hashes that match).
-    """
-
-    def __init__(self, max_distance: int = MAX_DISTANCE, *, bucket_cap: int = 8192) -> None:
-        if not 0 <= max_distance <= 11:
-            raise ValueError(f"max_distance must be between 0 and 11, not {max_distance}")
-        self.max_distance = max_distance
-        self.bucket_cap = bucket_cap
-        self.capped = 0
-        self._masks = _probe_masks(max_distance // _BANDS)
-        self._values = np.zeros(1024, dtype=np.uint64)
-        self._seconds = np.zeros(1024, dtype=np.uint64)  # second fingerprint per row, NO_SECOND if unknown
-        self._size = 0  # rows used in _values
-        self._base = 0  # rows [0, _base) are in the sorted buckets, [_base, _size) in the tail
-        self._rows: list[np.ndarray] = []  # per band: base rows ordered by band value (then row)
-        self._sorted: list[np.ndarray] = []  # per band: their values in that order (scanned as contiguous slices)
-        self._starts: list[np.ndarray] = []  # per band: 65537 offsets into _rows[band]
-        self._ids: dict[int, str] = {}  # row -> _id, for rows added with one
-        self._row_of: dict[str, int] = {}  # _id -> its current row
-        self._dead: set[int] = set()  # rows replaced by a newer value of the same _id
-
-    def __len__(self) -> int:
-        return self._size - len(self._dead)
-
-    def _grow(self, need: int) -> None:
-        if need > len(self._values):
-            size = max(need, 2 * len(self._values))
-            self._values, self._seconds = np.resize(self._values, size), np.resize(self._seconds, size)
-
-    def add(self, _id: str | None, value: int, second: int | None = None) -> None:
-        """Index ``value`` (signed or unsigned 64-bit) with its second fingerprint (None: unknown); ``_id``
-        None for a stored hash known by value only."""
-        value = to_unsigned64(value)
-        second = NO_SECOND if second is None else to_unsigned64(second)
-        if _id is not None:
-            old = self._row_of.get(_id)
-            if old is not None:
-                if int(self._values[old]) == value and int(self._seconds[old]) == second:
-                    return
-                self._dead.add(old)
-                del self._ids[old]
-        self._grow(self._size + 1)
-        row = self._size
-        self._values[row], self._seconds[row] = value, second
-        self._size += 1
-        if _id is not None:
-            self._ids[row] = _id
-            self._row_of[_id] = row
-        if self._size - self._base > max(4096, self._base // 8):
-            self._rebuild()
-
-    def load(self, pairs: Iterable[tuple[int, int]]) -> int:
-        """Bulk-add (simhash, second fingerprint) pairs known by value only (the store's, NO_SECOND for a
-        document stored without a second fingerprint); returns how many."""
-        # Stored hashes are signed int64 (to_signed64): the same 64 bits, read as unsigned.
-        flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64).view(np.uint64)
-        loaded = len(flat) // 2
-        if loaded:
-            need = self._size + loaded
-            self._grow(need)
-            self._values[self._size:need] = flat[0::2]
-            self._seconds[self._size:need] = flat[1::2]
-            self._size = need
-            self._rebuild()
-        return loaded
-
-    def _rebuild(self) -> None:
-        values = self._values[:self._size]
-        self._rows, self._sorted, self._starts = [], [], []
-        for band in range(_BANDS):
-            keys = ((values >> np.uint64(band * _BAND_BITS)) & np.uint64(_BAND_MASK)).astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            counts = np.bincount(keys, minlength=_BAND_MASK + 1)
-            starts = np.zeros(_BAND_MASK + 2, dtype=np.int64)
-            np.cumsum(counts, out=starts[1:])
-            self._rows.append(order)
-            self._sorted.append(values[order])
-            self._starts.append(starts)
-        self._base = self._size
-
-    def candidates(self, value: int, exclude: str | None = None) -> list[tuple[int, int]]:
-        """(distance, row) of every indexed hash within max_distance of ``value``, nearest first, then oldest."""
-        value = to_unsigned64(value)
-        query = np.uint64(value)
-        # Slices of the band-sorted value copies: contiguous memory, no gather; rows only when something is close.
-        parts: list[tuple[int, int, int]] = []  # (band, lo, hi)
-        if self._base:
-            cap = self.bucket_cap
-            for band in range(_BANDS):
-                key = (value >> (band * _BAND_BITS)) & _BAND_MASK
-                probes = key ^ self._masks
-                starts = self._starts[band]
-                for lo, hi in zip(starts[probes].tolist(), starts[probes + 1].tolist(), strict=True):
-                    if hi > lo:
-                        if hi - lo > cap:
-                            self.capped += 1
-                            lo = hi - cap
-                        parts.append((band, lo, hi))
-        arrays = [self._sorted[band][lo:hi] for band, lo, hi in parts]
-        if self._size > self._base:
-            arrays.append(self._values[self._base:self._size])
-        if not arrays:
-            return []
-        values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-        distances = np.bitwise_count(values ^ query)
-        close = distances <= self.max_distance
-        if not close.any():
-            return []
-        row_arrays = [self._rows[band][lo:hi] for band, lo, hi in parts]
-        if self._size > self._base:
-            row_arrays.append(np.arange(self._base, self._size))
-        rows = np.concatenate(row_arrays) if len(row_arrays) > 1 else row_arrays[0]
-        found = sorted(set(zip(distances[close].tolist(), rows[close].tolist(), strict=True)))
-        excluded = self._row_of.get(exclude) if exclude is not None else None
-        return [(d, r) for d, r in found if r not in self._dead and r != excluded]
-
-    def id_of(self, row: int) -> str | None:
-        return self._ids.get(row)
-
-    def value_of(self, row: int) -> int:
-        return int(self._values[row])
-
-    def second_close(self, row: int, second: int, max_distance: int = MAX_SECOND_DISTANCE) -> bool:
-        """Whether the row's second fingerprint is within ``max_distance`` bits of ``second`` (or unknown)."""
-        stored = int(self._seconds[row])
-        return stored == NO_SECOND or hamming(stored, second) <= max_distance
-
-    def nearest(self, value: int, exclude: str | None = None) -> str | None:
-        """The _id of the closest hash within max_distance (the earliest added on a tie), else None."""
-        for _distance, row in self.candidates(value, exclude):
-            _id = self._ids.get(row)
-            if _id is not None and _id != exclude:
-                return _id
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -439,10 +340,18 @@ def _is_spam(value: Any) -> bool:
 
 
 class CandidateSource(Protocol):
-    """What the pipeline reads from the store: hashes at start, and the text of the few that match."""
+    """What the pipeline reads from the store: hashes at start, and the text of the few that match.
+
+    A source may also offer ``simhash_reader()``: None, or a function returning a context manager that opens
+    a connection of its own, gives the same pairs as ``simhashes()`` and closes it on leaving, usable from
+    another thread (the pipeline then loads the index in a thread of its own; see StoreCandidates).
+    """
 
     def simhashes(self) -> Iterable[tuple[int, int]]: ...  # (simhash, simhash2 or NO_SECOND)
     def texts(self, *, ids: Iterable[str] = (), simhashes: Iterable[int] = ()) -> list[tuple[str, int, str, str]]: ...
+
+
+SimhashReader = Callable[[], AbstractContextManager[Iterable[tuple[int, int]]]]
 
 
 class StoreCandidates:
@@ -459,6 +368,25 @@ class StoreCandidates:
     def simhashes(self) -> Iterable[tuple[int, int]]:
         return self._store().iter_simhash_pairs("articles")
 
+    def simhash_reader(self) -> SimhashReader | None:
+        """``simhashes()`` on another connection to the store, for a thread of its own; None when the store
+        cannot open one (``reopener``: MongoDB, an in-memory SQLite file)."""
+        reopener = getattr(self._store(), "reopener", None)
+        opener = reopener() if callable(reopener) else None
+        if opener is None:
+            return None
+
+        @contextmanager
+        def pairs() -> Iterator[Iterable[tuple[int, int]]]:
+            store = opener()
+            try:
+                scan = getattr(store, "scan_simhash_pairs", None) or store.iter_simhash_pairs
+                yield scan("articles")
+            finally:
+                store.close()
+
+        return pairs
+
     def texts(self, *, ids: Iterable[str] = (), simhashes: Iterable[int] = ()) -> list[tuple[str, int, str, str]]:
         """(_id, simhash, title, body) of the candidates; the body followed by the text of the article's
         attachments when it has some (the simhash was computed over both, so the confirmation compares both).
@@ -471,6 +399,35 @@ class StoreCandidates:
         return out
 
 
+class _IndexLoad:
+    """The stored fingerprints read into an index by a thread of its own (sqlite3 releases the GIL while it
+    steps, numpy while it sorts): the crawl starts meanwhile. ``wait()`` joins it; ``wait(stop=True)`` first
+    asks it to give up (the crawl is closing and no item needed the index)."""
+
+    def __init__(self, index: SimhashIndex, reader: SimhashReader) -> None:
+        self.loaded: int | None = 0  # None: stopped
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(index, reader), name="gongkai-dedup-index",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, index: SimhashIndex, reader: SimhashReader) -> None:
+        started = time.perf_counter()
+        try:
+            with reader() as pairs:
+                self.loaded = index.load(pairs, stop=self._stop)
+        except BaseException as exc:  # handed to the reactor's thread by wait()
+            self.error = exc
+        self.seconds = time.perf_counter() - started
+
+    def wait(self, *, stop: bool = False) -> None:
+        if stop:
+            self._stop.set()
+        self._thread.join()
+
+
 class DedupPipeline:
     """Sets content_hash, simhash and near_duplicate_of; never drops.
 
@@ -478,16 +435,25 @@ class DedupPipeline:
     by its text: the Jaccard similarity of the 3-gram sets of both normalised texts is at least
     ``min_similarity``. Candidates are confirmed nearest first, at most ``MAX_CONFIRMED`` per item; the
     most similar confirmed one wins (ties: the nearer hash, then the earlier seen).
+
+    ``near_duplicates=False``: fingerprints only (no index, ``near_duplicate_of`` always None), for a
+    document processed alone (pipelines.offline: nothing to compare it with). The index is built on first
+    use, so numpy is imported only by a pipeline that looks something up.
     """
 
     def __init__(self, stats: Stats | None = None, max_distance: int = MAX_DISTANCE, min_chars: int = MIN_CHARS,
                  *, min_similarity: float = MIN_SIMILARITY, store: CandidateSource | None = None,
-                 max_second_distance: int = MAX_SECOND_DISTANCE) -> None:
+                 max_second_distance: int = MAX_SECOND_DISTANCE, near_duplicates: bool = True) -> None:
+        if not 0 <= max_distance <= MAX_INDEX_DISTANCE:
+            raise ValueError(f"max_distance must be between 0 and {MAX_INDEX_DISTANCE}, not {max_distance}")
         self.stats = stats if stats is not None else CounterStats()
+        self.max_distance = max_distance
         self.min_chars = min_chars
         self.max_second_distance = max_second_distance
         self.min_similarity = min_similarity
-        self.index = SimhashIndex(max_distance)
+        self.near_duplicates = near_duplicates
+        self._index: SimhashIndex | None = None
+        self._load: _IndexLoad | None = None
         self._store = store
         # Normalised texts of this run's recent items: most candidates among them need no store read.
         self._texts: OrderedDict[str, str] = OrderedDict()
@@ -502,21 +468,60 @@ class DedupPipeline:
                    min_chars=settings.getint("GONGKAI_NEAR_DUP_MIN_CHARS", MIN_CHARS),
                    min_similarity=settings.getfloat("GONGKAI_NEAR_DUP_SIMILARITY", MIN_SIMILARITY), store=store)
 
-    def open_spider(self) -> None:
-        """Load the stored fingerprints; a store that cannot be read is logged and the run goes on."""
-        if self._store is None:
-            return
-        loaded = 0
-        try:
-            loaded = self.index.load(self._store.simhashes())
-        except Exception as exc:
-            from gongkai_spider.storage.base import is_outage, is_unusable, one_line
+    @property
+    def index(self) -> SimhashIndex:
+        """This run's and the stored fingerprints; waits for the stored ones while they are loading."""
+        if self._load is not None:
+            self._finish_load()
+        if self._index is None:
+            from pipelines.simhash_index import SimhashIndex
 
-            self.stats.inc_value("gongkai/dedup/index_error")
-            known = is_outage(exc) or is_unusable(exc)  # the store pipeline reports those; a traceback adds nothing
-            logger.warning("near-duplicate index: could not read stored fingerprints (%d loaded; %s); "
-                           "continuing without the rest", loaded, one_line(exc), exc_info=not known)
+            self._index = SimhashIndex(self.max_distance)
+        return self._index
+
+    def open_spider(self) -> None:
+        """Load the stored fingerprints: in a thread of its own when the store can open a second connection
+        (the first lookup waits for it), else here. A store that cannot be read is logged, the run goes on."""
+        if self._store is None or not self.near_duplicates:
+            return
+        index = self.index  # built here, on the reactor's thread, before any thread uses it
+        try:
+            make_reader = getattr(self._store, "simhash_reader", None)
+            reader = make_reader() if callable(make_reader) else None
+            if reader is not None:
+                self._load = _IndexLoad(index, reader)
+                return
+            loaded = index.load(self._store.simhashes())
+        except Exception as exc:
+            self._load_failed(exc)
+            loaded = 0
         self.stats.set_value("gongkai/dedup/index_loaded", loaded)
+
+    def close_spider(self) -> None:
+        """A load still running is stopped (no item needs the index any more) and waited for."""
+        self._finish_load(stop=True)
+
+    def _finish_load(self, *, stop: bool = False) -> None:
+        load, self._load = self._load, None
+        if load is None:
+            return
+        load.wait(stop=stop)
+        if load.error is not None:
+            self._load_failed(load.error)
+            self.stats.set_value("gongkai/dedup/index_loaded", 0)
+        elif load.loaded is None:
+            logger.debug("near-duplicate index: load stopped, the crawl closed before an item needed it")
+        else:
+            logger.debug("near-duplicate index: %d stored fingerprints loaded in %.2f s", load.loaded, load.seconds)
+            self.stats.set_value("gongkai/dedup/index_loaded", load.loaded)
+
+    def _load_failed(self, exc: BaseException) -> None:
+        from gongkai_spider.storage.base import is_outage, is_unusable, one_line
+
+        self.stats.inc_value("gongkai/dedup/index_error")
+        known = is_outage(exc) or is_unusable(exc)  # the store pipeline reports those; a traceback adds nothing
+        logger.warning("near-duplicate index: could not read stored fingerprints (none loaded; %s); "
+                       "continuing without them", one_line(exc), exc_info=None if known else exc)
 
     def _remember(self, _id: str, text: str) -> None:
         self._texts[_id] = text
@@ -529,10 +534,11 @@ class DedupPipeline:
         out: list[tuple[int, int, str, str]] = []
         missing_ids: dict[str, tuple[int, int]] = {}
         by_value: dict[int, int] = {}  # unsigned value -> distance, for hashes known by value only
+        index = self.index
         for distance, row in found:
-            _id = self.index.id_of(row)
+            _id = index.id_of(row)
             if _id is None:
-                by_value.setdefault(self.index.value_of(row), distance)
+                by_value.setdefault(index.value_of(row), distance)
             elif _id in self._texts:
                 out.append((distance, row, _id, self._texts[_id]))
             else:
@@ -552,7 +558,7 @@ class DedupPipeline:
                 if _id in missing_ids:
                     distance, order = missing_ids[_id]
                 else:  # a stored hash: older than anything of this run
-                    distance, order = by_value.get(to_unsigned64(value), self.index.max_distance), -1
+                    distance, order = by_value.get(to_unsigned64(value), self.max_distance), -1
                 out.append((distance, order, _id, normalize_for_hash(title) + normalize_for_hash(body)))
         return out
 
@@ -582,18 +588,19 @@ class DedupPipeline:
         adapter["simhash2"] = second
         near = None
         _id = adapter.get("_id")
-        if body_chars >= self.min_chars:
-            found = self.index.candidates(signed, exclude=_id)
+        if body_chars >= self.min_chars and self.near_duplicates:
+            index = self.index
+            found = index.candidates(signed, exclude=_id)
             if found:
                 # Chance candidates (templated notices a few bits apart) are refused here, in memory; only
                 # those close on the second fingerprint too (or stored without one) have their text compared.
-                close = [c for c in found if self.index.second_close(c[1], second, self.max_second_distance)]
+                close = [c for c in found if index.second_close(c[1], second, self.max_second_distance)]
                 if len(close) < len(found):
                     self.stats.inc_value("gongkai/dedup/rejected_fingerprint", len(found) - len(close))
                 if close:
                     near = self._confirm(text, close, _id)
             if _id and not _is_spam(adapter.get("spam")):
-                self.index.add(_id, signed, second)
+                index.add(_id, signed, second)
                 self._remember(_id, text)
         adapter["near_duplicate_of"] = near
         if near is not None:

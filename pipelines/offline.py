@@ -68,7 +68,7 @@ def process_offline(raw_item: Mapping[str, Any], settings: Any = None, *,
         return {"dropped": reason, "message": drop_message(reason, item), "url": item.get("url"),
                 "document": storable(item)}
     item = _run(_spam_pipeline(stats, spam_threshold, get("GONGKAI_SPAM_LISTS_DIR") or None), item)
-    item = _run(DedupPipeline(stats), item)
+    item = _run(DedupPipeline(stats, near_duplicates=False), item)  # one document: nothing to compare it with
     return storable(dict(item))
 
 

@@ -28,9 +28,18 @@ and batch (``get`` only for the few hits):
   is moved to ``articles``, then updated there (``gongkai/store/moved_to_articles``); when ``articles`` holds
   the page already (a released page), the stale quarantined copy is deleted (``gongkai/store/stale_copy_removed``).
 
+Writes in a thread of their own (``GONGKAI_STORE_THREAD``, on by default) when the store can open a second
+connection to itself (SQLite: ``reopener``): full batches are handed to one writer thread, which routes,
+writes and spools them in order on its own connection while the crawl goes on (SQLite works without the GIL).
+Everything after ``open_spider`` (buffer, spool, back-off) then belongs to that thread; its stats and stop
+requests are applied on the reactor's thread. At most ``MAX_IN_FLIGHT`` batches wait for it: beyond that
+``process_item`` waits too, so a slow store slows the crawl instead of filling memory. ``close_spider`` waits
+for every batch. MongoDB writes stay on the reactor's thread.
+
 Stats: ``gongkai/store/{new,updated,unchanged,rejected}`` (documents written), ``gongkai/store/quarantined``
 (routed to quarantine), the routing counts above, ``gongkai/store/spooled`` / ``gongkai/store/replayed``
-(into / out of the spool), ``gongkai/store/errors`` (failed store calls), ``gongkai/store/spool_errors`` (failed
+(into / out of the spool), ``gongkai/store/writer_waits`` / ``writer_wait_ms`` (times and milliseconds the crawl
+waited for the writer thread), ``gongkai/store/errors`` (failed store calls), ``gongkai/store/spool_errors`` (failed
 spool writes), ``gongkai/store/buffered_max`` (most documents held in memory), and per site
 ``gongkai/site/<site>/store/<outcome>``.
 """
@@ -40,9 +49,12 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from scrapy.exceptions import CloseSpider
@@ -58,6 +70,24 @@ logger = logging.getLogger(__name__)
 
 
 STORE_FAILING = "store_failing"
+MAX_IN_FLIGHT = 2  # batches handed to the writer thread and not yet written, before process_item waits
+
+
+class _ReactorStats:
+    """The crawl's stats as the writer thread sees them: changes are applied on the reactor's thread (Scrapy's
+    collector is a plain dict that the reactor's thread reads and iterates), reads are direct."""
+
+    def __init__(self, stats: Stats, call_from_thread: Callable[..., Any]) -> None:
+        self._stats, self._call = stats, call_from_thread
+
+    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
+        self._call(self._stats.inc_value, key, count, start)
+
+    def set_value(self, key: str, value: Any) -> None:
+        self._call(self._stats.set_value, key, value)
+
+    def get_value(self, key: str, default: Any = None) -> Any:
+        return self._stats.get_value(key, default)
 
 
 def _stopper(crawler: Any) -> Callable[[str], None]:
@@ -77,10 +107,11 @@ class StorePipeline:
     def __init__(self, stats: Stats | None = None, store: Store | Callable[[], Store] | None = None, *,
                  batch_size: int = 200, spool_dir: str = "data/spool", retry_seconds: float = 30.0,
                  max_buffered: int = 5000, identity: dict[str, str] | None = None,
-                 stop: Callable[[str], None] | None = None) -> None:
+                 stop: Callable[[str], None] | None = None, thread: bool = False) -> None:
         """``store``: a Store, or a callable opening one at ``open_spider`` (tests pass a Store directly).
         ``identity``: the store's (spool folder key), by default ``store.identity``. ``stop(reason)`` closes the
-        crawl (``store_failing``, ``store_unusable`` mid-run); without it the pipeline only stops storing."""
+        crawl (``store_failing``, ``store_unusable`` mid-run); without it the pipeline only stops storing.
+        ``thread``: write from a thread of its own when the store allows it (see the module docstring)."""
         self.stats = stats if stats is not None else CounterStats()
         self._opener = store if callable(store) and not isinstance(store, Store) else None
         self.store: Store | None = None if self._opener else store
@@ -98,6 +129,13 @@ class StorePipeline:
         self._spool_pending = False
         self.stopping: str | None = None  # the close reason asked for (store_unusable, store_failing)
         self._reported: set[str] = set()  # errors logged already (each distinct one once)
+        self._buffered_max = 0
+        self.thread = thread
+        self._pool: Any = None  # the writer thread (a twisted ThreadPool of one: batches written in order)
+        self._reactor: Any = None
+        self._reactor_stats: Stats = self.stats  # the crawl's own stats, for the reactor's thread (thread mode)
+        self._outbox: list[dict] = []  # documents the writer thread has not been handed yet
+        self._in_flight: deque[Any] = deque()  # Deferreds of the batches handed over and not yet written
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
@@ -110,7 +148,8 @@ class StorePipeline:
                    spool_dir=settings.get("GONGKAI_SPOOL_DIR", "data/spool"),
                    retry_seconds=settings.getfloat("GONGKAI_SPOOL_RETRY_SECONDS", 30.0),
                    max_buffered=settings.getint("GONGKAI_STORE_MAX_BUFFERED", 5000),
-                   identity=store_identity(settings), stop=_stopper(crawler))
+                   identity=store_identity(settings), stop=_stopper(crawler),
+                   thread=settings.getbool("GONGKAI_STORE_THREAD", True))
 
     # -- Scrapy hooks ---------------------------------------------------------------------------------
 
@@ -138,22 +177,121 @@ class StorePipeline:
             self._failed("opening the store", exc)
         self._spool_pending = True  # left by an earlier run, perhaps
         self._replay()
+        reopener = getattr(self.store, "reopener", None)
+        writer_opener = reopener() if self.thread and callable(reopener) else None
+        if writer_opener is not None:
+            self._start_writer(writer_opener)
+
+    def _start_writer(self, opener: Callable[[], Store]) -> None:
+        """From here on the writer thread owns the pipeline's state; it opens its own connection to the store
+        on first use (SQLite connections belong to the thread that opens them)."""
+        from twisted.internet import reactor
+        from twisted.python.threadpool import ThreadPool
+
+        self.store, self._opener = None, opener
+        self._reactor = reactor
+        self._reactor_stats = self.stats
+        self.stats = _ReactorStats(self.stats, reactor.callFromThread)
+        stop = self._stop
+        self._stop = lambda reason: reactor.callFromThread(stop, reason)
+        self._pool = ThreadPool(1, 1, name="gongkai-store-writer")
+        # A daemon thread, stopped (after the batch in hand) when the reactor stops: a crawl that ends without
+        # close_spider (a failing open elsewhere) must not hang at exit waiting for it.
+        self._pool.threadFactory = partial(threading.Thread, daemon=True)
+        self._pool.start()
+        reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
 
     def process_item(self, item: Any) -> Any:
         doc = storable(dict(item))
+        if self._pool is None:
+            self._take(doc)
+            return item
+        self._outbox.append(doc)
+        if len(self._outbox) < self.batch_size:
+            return item
+        docs, self._outbox = self._outbox, []
+        self._hand_over(self._take_all, docs)
+        if len(self._in_flight) <= MAX_IN_FLIGHT:
+            return item
+        return self._after_oldest(item)  # the writer is behind: wait for it instead of piling up batches
+
+    async def _after_oldest(self, item: Any) -> Any:
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet.defer import Deferred
+
+        landed: Deferred[None] = Deferred()
+        self._in_flight[0].addBoth(lambda result: (landed.callback(None), result)[1])
+        started = time.monotonic()
+        await maybe_deferred_to_future(landed)
+        # How long the crawl waited for the store: a store slower than the crawl shows here, not as lost items.
+        self._reactor_stats.inc_value("gongkai/store/writer_waits")
+        self._reactor_stats.inc_value("gongkai/store/writer_wait_ms", round(1000 * (time.monotonic() - started)))
+        return item
+
+    def _hand_over(self, work: Callable[[list[dict]], None], docs: list[dict]) -> None:
+        from twisted.internet.threads import deferToThreadPool
+
+        done = deferToThreadPool(self._reactor, self._pool, work, docs)
+        done.addErrback(self._writer_failed, len(docs))
+        self._in_flight.append(done)
+        done.addBoth(self._landed, done)
+
+    def _landed(self, result: Any, done: Any) -> Any:
+        self._in_flight.remove(done)
+        return result
+
+    def _writer_failed(self, failure: Any, n: int) -> None:
+        """A bug in the writer thread: logged with its traceback and counted, never a crash of the crawl."""
+        self.stats.inc_value("gongkai/store/errors")
+        logger.error("store: the writer thread failed on a batch of %d documents: %s", n, failure.getTraceback())
+
+    def _take_all(self, docs: list[dict]) -> None:
+        for doc in docs:
+            self._take(doc)
+
+    def _take(self, doc: dict) -> None:
         spam = doc.get("spam") or {}
         collection = "quarantine" if isinstance(spam, dict) and spam.get("is_spam") else "articles"
         if self._buffered >= self.max_buffered:  # nothing takes documents and the crawl is stopping: no growth
             self._lose(1)
-            return item
+            return
         self._buffer[collection].append(doc)
         self._buffered += 1
         self._since_flush += 1
         if self._since_flush >= self.batch_size:
             self.flush()
-        return item
 
-    def close_spider(self) -> None:
+    def close_spider(self) -> Any:
+        if self._pool is None:
+            self._close()
+            return None
+        return self._close_writer()
+
+    async def _close_writer(self) -> None:
+        """The last documents and the close on the writer thread, after every batch handed over before."""
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet.defer import DeferredList
+
+        docs, self._outbox = self._outbox, []
+        self._hand_over(self._take_all_and_close, docs)
+        await maybe_deferred_to_future(DeferredList(list(self._in_flight)))
+        self._stop_pool()
+
+    def _take_all_and_close(self, docs: list[dict]) -> None:
+        try:
+            self._take_all(docs)
+            self._close()
+        finally:
+            if self.store is not None:  # the writer's own connection (the crawl's store is closed by its owner)
+                self.store.close()
+                self.store = None
+
+    def _close(self) -> None:
         if self.stopping != "store_unusable":
             self._down_until = 0.0  # one last try whatever the back-off says
         self.flush()
@@ -186,9 +324,9 @@ class StorePipeline:
         for collection, docs in batches.items():
             if docs:
                 self._write(collection, docs, now)
-        if self._buffered:
-            self.stats.set_value("gongkai/store/buffered_max",
-                                 max(self._buffered, self.stats.get_value("gongkai/store/buffered_max", 0) or 0))
+        if self._buffered > self._buffered_max:
+            self._buffered_max = self._buffered
+            self.stats.set_value("gongkai/store/buffered_max", self._buffered_max)
         if self._buffered >= self.max_buffered and self.stopping is None:
             self._request_stop(STORE_FAILING, f"neither the store nor the spool takes documents; {self._buffered} "
                                f"held in memory (GONGKAI_STORE_MAX_BUFFERED={self.max_buffered}): stopping the crawl")

@@ -123,6 +123,7 @@ def test_unexpected_store_errors_never_crash_the_crawl(tmp_path, store):
 
 def test_from_crawler_shares_one_store_and_closes_it_once(tmp_path):
     settings = {"MONGO_URI": "", "GONGKAI_DB": str(tmp_path / "g.sqlite3"), "GONGKAI_STORE_BATCH_SIZE": 2,
+                "GONGKAI_STORE_THREAD": False,  # no reactor here: the writer thread is tested by a crawl
                 "GONGKAI_SPOOL_DIR": str(tmp_path / "spool")}
     crawler = get_crawler(settings_dict=settings)
     pipeline = StorePipeline.from_crawler(crawler)

@@ -152,21 +152,36 @@ def table_kind(label: str) -> str | None:
 
 
 _TABLE_ALT = _alternation(tuple(_TABLE_KIND))
-# A whole cell / list item / span that starts with a table label: "[索 引 号]", "文\xa0\xa0号：", "发布机构".
-TABLE_LABEL_RE = re.compile(
-    r"^\s*[\[【(（]?\s*(?P<label>" + _TABLE_ALT + r")\s*[\]】)）]?\s*(?P<colon>[:：])?\s*")
-# Where a value cell that holds several pairs ends: "[公开属性]", "发布机构：".
-NEXT_TABLE_LABEL_RE = re.compile(r"[\[【]\s*(?:" + _TABLE_ALT + r")\s*[\]】]|(?:" + _TABLE_ALT + r")\s*[:：]")
+# The three table-label patterns below are compiled on first use (module __getattr__): only pages with a
+# metadata table read them, and compiling them (the CJK ranges of the last above all) took about 10 ms, a tenth of
+# `gongkai extract`'s start-up. Read them as attributes of this module (``S.TABLE_LABEL_RE``).
+_LAZY_PATTERNS: dict[str, str] = {
+    # A whole cell / list item / span that starts with a table label: "[索 引 号]", "文\xa0\xa0号：", "发布机构".
+    "TABLE_LABEL_RE": r"^\s*[\[【(（]?\s*(?P<label>" + _TABLE_ALT + r")\s*[\]】)）]?\s*(?P<colon>[:：])?\s*",
+    # Where a value cell that holds several pairs ends: "[公开属性]", "发布机构：".
+    "NEXT_TABLE_LABEL_RE": r"[\[【]\s*(?:" + _TABLE_ALT + r")\s*[\]】]|(?:" + _TABLE_ALT + r")\s*[:：]",
+    # A label of a metadata table we do not know (kept under doc_meta["other"]): "[责任部门] ...", "公开时限：".
+    "OTHER_TABLE_LABEL_RE": (r"^\s*(?:[\[【]\s*(?P<bracketed>[\u4e00-\u9fff][\u4e00-\u9fff\s]{1,10}?)\s*[\]】]"
+                             r"|(?P<label>[\u4e00-\u9fff][\u4e00-\u9fff\s]{1,10}?)\s*(?P<colon>[:：]))\s*"),
+}
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    """Compile a lazy pattern on first use; kept as a module global, so later reads cost nothing."""
+    try:
+        pattern = _LAZY_PATTERNS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    compiled = globals()[name] = re.compile(pattern)
+    return compiled
+
+
 # Chinese-numeral dates in 成文日期 cells ("二〇二四年五月二十日").
 CN_DATE_HINT_RE = re.compile(r"[〇零一二三四五六七八九]{4}年")
 # Cheap pre-check on the page text: is there any metadata label at all?
 TABLE_HINT_RE = re.compile("|".join(padded(label) for label in (
     "索引号", "索取号", "信息索引", "发文字号", "文件编号", "发布机构", "发文机构", "成文日期", "生成日期", "发文机关",
     "主题分类", "有效性", "文号")))
-# A label of a metadata table we do not know (kept under doc_meta["other"]): "[责任部门] ...", "公开时限：".
-OTHER_TABLE_LABEL_RE = re.compile(
-    r"^\s*(?:[\[【]\s*(?P<bracketed>[\u4e00-\u9fff][\u4e00-\u9fff\s]{1,10}?)\s*[\]】]"
-    r"|(?P<label>[\u4e00-\u9fff][\u4e00-\u9fff\s]{1,10}?)\s*(?P<colon>[:：]))\s*")
 
 # ----------------------------------------------------------------------------- 4. noise
 # Widget texts that are never a title, author or source (gov-portals.md 2.2 "noise to strip").

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
+        self._timeout = timeout
         self._conn = None  # type: ignore[assignment]
         try:
             if str(path) != ":memory:":
@@ -208,6 +209,14 @@ class SQLiteStore:
     @property
     def description(self) -> str:
         return f"sqlite {self.path}"
+
+    def reopener(self) -> Callable[[], SQLiteStore] | None:
+        """A function opening another connection to this file (for a thread of its own: a connection belongs to
+        the thread that opened it); None for an in-memory store, which a second connection would not see."""
+        if str(self.path) == ":memory:":
+            return None
+        timeout = self._timeout
+        return lambda: SQLiteStore(self.path, timeout=timeout)
 
     def _table(self, collection: str) -> str:
         if collection not in self._tables:
@@ -431,6 +440,13 @@ class SQLiteStore:
         the (simhash, simhash2) index alone (no document is touched)."""
         return self._conn.execute(
             f"SELECT simhash, coalesce(simhash2, 0) FROM {self._table(collection)} WHERE simhash IS NOT NULL")
+
+    def scan_simhash_pairs(self, collection: str = "articles") -> Iterator[tuple[int, int]]:
+        """``iter_simhash_pairs`` on a connection opened for this scan alone (``reopener``): its page cache is
+        first cut to SQLite's default 2 MB, since a scan reads each page once (with the store's 64 MiB the
+        scanned index would stay in memory, 26 MB more at 1M documents)."""
+        self._conn.execute("PRAGMA cache_size=-2000")
+        return self.iter_simhash_pairs(collection)
 
     def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (), simhashes: Iterable[int] = (),
                     limit: int = 64) -> list[tuple[str, int, str, str, list | None]]:
