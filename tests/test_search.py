@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import zlib
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from gongkai_spider.commands import search as search_command
 from gongkai_spider.normalize import SHANGHAI
 from gongkai_spider.search import QueryError, matches, parse_query, run_search, snippet
 from gongkai_spider.search.mongo import TEXT_INDEX, build_query, grams, search_field, text_clause
+from gongkai_spider.search.sqlite import OPTIONS, text_crc
 from gongkai_spider.storage.mongo import MongoStore
 from gongkai_spider.storage.query import DocFilter
 from gongkai_spider.storage.sqlite import SQLiteStore, encode_doc
@@ -330,6 +332,56 @@ def test_a_document_edited_outside_the_store_triggers_a_rebuild_not_corruption(t
         assert store._search.is_complete("articles")
         for fts in ("articles_fts", "articles_fts_title"):
             assert store._conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
+    finally:
+        store.close()
+
+
+def test_text_crc_is_the_crc_of_the_joined_texts():
+    """The CRCs stored in existing indexes are of the texts joined by \\x1f: however it is computed, the value
+    must stay that (else every stored document would look edited and the index be rebuilt)."""
+    for texts in (("标题\n\n正文\n\n\n\n", "标题\n\n"), ("", ""), ("a\ud800b", "x")):
+        assert text_crc(texts) == zlib.crc32("\x1f".join(texts).encode("utf-8", "surrogatepass"))
+
+
+def test_merge_options_are_set_on_an_existing_index_without_rebuilding_it(tmp_path):
+    """An index created with other FTS5 merge options (FTS5's defaults, as the first releases left them) gets
+    the current ones when the store opens; its postings stay and nothing is reindexed."""
+    path = tmp_path / "s.sqlite3"
+    store = SQLiteStore(path)
+    store.upsert_many(corpus(), now=T0)
+    store._conn.execute("DELETE FROM articles_fts_config WHERE k IN ('automerge', 'crisismerge', 'hashsize')")
+    store.close()
+    store = SQLiteStore(path)
+    try:
+        config = dict(store._conn.execute("SELECT k, v FROM articles_fts_config"))
+        assert {k: config.get(k) for k in OPTIONS} == OPTIONS and OPTIONS["crisismerge"] > OPTIONS["automerge"]
+        assert store.ensure_search_index("articles") == 0
+        for query in QUERIES:
+            assert found(store, query) == expected(store, query), query
+    finally:
+        store.close()
+
+
+def test_one_batch_of_new_changed_and_unchanged_texts(tmp_path):
+    """The index entries of a batch are written together: new documents, a changed text, a metadata-only
+    change, and a new document taking the place of the newest one deleted (its index rowid is free again)."""
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    try:
+        store.upsert_many(corpus(), now=T0)
+        assert store.delete("articles", f"id{len(TEXTS):04d}")
+        store.upsert_many([doc(2, title=TEXTS[1][0], body="营商环境改成了别的说法", content_hash="h2b", site="b",
+                               publish_time=datetime(2024, 1, 2, 9, 0, tzinfo=SHANGHAI)),
+                           doc(4, title=TEXTS[3][0], body=TEXTS[3][1], content_hash="h4", site="b", author="改",
+                               publish_time=datetime(2024, 1, 4, 9, 0, tzinfo=SHANGHAI)),
+                           doc(70, title="新的低保文件", body="安全生产检查", content_hash="h70"),
+                           doc(71, title="另一份", body="营商环境优化", content_hash="h71")], now=T1)
+        assert found(store, "别的说法") == {"id0002"} and found(store, "营商环境优化") == {"id0002", "id0071"}
+        for query in QUERIES:
+            assert found(store, query) == expected(store, query), query
+        for fts in ("articles_fts", "articles_fts_title"):
+            assert store._conn.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
+        ids = store._conn.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM articles_fts_ids").fetchone()
+        assert ids == (store.count("articles"),) * 2
     finally:
         store.close()
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -61,6 +61,15 @@ _SKIP_TAGS = frozenset({
 })
 _WS_RUN_RE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
+
+
+@cache
+def _rare(pattern: str) -> re.Pattern[str]:
+    """A pattern few pages need, compiled when one does: a class of CJK ranges takes about 1 ms to compile,
+    paid by every `gongkai extract` if compiled at import."""
+    return re.compile(pattern)
+
+
 _CJK_LINE_JOIN_RE = re.compile(rf"(?<=[{_CJK}，。、；：“”《》（）])\s*\n\s*(?=[{_CJK}，。、；：“”《》（）])")
 _DATE_AT_RE = re.compile(r"[\s(（\[【]*(?:" + DATE_RE.pattern + ")")
 # A byline segment is short; a date inside a long text node is part of the prose, not a byline.
@@ -563,13 +572,13 @@ def _date_candidates_in_zone(page: _Page, zone: _Zone) -> tuple[list[str], list[
             continue
         raw = tidy(m.group(0))
         if parse_datetime(raw):
-            alone = not _CJK_RUN_RE.search(seg[:m.start() - page.seg_start[i]] + seg[m.end() - page.seg_start[i]:])
+            alone = not _rare(_CJK_RUN).search(seg[:m.start() - page.seg_start[i]] + seg[m.end() - page.seg_start[i]:])
             (found if alone or S.BYLINE_LABEL_RE.search(seg) else weak).append(raw)
     found = found or _labelled_dates(page, [t for t in labels if t[0] < zone.start])
     return found, weak + _date_right_above(page, zone)
 
 
-_CJK_RUN_RE = re.compile(rf"[{_CJK}]{{2,}}")
+_CJK_RUN = rf"[{_CJK}]{{2,}}"
 
 
 def _date_right_above(page: _Page, zone: _Zone) -> list[str]:
@@ -1011,7 +1020,7 @@ def _value_after_text(text: str) -> str | None:
     return value or None
 
 
-_PERSON_RE = re.compile(rf"^[{_CJK}·]{{2,4}}$")
+_PERSON = rf"^[{_CJK}·]{{2,4}}$"
 
 
 def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, reporter: str | None) -> str | None:
@@ -1022,7 +1031,7 @@ def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, repor
     if value:
         return value
     meta = _meta(page, S.META_AUTHOR)
-    if meta and _PERSON_RE.match(meta.strip()) and not S.ORG_NAME_RE.search(meta.strip()):
+    if meta and _rare(_PERSON).match(meta.strip()) and not S.ORG_NAME_RE.search(meta.strip()):
         meta = meta.strip()
         site = " ".join(page.metas.get(n, "") for n in S.META_SITE_NAME)
         if meta not in page.html_title and meta not in site:  # "某某网": the site, not a person
@@ -1031,14 +1040,15 @@ def _author(page: _Page, overrides: Mapping[str, Any], zone: _Zone | None, repor
 
 
 _ROLE_RE = re.compile(r"((?:见习|实习|特约|本报|本台|本网|融媒体)?记者|通讯员|特约撰稿人?|撰稿人?)")
-_NAME_RE = re.compile(rf"[{_CJK}·]{{2,5}}")
+_NAME = rf"[{_CJK}·]{{2,5}}"
 
 
 def _reporter_names(line: str) -> str | None:
     """The reporters of a byline the body dropped ("见习记者 王一凡　通讯员 陈立" -> "王一凡"); the first
     role's names when no 记者 is named."""
     parts = _ROLE_RE.split(line)
-    groups = [(parts[k], _NAME_RE.findall(parts[k + 1])) for k in range(1, len(parts) - 1, 2)]
+    name_re = _rare(_NAME)
+    groups = [(parts[k], name_re.findall(parts[k + 1])) for k in range(1, len(parts) - 1, 2)]
     groups = [(role, names) for role, names in groups if names]
     if not groups:
         return None

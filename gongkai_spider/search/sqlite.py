@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 FTS_VERSION = 2  # bump when field_texts or the table layout changes: stores rebuild their index on first use
 PAD = "\n\n"
 BUILD_CHUNK = 2000
+_CHUNK = 500  # ids per IN (...) lookup
 # A one-character term can expand to thousands of trigrams; past this many the query scans instead.
 MAX_EXPANSION = 4000
 # Queries with more title hits than this list every hit newest first instead of ranking the title hits.
@@ -51,6 +52,13 @@ AUTOMERGE = 16
 # FTS5 writes its in-memory postings out as a new segment whenever they pass this size (default 1 MiB, which a
 # batch of 200 pages of about 1,000 characters passes several times): one segment per batch, less to merge.
 HASHSIZE = 8 * 2**20
+# A level holding this many segments is merged at once, in the write that reaches it, and so is every level
+# above it that fills in turn. At FTS5's default (16, our AUTOMERGE) every merge is one: at 1M documents a write
+# now and then rewrote the whole index, 20 s or more holding the write lock. Above AUTOMERGE the merges are done
+# in slices as the segments are written (FTS5's automerge), and this is only a backstop.
+CRISISMERGE = 4 * AUTOMERGE
+# The merge options of every text index, set when it is created and on existing ones when the store opens.
+OPTIONS = {"automerge": AUTOMERGE, "crisismerge": CRISISMERGE, "hashsize": HASHSIZE}
 
 _META = "CREATE TABLE IF NOT EXISTS search_meta (collection TEXT PRIMARY KEY, version INTEGER NOT NULL, " \
         "complete INTEGER NOT NULL)"
@@ -68,7 +76,12 @@ def indexed_texts(doc: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def text_crc(texts: tuple[str, str]) -> int:
-    return zlib.crc32("\x1f".join(texts).encode("utf-8", "surrogatepass"))
+    """CRC-32 of the texts joined by ``\x1f`` (UTF-8), chained instead of joined: no copy of the text, and the
+    encoding reuses the UTF-8 that binding the text to a statement left on the string."""
+    crc = 0
+    for i, text in enumerate(texts):
+        crc = zlib.crc32(text.encode("utf-8", "surrogatepass"), zlib.crc32(b"\x1f", crc) if i else crc)
+    return crc
 
 
 def _quote(term: str) -> str:
@@ -100,13 +113,15 @@ class SQLiteSearch:
         """Create the index tables of ``table`` when missing (or of an older format): complete at once when
         the collection is empty, else left for ``ensure_built``. Called by the store when it opens."""
         row = self.conn.execute("SELECT version FROM search_meta WHERE collection=?", (table,)).fetchone()
-        if row is not None and row[0] == FTS_VERSION:
+        if row is not None and row[0] == FTS_VERSION and not self._options_to_set(table):
             return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             row = self.conn.execute("SELECT version FROM search_meta WHERE collection=?", (table,)).fetchone()
             if row is None or row[0] != FTS_VERSION:  # another process may have done it meanwhile
                 self._create(table)
+            else:  # an index created with other merge options: they apply to its next merges, nothing rebuilt
+                self._set_options(table)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -117,11 +132,18 @@ class SQLiteSearch:
             self.conn.execute(f"DROP TABLE IF EXISTS {table}{suffix}")
         for statement in _TABLES.format(t=table).strip().split(";\n"):
             self.conn.execute(statement)
-        for option, value in (("automerge", AUTOMERGE), ("hashsize", HASHSIZE)):
-            self.conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('{option}', {value})")
+        self._set_options(table)
         empty = self.conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
         self.conn.execute("INSERT OR REPLACE INTO search_meta (collection, version, complete) VALUES (?, ?, ?)",
                           (table, FTS_VERSION, int(bool(empty))))
+
+    def _options_to_set(self, table: str) -> dict[str, int]:
+        have = dict(self.conn.execute(f"SELECT k, v FROM {table}_fts_config"))
+        return {k: v for k, v in OPTIONS.items() if have.get(k) != v}
+
+    def _set_options(self, table: str) -> None:
+        for option, value in self._options_to_set(table).items():
+            self.conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('{option}', {value})")
 
     def _mark_stale(self, table: str, _id: str) -> None:
         logger.warning("search index of %s: the stored text of %s is not what was indexed (edited outside the "
@@ -155,9 +177,8 @@ class SQLiteSearch:
                     f"SELECT rowid, _id, doc FROM {table} a WHERE rowid > ? AND NOT EXISTS "
                     f"(SELECT 1 FROM {table}_fts_ids i WHERE i._id = a._id) ORDER BY rowid LIMIT ?",
                     (after, BUILD_CHUNK)).fetchall()
-                for rowid, _id, text in rows:
-                    self._add(table, _id, json.loads(text))
-                    after = rowid
+                self._add_many(table, [(_id, json.loads(text)) for _, _id, text in rows])
+                after = rows[-1][0] if rows else after
                 if not rows:
                     self.conn.execute("UPDATE search_meta SET complete=1 WHERE collection=? AND version=?",
                                       (table, FTS_VERSION))
@@ -174,12 +195,36 @@ class SQLiteSearch:
 
     # -- sync (inside the store's transaction) --------------------------------------------------------
 
-    def _add(self, table: str, _id: str, doc: Mapping[str, Any]) -> None:
-        texts = indexed_texts(doc)
-        rowid = self.conn.execute(f"INSERT INTO {table}_fts_ids (_id, crc) VALUES (?, ?)",
-                                  (_id, text_crc(texts))).lastrowid
-        self.conn.execute(f"INSERT INTO {table}_fts (rowid, text) VALUES (?, ?)", (rowid, texts[0]))
-        self.conn.execute(f"INSERT INTO {table}_fts_title (rowid, title) VALUES (?, ?)", (rowid, texts[1]))
+    def _add_many(self, table: str, docs: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """Index ``docs`` (``(_id, document)`` pairs, none of them in the index): one statement per table for
+        them all, the rowids counted on from the largest (what SQLite would pick row by row)."""
+        if not docs:
+            return
+        texts = [indexed_texts(doc) for _, doc in docs]
+        top = self.conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}_fts_ids").fetchone()[0]
+        rowids = range(top + 1, top + 1 + len(docs))
+        self.conn.executemany(f"INSERT INTO {table}_fts (rowid, text) VALUES (?, ?)",
+                              [(r, t[0]) for r, t in zip(rowids, texts, strict=True)])
+        self.conn.executemany(f"INSERT INTO {table}_fts_title (rowid, title) VALUES (?, ?)",
+                              [(r, t[1]) for r, t in zip(rowids, texts, strict=True)])
+        # after the texts were bound: their UTF-8 is cached on the strings for text_crc
+        self.conn.executemany(f"INSERT INTO {table}_fts_ids (id, _id, crc) VALUES (?, ?, ?)",
+                              [(r, _id, text_crc(t)) for r, (_id, _), t in zip(rowids, docs, texts, strict=True)])
+
+    def _indexed(self, table: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the index holds."""
+        found: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT _id FROM {table}_fts_ids WHERE _id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def _forget_unknown(self, table: str, _id: str) -> None:
+        """An entry of ``_id`` whose text is unknown (cannot be removed from FTS5): dropped from the ids, and
+        the index marked for a rebuild."""
+        self._mark_stale(table, _id)
+        self.conn.execute(f"DELETE FROM {table}_fts_ids WHERE _id=?", (_id,))
 
     def remove(self, table: str, _id: str, old: Mapping[str, Any] | None) -> None:
         """Forget ``_id`` (whose stored document is ``old``)."""
@@ -199,24 +244,28 @@ class SQLiteSearch:
 
     def add(self, table: str, _id: str, doc: Mapping[str, Any]) -> None:
         """Index ``doc`` (stored under ``_id``), replacing any earlier entry of ``_id``."""
-        if self.conn.execute(f"SELECT 1 FROM {table}_fts_ids WHERE _id=?", (_id,)).fetchone():
-            self._mark_stale(table, _id)
-            self.conn.execute(f"DELETE FROM {table}_fts_ids WHERE _id=?", (_id,))
-        self._add(table, _id, doc)
+        if self._indexed(table, [_id]):
+            self._forget_unknown(table, _id)
+        self._add_many(table, [(_id, doc)])
 
     def sync(self, table: str, writes: Iterable[tuple[str, str, dict]], existing: Mapping[str, dict]) -> None:
-        """Apply the store's writes ``(_id, kind, final document)`` of one batch; ``existing`` holds the
-        documents as stored before it. A ``touch`` (same content) changes nothing searched."""
-        for _id, kind, doc in writes:
-            if kind == "touch":
-                continue
+        """Apply the store's writes ``(_id, kind, final document)`` of one batch (one write per ``_id``);
+        ``existing`` holds the documents as stored before it. A ``touch`` (same content) changes nothing
+        searched."""
+        changed = [(_id, doc) for _id, kind, doc in writes if kind != "touch"]
+        indexed = self._indexed(table, [_id for _id, _ in changed])
+        fresh = []
+        for _id, doc in changed:
             old = existing.get(_id)
-            if old is not None:
-                if indexed_texts(old) == indexed_texts(doc) and self.conn.execute(
-                        f"SELECT 1 FROM {table}_fts_ids WHERE _id=?", (_id,)).fetchone():
+            if _id in indexed:
+                if old is None:
+                    self._forget_unknown(table, _id)
+                elif indexed_texts(old) == indexed_texts(doc):
                     continue  # changed elsewhere (spam verdict, metadata): the searched text is the same
-                self.remove(table, _id, old)
-            self.add(table, _id, doc)
+                else:
+                    self.remove(table, _id, old)
+            fresh.append((_id, doc))
+        self._add_many(table, fresh)
 
     # -- queries --------------------------------------------------------------------------------------
 
