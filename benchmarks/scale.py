@@ -186,6 +186,7 @@ class Crawl:
     wall: float
     cpu: float
     rss_mb: float
+    thread_cpu: float = 0.0  # the crawl's reactor thread alone (gongkai/progress/crawl_thread_cpu_seconds)
 
 
 def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: Path | None = None) -> Crawl:
@@ -209,7 +210,8 @@ def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: 
                          + log.read_text(errors="replace")[-3000:])
     values = json.loads(stats.read_text())
     return Crawl(int(values.get("downloader/response_count", 0)), int(values.get("item_scraped_count", 0)),
-                 wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+                 wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                 float(values.get("gongkai/progress/crawl_thread_cpu_seconds") or 0.0))
 
 
 # Where a profiled crawl's CPU goes, by the file a function lives in (first match wins).
@@ -346,18 +348,23 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  round {round_no + 1} store {n:>9,}: {run.pages} pages in {run.wall:.1f} s, "
                           f"start-up {startups[n][-1].wall:.2f} s, RSS {run.rss_mb:.0f} MB", flush=True)
     rows = {}
+    threads: dict[int, float] = {}
     for n in sizes:
         pages_s = statistics.median(r.pages / r.wall for r in runs[n])
         cpu = statistics.median(1000 * r.cpu / r.pages for r in runs[n])
         rss = statistics.median(r.rss_mb for r in runs[n])
         rows[n] = (runs[n][0].pages, pages_s, cpu, rss, statistics.median(s.wall for s in startups[n]),
                    statistics.median(s.cpu for s in startups[n]))
+        threads[n] = statistics.median(1000 * r.thread_cpu / r.pages for r in runs[n])
     base = rows[sizes[0]]
     print(f"\nstore size (median of {args.repeat})   pages   pages/s  ratio  CPU ms/page  ratio  peak RSS MB"
           "  start-up s (CPU s)")
     for n, (pages, pages_s, cpu, rss, startup, startup_cpu) in rows.items():
         print(f"{n:>28,}{pages:>8}{pages_s:>10.0f}{pages_s / base[1]:>7.2f}{cpu:>13.2f}{cpu / base[2]:>7.2f}"
               f"{rss:>13.0f}{startup:>12.2f} ({startup_cpu:.2f})")
+    print("the crawl's reactor thread alone, CPU ms per page (what bounds its pages/s; the rest of the CPU is its "
+          "extraction worker, the store's writer thread and the index load): "
+          + ", ".join(f"{n:,}: {ms:.2f} ({ms / threads[sizes[0]]:.2f}x)" for n, ms in threads.items()))
     print(f"\nupsert_many after the crawl, batches of 200, {len(docs)} documents (median of {args.repeat}): "
           "µs per document")
     for n in sizes:

@@ -77,7 +77,15 @@ def resolve_workers(value: Any, cpu_count: int | None) -> int:
 _site: Any = None  # in a worker: the site config it was started with
 
 
-def _extract_in_worker(body: bytes, url: str, encoding: str | None, status: int) -> dict:
+def _extract_in_worker(body: bytes, url: str, encoding: str | None, status: int,
+                       listing: tuple[Any, dict | None] | None = None) -> dict:
+    """``extract_page`` of an article page; with ``listing`` = (the column's site config, the listing request
+    description), ``extract_listing`` of a listing page."""
+    if listing is not None:
+        from gongkai_spider.extract.listing import extract_listing
+
+        site, request = listing
+        return extract_listing(body, url, encoding=encoding, site=site, request=request)
     from gongkai_spider.extract.page import extract_page
 
     return extract_page(body, url, encoding=encoding, status=status, site=_site)
@@ -89,8 +97,9 @@ def _serve(conn: Any, site: Any, function: Callable[..., Any]) -> None:
     _site = site
     # Ctrl-C reaches the whole process group: the crawl decides when to stop, not its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if function is _extract_in_worker:
-        import gongkai_spider.extract.page  # noqa: F401 - loaded before the first page arrives
+    if function is _extract_in_worker:  # loaded before the first page arrives
+        import gongkai_spider.extract.listing
+        import gongkai_spider.extract.page  # noqa: F401
     while True:
         try:
             args = pickle.loads(conn.recv_bytes())
@@ -176,6 +185,7 @@ class _Worker(asyncio.Protocol):
             ok, value = pickle.loads(payload)
         except Exception as exc:
             ok, value = False, exc
+        self.pool.answered += 1
         if ok:
             page.future.set_result(value)
         else:
@@ -203,6 +213,7 @@ class ExtractionPool:
                  function: Callable[..., Any] = _extract_in_worker) -> None:
         self.workers, self.timeout, self.site, self.function = max(1, workers), timeout, site, function
         self.restarts = 0
+        self.answered = 0  # pages the workers extracted (results and the extraction's own errors)
         self.disabled = False
         self._ready: list[_Worker] = []
         self._starting = 0
@@ -210,6 +221,19 @@ class ExtractionPool:
         self._context = multiprocessing.get_context("spawn")  # never fork: the crawl has threads and sockets
         self._closed = False
         self._starts: set[asyncio.Future] = set()
+
+    @property
+    def proven(self) -> bool:
+        """A worker is up and the workers have extracted a page within the timeout: a page sent now neither
+        waits for a start nor goes to workers that never finish one."""
+        return self.answered > 0 and bool(self._ready)
+
+    def start_soon(self) -> None:
+        """Start the workers in the background (the first article pages then find them running)."""
+        if not self.disabled and not self._closed and len(self._ready) + self._starting < self.workers:
+            task = asyncio.ensure_future(self._start_worker())
+            self._starts.add(task)  # a task nobody holds may be collected before it ran
+            task.add_done_callback(self._starts.discard)
 
     async def extract(self, *args: Any) -> Any:
         """``function(*args)`` in a worker; None when the workers are given up for the run (the caller then
@@ -299,10 +323,8 @@ class ExtractionPool:
         if self.disabled or self._closed:
             self._release_queue()
             return
-        if self._queue and len(self._ready) + self._starting < self.workers:
-            task = asyncio.ensure_future(self._start_worker())
-            self._starts.add(task)  # a task nobody holds may be collected before it ran
-            task.add_done_callback(self._starts.discard)
+        if self._queue:
+            self.start_soon()
         self._dispatch()
 
     def close(self) -> None:

@@ -174,6 +174,8 @@ def test_pages_the_workers_cannot_finish_in_time_are_pending_and_the_crawl_ends(
     portal = build_portal({"seed": 12})
     result = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1", GONGKAI_EXTRACT_TIMEOUT="0.000001")
     assert result.stats.get("gongkai/extract/timeout") == 12, result.log[-2000:]
+    # workers that never finished a page get no listing page: the columns are read here
+    assert "gongkai/listing/extract_given_up" not in result.stats
     assert result.stats.get("gongkai/store/new", 0) == 0
     assert result.returncode == 3  # failed_articles: every article failed
     store = SQLiteStore(tmp_path / "store.sqlite3")

@@ -258,7 +258,7 @@ def test_not_an_article_is_skipped_with_its_reason(portal: Portal) -> None:
 def test_start_url_that_is_an_article_is_extracted(portal: Portal) -> None:
     article = next(a for a in portal.expected if a["column"] == "seed")
     spider = make_spider(start_url=BASE + article["url"])
-    (item,) = spider.parse_listing(response_for(portal, article["url"], start_requests(spider)[0]))
+    (item,) = callback_output(spider.parse_listing(response_for(portal, article["url"], start_requests(spider)[0])))
     assert item["title"] == article["title"] and item["list_url"] is None
 
 
@@ -331,3 +331,52 @@ def test_file_without_a_listing_title_is_dropped_by_validate_with_a_reason(caplo
 def test_items_carry_the_site_hosts() -> None:
     spider = make_spider(start_url="http://www.example.com/xxgk/index.html,http://xxgk.example.org/list/")
     assert spider.site_hosts == ("www.example.com", "xxgk.example.org")
+
+
+class _ProvenPool:
+    """An extraction pool whose workers are up and have answered; ``extract`` does what ``outcome`` says."""
+
+    proven = True
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome, self.calls = outcome, []
+
+    async def extract(self, *args: Any) -> Any:
+        self.calls.append(args)
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome(*args) if callable(self.outcome) else self.outcome
+
+
+def test_listing_pages_go_to_proven_workers_and_give_the_same_requests(portal: Portal) -> None:
+    from gongkai_spider.extract_workers import _extract_in_worker
+
+    inline_spider = make_spider(site="demo", base_url=BASE)
+    start = start_requests(inline_spider)[1]
+    inline = callback_output(inline_spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    spider = make_spider(site="demo", base_url=BASE)
+    spider._extract_pool = pool = _ProvenPool(_extract_in_worker)  # the worker's function, run here
+    out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    assert len(pool.calls) == 1 and pool.calls[0][4][0] is spider._site_for(start.url)  # the column's config
+    assert [(r.url, r.meta["gongkai"]) for r in out] == [(r.url, r.meta["gongkai"]) for r in inline]
+    assert stat(spider, "gongkai/listing/offloaded") == 1
+
+
+def test_a_listing_page_the_workers_give_up_on_ends_its_column_with_an_error(portal: Portal, caplog) -> None:
+    from gongkai_spider.extract_workers import ExtractTimeout
+
+    spider = make_spider(site="demo", base_url=BASE)
+    spider._extract_pool = _ProvenPool(ExtractTimeout("a worker spent more than 60 s on the page"))
+    start = start_requests(spider)[1]
+    out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    assert out == []
+    assert stat(spider, "gongkai/extract/timeout") == 1 and stat(spider, "gongkai/listing/extract_given_up") == 1
+    assert any(r.levelname == "ERROR" and "/zwgk/tzgg/index.html" in r.getMessage() for r in caplog.records)
+
+
+def test_an_error_of_the_listing_extraction_in_a_worker_is_raised_again_here(portal: Portal) -> None:
+    spider = make_spider(site="demo", base_url=BASE)
+    spider._extract_pool = _ProvenPool(ValueError("a bug in extract_listing"))
+    start = start_requests(spider)[1]
+    out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
+    assert len(out) == 22  # extracted here instead: the same requests as inline

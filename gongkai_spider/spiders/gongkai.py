@@ -240,21 +240,23 @@ class GongkaiSpider(scrapy.Spider):
         """Any URL: ``scrapy parse URL`` / ``scrapy fetch URL`` pick this spider without ``--spider``."""
         return True
 
-    def parse(self, response: Response) -> Iterator[Any]:
+    async def parse(self, response: Response) -> AsyncIterator[Any]:
         """Route by page kind (``scrapy parse URL``): a listing yields its article and next-page requests, an
         article page its item; not-article pages are counted under ``gongkai/extract/skipped/<reason>``."""
         response.meta.setdefault("gongkai", {"kind": "listing", "site": self.site_id, "column": response.url,
                                              "page": 1})
-        yield from self.parse_listing(response)
+        async for out in self.parse_listing(response):
+            yield out
 
     # ------------------------------------------------------------------------------------------ listing
 
-    def parse_listing(self, response: Response) -> Iterator[Any]:
+    async def parse_listing(self, response: Response) -> AsyncIterator[Any]:
         meta = response.meta.get("gongkai", {})
         column = meta.get("column") or response.url
         request = meta.get("request")
-        result = extract_listing(response.body, response.url, encoding=self._encoding(response),
-                                 site=self._site_for(column), request=request)
+        result = await self._extract_listing(response, column, request)
+        if result is None:
+            return
         self._inc("gongkai/listing/pages")
         self._count_overrides(result)
         dialect = ((request or {}).get("state") or {}).get("dialect")
@@ -264,7 +266,8 @@ class GongkaiSpider(scrapy.Spider):
             # A start URL that is an article: treat it as one.
             self.logger.info("start URL %s is an article page, not a listing", response.url)
             self._inc("gongkai/detail/pages")
-            yield from self._article_output(response, self._extract_here(response))
+            for out in self._article_output(response, self._extract_here(response)):
+                yield out
             return
         links = result["links"]
         if result["next_requests"] and not links and not result["next_urls"] and not dialect:
@@ -298,7 +301,35 @@ class GongkaiSpider(scrapy.Spider):
             self.logger.info("column %s: listing page %s adds no new article link; not following its next pages",
                              column, response.url)
             return
-        yield from self._next_listing_requests([*result["next_urls"], *result["next_requests"]], column)
+        for out in self._next_listing_requests([*result["next_urls"], *result["next_requests"]], column):
+            yield out
+
+    async def _extract_listing(self, response: Response, column: str, request: dict | None) -> dict | None:
+        """``extract_listing`` of a listing page: in a worker once the workers have extracted a page (the
+        listing's lxml parse and link scoring are the crawl's largest share after the pipelines), else here,
+        starting the workers for the article pages to come. A page the worker gives up on ends its column there
+        (None; counted, logged at ERROR)."""
+        site = self._site_for(column)
+        pool = self._extract_pool
+        if pool is not None and pool.proven:
+            try:
+                result = await pool.extract(response.body, response.url, self._encoding(response), response.status,
+                                            (site, request))
+            except ExtractGaveUp as exc:
+                self._inc(f"gongkai/extract/{exc.reason}")
+                self._inc("gongkai/listing/extract_given_up")
+                self.logger.error("extraction of the listing page %s given up: %s; column %s ends here",
+                                  response.url, exc, column)
+                return None
+            except Exception:  # the extraction's own error: raised again here, with its traceback
+                result = None
+            if result is not None:
+                self._inc("gongkai/listing/offloaded")
+                return result
+        elif pool is not None:
+            pool.start_soon()
+        return extract_listing(response.body, response.url, encoding=self._encoding(response), site=site,
+                               request=request)
 
     def _site_for(self, column: str) -> SiteConfig | None:
         if self.site is None:
