@@ -303,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the stores are kept between runs (default /tmp/gongkai-scale)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the stores even if present")
     parser.add_argument("--build-only", action="store_true", help="build the stores and stop")
+    parser.add_argument("--no-export", action="store_true",
+                        help="skip the JSONL export rates (minutes at 1M: benchmarks/export.py measures them alone)")
     parser.add_argument("--profile", type=int, metavar="SIZE",
                         help="instead: one crawl under cProfile into the store of SIZE documents, and where its CPU goes")
     args = parser.parse_args(argv)
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         same = statistics.median(w[1] for w in writes[n])
         print(f"{n:>28,}  new {new:>6.0f} ({new / statistics.median(w[0] for w in writes[sizes[0]]):.2f}x)"
               f"   unchanged {same:>6.0f} ({same / statistics.median(w[1] for w in writes[sizes[0]]):.2f}x)")
-    export_db = masters.get(100_000) or masters.get(max(sizes))
+    export_db = None if args.no_export else masters.get(100_000) or masters.get(max(sizes))
     if export_db is not None:
         measured = [export_rates(export_db) for _ in range(args.repeat)]
         fast, slow = statistics.median(m[1] for m in measured), statistics.median(m[2] for m in measured)
