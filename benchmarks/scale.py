@@ -127,6 +127,9 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
                 if done % 100_000 == 0:
                     print(f"  {done:,} documents, {time.perf_counter() - started:.0f} s", flush=True)
         for n, conn in conns.items():
+            # The schema was made on an empty store, whose search index is complete by definition: the rows
+            # inserted here behind its back are not in it, so it is built below as for a store of an older release.
+            conn.execute("UPDATE search_meta SET complete=0 WHERE collection='articles'")
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
@@ -136,6 +139,7 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
             conn.close()
         print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
     for n, path in paths.items():  # a store grown by crawls has every document in its search index: so must these
+        _unmark_unindexed(path)
         started = time.perf_counter()
         store = SQLiteStore(path)
         try:
@@ -146,6 +150,15 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
             print(f"search index of the {n:,} store: {indexed:,} documents in {time.perf_counter() - started:.0f} s",
                   flush=True)
     return paths
+
+
+def _unmark_unindexed(path: Path) -> None:
+    """A store built by an earlier version of this script says its search index is complete with nothing in it:
+    mark it incomplete, so that it is built."""
+    with sqlite3.connect(path) as conn:
+        indexed = conn.execute("SELECT COUNT(*) FROM articles_fts_ids").fetchone()[0]
+        if indexed < conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]:
+            conn.execute("UPDATE search_meta SET complete=0 WHERE collection='articles'")
 
 
 def _count(path: Path) -> int:
