@@ -476,3 +476,26 @@ def test_many_hits_rank_title_hits_then_the_newest(tmp_path):
             expected(store, "安全", filters=DocFilter(site="b"))
     finally:
         store.close()
+
+
+def test_an_index_is_built_in_transactions_of_one_crawl_batch(tmp_path):
+    """Built for existing documents, the index is written as a crawl writes it (200 documents per transaction):
+    built 2,000 at a time, its segments cost the crawls that followed seconds of merging per batch at 1M."""
+    from gongkai_spider.search.sqlite import BUILD_CHUNK
+
+    path = tmp_path / "old.sqlite3"
+    store = SQLiteStore(path)
+    store.upsert_many([doc(n, content_hash=f"h{n}") for n in range(1, 451)], now=T0)
+    store._conn.execute("UPDATE search_meta SET version=0, complete=0 WHERE collection='articles'")
+    store.close()
+    store = SQLiteStore(path)  # an index of another format: recreated empty, built on first use
+    try:
+        statements: list[str] = []
+        store._conn.set_trace_callback(statements.append)
+        assert store.ensure_search_index("articles") == 450
+        chunks = sum(1 for s in statements if s.startswith("SELECT rowid, _id, doc FROM articles"))
+        assert BUILD_CHUNK == 200 and chunks == 4  # 200, 200, 50, and the empty read that ends the build
+        assert statements.count("COMMIT") == chunks
+        assert found(store, "低保") == expected(store, "低保")
+    finally:
+        store.close()

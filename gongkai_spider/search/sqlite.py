@@ -40,7 +40,11 @@ logger = logging.getLogger(__name__)
 
 FTS_VERSION = 2  # bump when field_texts or the table layout changes: stores rebuild their index on first use
 PAD = "\n\n"
-BUILD_CHUNK = 2000
+# Documents per transaction when an index is built for existing documents: the crawl's batch size, so the built
+# index has the segments a crawled one has. Built 2,000 at a time, a 1M index cost the crawls that followed 9-20
+# ms of merging per new document in one batch of eight (2-4 s per batch; 258 µs per document on average, no
+# batch over 585, when built 200 at a time: docs/PERFORMANCE.md), and the build itself no less CPU.
+BUILD_CHUNK = 200
 _CHUNK = 500  # ids per IN (...) lookup
 # A one-character term can expand to thousands of trigrams; past this many the query scans instead.
 MAX_EXPANSION = 4000
