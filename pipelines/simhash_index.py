@@ -24,6 +24,9 @@ from pipelines.dedup import (
 _BANDS = 4
 _BAND_BITS = 16
 _BAND_MASK = (1 << _BAND_BITS) - 1
+_SHIFTS = tuple(range(0, _BANDS * _BAND_BITS, _BAND_BITS))
+_BAND_ROWS = np.arange(_BANDS, dtype=np.int64)[:, None] * (_BAND_MASK + 2)  # each band's offset in _starts, flattened
+_SCAN_ALL = 8192  # an index of at most this many rows is scanned whole
 _LOAD_CHUNK = 1 << 16  # pairs read between two looks at load()'s stop event
 
 
@@ -64,9 +67,10 @@ class SimhashIndex:
         self._seconds = np.zeros(1024, dtype=np.uint64)  # second fingerprint per row, NO_SECOND if unknown
         self._size = 0  # rows used in _values
         self._base = 0  # rows [0, _base) are in the sorted buckets, [_base, _size) in the tail
-        self._rows: list[np.ndarray] = []  # per band: base rows ordered by band value (then row)
-        self._sorted: list[np.ndarray] = []  # per band: their values in that order (scanned as contiguous slices)
-        self._starts: list[np.ndarray] = []  # per band: 65537 offsets into _rows[band]
+        # The 4 bands' copies of the base rows end to end: band b holds positions [b * _base, (b + 1) * _base).
+        self._rows = np.zeros(0, dtype=np.int64)  # per band: base rows ordered by band value (then row)
+        self._sorted = np.zeros(0, dtype=np.uint64)  # their values in that order
+        self._starts = np.zeros((_BANDS, _BAND_MASK + 2), dtype=np.int64)  # bucket offsets into the two above
         self._ids: dict[int, str] = {}  # row -> _id, for rows added with one
         self._row_of: dict[str, int] = {}  # _id -> its current row
         self._dead: set[int] = set()  # rows replaced by a newer value of the same _id
@@ -125,56 +129,84 @@ class SimhashIndex:
         return loaded
 
     def _rebuild(self) -> None:
-        values = self._values[:self._size]
-        self._rows, self._sorted, self._starts = [], [], []
+        size = self._size
+        values = self._values[:size]
+        self._rows = np.empty(_BANDS * size, dtype=np.int64)
+        self._sorted = np.empty(_BANDS * size, dtype=np.uint64)
+        self._starts = np.zeros((_BANDS, _BAND_MASK + 2), dtype=np.int64)
         for band in range(_BANDS):
             # 16-bit keys: numpy's stable sort is a radix sort for them, several times faster than on int64
             # (a million rows: about 15 ms per band instead of 90), same order.
             keys = (values >> np.uint64(band * _BAND_BITS)).astype(np.uint16)
             order = np.argsort(keys, kind="stable")
             counts = np.bincount(keys, minlength=_BAND_MASK + 1)
-            starts = np.zeros(_BAND_MASK + 2, dtype=np.int64)
-            np.cumsum(counts, out=starts[1:])
-            self._rows.append(order)
-            self._sorted.append(values[order])
-            self._starts.append(starts)
-        self._base = self._size
+            np.cumsum(counts, out=self._starts[band, 1:])
+            self._starts[band] += band * size
+            self._rows[band * size:(band + 1) * size] = order
+            np.take(values, order, out=self._sorted[band * size:(band + 1) * size])
+        self._base = size
 
     def candidates(self, value: int, exclude: str | None = None) -> list[tuple[int, int]]:
         """(distance, row) of every indexed hash within max_distance of ``value``, nearest first, then oldest."""
         value = to_unsigned64(value)
         query = np.uint64(value)
-        # Slices of the band-sorted value copies: contiguous memory, no gather; rows only when something is close.
-        parts: list[tuple[int, int, int]] = []  # (band, lo, hi)
-        if self._base:
-            cap = self.bucket_cap
-            for band in range(_BANDS):
-                key = (value >> (band * _BAND_BITS)) & _BAND_MASK
-                probes = key ^ self._masks
-                starts = self._starts[band]
-                for lo, hi in zip(starts[probes].tolist(), starts[probes + 1].tolist(), strict=True):
-                    if hi > lo:
-                        if hi - lo > cap:
-                            self.capped += 1
-                            lo = hi - cap
-                        parts.append((band, lo, hi))
-        arrays = [self._sorted[band][lo:hi] for band, lo, hi in parts]
-        if self._size > self._base:
-            arrays.append(self._values[self._base:self._size])
-        if not arrays:
+        found_d: list[np.ndarray] = []
+        found_r: list[np.ndarray] = []
+        if self._size <= min(self.bucket_cap, _SCAN_ALL):
+            # A small index is scanned whole, cheaper than probing 68 buckets; the same hashes are found
+            # (no bucket can hold more than bucket_cap entries, so none would be capped).
+            self._scan(self._values[:self._size], 0, query, found_d, found_r)
+        else:
+            if self._base:
+                self._probe(value, query, found_d, found_r)
+            if self._size > self._base:  # the unsorted tail, scanned whole
+                self._scan(self._values[self._base:self._size], self._base, query, found_d, found_r)
+        if not found_d:
             return []
-        values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-        distances = np.bitwise_count(values ^ query)
-        close = distances <= self.max_distance
-        if not close.any():
-            return []
-        row_arrays = [self._rows[band][lo:hi] for band, lo, hi in parts]
-        if self._size > self._base:
-            row_arrays.append(np.arange(self._base, self._size))
-        rows = np.concatenate(row_arrays) if len(row_arrays) > 1 else row_arrays[0]
-        found = sorted(set(zip(distances[close].tolist(), rows[close].tolist(), strict=True)))
+        distances = np.concatenate(found_d) if len(found_d) > 1 else found_d[0]
+        rows = np.concatenate(found_r) if len(found_r) > 1 else found_r[0]
+        # A row close in several bands is found once per band: distinct (distance, row), in that order.
+        found = sorted(set(zip(distances.tolist(), rows.tolist(), strict=True)))
         excluded = self._row_of.get(exclude) if exclude is not None else None
         return [(d, r) for d, r in found if r not in self._dead and r != excluded]
+
+    def _scan(self, values: np.ndarray, first_row: int, query: np.uint64, found_d: list[np.ndarray],
+              found_r: list[np.ndarray]) -> None:
+        distances = np.bitwise_count(values ^ query)
+        close = np.flatnonzero(distances <= self.max_distance)
+        if len(close):
+            found_d.append(distances[close])
+            found_r.append(close + first_row)
+
+    def _probe(self, value: int, query: np.uint64, found_d: list[np.ndarray], found_r: list[np.ndarray]) -> None:
+        """The sorted rows' part of candidates(): the probed buckets of every band at once, no Python loop
+        over them but the one that slices the non-empty ones."""
+        keys = np.array([(value >> shift) & _BAND_MASK for shift in _SHIFTS], dtype=np.int64)
+        at = ((keys[:, None] ^ self._masks) + _BAND_ROWS).ravel()  # into _starts, flattened
+        starts = self._starts.ravel()
+        lo, hi = starts[at], starts[at + 1]
+        lengths = hi - lo
+        cap = self.bucket_cap
+        if lengths.max() > cap:  # a crowded bucket is read up to its newest cap entries
+            over = lengths > cap
+            self.capped += int(np.count_nonzero(over))
+            lo = np.where(over, hi - cap, lo)
+            lengths = hi - lo
+        # Contiguous slices of the bands' sorted copies, copied into one array: cheaper than a gather over
+        # tens of thousands of positions. Only the few close positions are mapped back to their rows.
+        sorted_ = self._sorted
+        parts = [sorted_[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
+        if not parts:
+            return
+        values = np.concatenate(parts)
+        np.bitwise_xor(values, query, out=values)
+        distances = np.bitwise_count(values)
+        close = np.flatnonzero(distances <= self.max_distance)
+        if len(close):
+            ends = np.cumsum(lengths)
+            bucket = np.searchsorted(ends, close, side="right")
+            found_d.append(distances[close])
+            found_r.append(self._rows[lo[bucket] + close - (ends[bucket] - lengths[bucket])])
 
     def id_of(self, row: int) -> str | None:
         return self._ids.get(row)

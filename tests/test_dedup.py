@@ -376,6 +376,76 @@ def test_templated_hashes_keep_lookups_cheap() -> None:
     assert (time.perf_counter() - start) / 500 < 2e-3
 
 
+def _clustered_hashes(notices: int, copies: int, seed: int) -> list[int]:
+    """Hashes of templated notices, each repeated ``copies`` times with 0-3 bits flipped: crowded buckets."""
+    from gongkai_spider.demo.copies import labelled_set
+
+    rng = random.Random(seed)
+    values = []
+    for labelled in labelled_set(notices, seed=seed, reposts=False):
+        value = simhash_unsigned(labelled.doc["title"] + labelled.doc["body"])
+        for _ in range(copies):
+            flipped = value
+            for bit in rng.sample(range(64), rng.randrange(4)):
+                flipped ^= 1 << bit
+            values.append(flipped)
+    rng.shuffle(values)
+    return values
+
+
+def _brute_force(index: SimhashIndex, rows: list[int], buckets: list[dict[int, list[int]]], value: int,
+                 dead: set[int], excluded: int | None, cap: int | None) -> tuple[list[tuple[int, int]], int]:
+    """What candidates() must return, and how many buckets it caps, by a scan of every row: the sorted rows
+    within reach only through their buckets (4 bands x 17 probes), each bucket's newest ``cap`` rows when it
+    holds more; the unsorted tail whole."""
+    reach = set(range(index._base, len(rows)))
+    capped = 0
+    for band in range(4):
+        key = (value >> (16 * band)) & 0xFFFF
+        for probe in {key ^ m for m in [0, *(1 << b for b in range(16))]}:
+            bucket = buckets[band].get(probe, [])
+            if cap is not None and len(bucket) > cap:
+                capped += 1
+                bucket = bucket[-cap:]
+            reach.update(bucket)
+    found = sorted((hamming(rows[r], value), r) for r in reach
+                   if hamming(rows[r], value) <= index.max_distance and r not in dead and r != excluded)
+    return found, capped
+
+
+@pytest.mark.parametrize("cap", [None, 40])
+def test_lookups_match_a_brute_force_scan_on_clustered_hashes(cap: int | None) -> None:
+    values = _clustered_hashes(250, 40, seed=5)  # 10,000 hashes, about 40 per template
+    index = SimhashIndex(6) if cap is None else SimhashIndex(6, bucket_cap=cap)
+    stored, run = values[:9000], values[9000:]
+    index.load([(to_signed64(v), NO_SECOND) for v in stored])  # the store keeps them signed
+    rows = list(stored)
+    for i, value in enumerate(run[:500]):  # items of a run: with _ids, in the unsorted tail
+        index.add(f"item{i}", value)
+        rows.append(value)
+    dead = set()
+    for i in range(0, 100, 10):  # a new version of an item: its old row is dead
+        dead.add(index._row_of[f"item{i}"])
+        index.add(f"item{i}", run[500 + i])
+        rows.append(run[500 + i])
+    assert index._base == 9000 and len(rows) > index._base  # both the sorted buckets and the tail are probed
+    buckets: list[dict[int, list[int]]] = [{}, {}, {}, {}]  # per band: band value -> its sorted rows, oldest first
+    for row, value in enumerate(rows[:index._base]):
+        for band in range(4):
+            buckets[band].setdefault((value >> (16 * band)) & 0xFFFF, []).append(row)
+    rng = random.Random(6)
+    capped_before, expected_capped = index.capped, 0
+    for n, value in enumerate(rng.sample(values, 120)):
+        query = value ^ (1 << rng.randrange(64)) if n % 2 else value
+        exclude = f"item{n}" if n < 20 else None
+        found = index.candidates(query, exclude=exclude)
+        expected, capped = _brute_force(index, rows, buckets, query, dead, index._row_of.get(exclude), cap)
+        assert found == expected
+        expected_capped += capped
+    assert index.capped - capped_before == expected_capped
+    assert (expected_capped > 0) == (cap is not None)
+
+
 # ------------------------------------------------------------------------------------ second fingerprint
 
 
