@@ -278,6 +278,8 @@ DOWNLOADER_MIDDLEWARES = {
 EXTENSIONS = {
     # gc.freeze() after start-up and a larger generation-0 threshold; see extensions/gctuning.py
     "gongkai_spider.extensions.gctuning.GcTuning": 0,
+    # Scrapy's per-page DEBUG records not made when LOG_LEVEL would drop them; see extensions/loggate.py
+    "gongkai_spider.extensions.loggate.DebugGate": 0,
     "gongkai_spider.extensions.monitor.RunMonitor": 500,
     # one message per run with alerts, by e-mail and webhooks (GONGKAI_ALERT_*); after the monitor judged the run
     "gongkai_spider.extensions.notify.AlertNotifier": 600,

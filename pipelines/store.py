@@ -51,7 +51,7 @@ import math
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -498,7 +498,9 @@ class StorePipeline:
         for outcome, n in counts.items():
             if outcome != "replayed" and n:
                 self.stats.inc_value(f"gongkai/store/{outcome}", n)
-        for _id, outcome in outcomes.items():
-            site = sites.get(_id)
+        # One change per site and outcome, not per document: from the writer thread each change is a call
+        # handed to the reactor's thread.
+        per_site = Counter((sites.get(_id), outcome) for _id, outcome in outcomes.items())
+        for (site, outcome), n in per_site.items():
             if site:
-                self.stats.inc_value(f"gongkai/site/{site}/store/{outcome}")
+                self.stats.inc_value(f"gongkai/site/{site}/store/{outcome}", n)

@@ -46,3 +46,23 @@ def test_a_failing_store_spools_from_the_writer_thread_and_loses_nothing(tmp_pat
     assert out["stats"]["gongkai/store/spooled"] == 20
     assert out["stats"]["gongkai/store/errors"] >= 1
     assert len(list((tmp_path / "spool").rglob("*.jsonl"))) >= 1
+
+
+def test_a_batch_hands_the_reactor_one_stats_change_per_site_and_outcome_not_one_per_document() -> None:
+    from gongkai_spider.stats import CounterStats
+    from pipelines.store import StorePipeline, _ReactorStats
+
+    stats, calls = CounterStats(), []
+
+    def call_from_thread(function, *args):
+        calls.append(args)
+        function(*args)
+
+    pipeline = StorePipeline(stats=stats)
+    pipeline.stats = _ReactorStats(stats, call_from_thread)
+    outcomes = {f"id{n}": "new" if n < 150 else "updated" for n in range(200)}
+    sites = {_id: "a" if n % 2 else "b" for n, _id in enumerate(outcomes)}
+    pipeline._count({"new": 150, "updated": 50}, outcomes, sites)
+    assert len(calls) == 2 + 4  # the two totals, then (a, b) x (new, updated)
+    assert stats.get_value("gongkai/store/new") == 150
+    assert stats.get_value("gongkai/site/a/store/new") == 75 and stats.get_value("gongkai/site/b/store/updated") == 25

@@ -300,7 +300,10 @@ class RunMonitor:
 
     def _tally(self, site: Any) -> SiteTally:
         key = str(site or self.default_site or "unknown")
-        return self.sites.setdefault(key, SiteTally())
+        tally = self.sites.get(key)
+        if tally is None:  # not setdefault: that would build a tally (three Counters) on every page
+            tally = self.sites[key] = SiteTally()
+        return tally
 
     def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
         meta = request.meta.get("gongkai") if request is not None else None
