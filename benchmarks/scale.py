@@ -127,9 +127,6 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
                 if done % 100_000 == 0:
                     print(f"  {done:,} documents, {time.perf_counter() - started:.0f} s", flush=True)
         for n, conn in conns.items():
-            # The schema was made on an empty store, whose search index is complete by definition: the rows
-            # inserted here behind its back are not in it, so it is built below as for a store of an older release.
-            conn.execute("UPDATE search_meta SET complete=0 WHERE collection='articles'")
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
@@ -153,8 +150,9 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
 
 
 def _unmark_unindexed(path: Path) -> None:
-    """A store built by an earlier version of this script says its search index is complete with nothing in it:
-    mark it incomplete, so that it is built."""
+    """The rows inserted above went past the search index, which the empty schema calls complete: mark it
+    incomplete when it holds fewer documents than the store (a store just built, or built by an earlier version
+    of this script), so that it is built as for a store of an older release."""
     with sqlite3.connect(path) as conn:
         indexed = conn.execute("SELECT COUNT(*) FROM articles_fts_ids").fetchone()[0]
         if indexed < conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]:

@@ -170,12 +170,17 @@ class SimhashIndex:
         excluded = self._row_of.get(exclude) if exclude is not None else None
         return [(d, r) for d, r in found if r not in self._dead and r != excluded]
 
+    def _close(self, xored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, positions) of the entries within max_distance, given the values XORed with the query."""
+        distances = np.bitwise_count(xored)
+        close = np.flatnonzero(distances <= self.max_distance)
+        return distances[close], close
+
     def _scan(self, values: np.ndarray, first_row: int, query: np.uint64, found_d: list[np.ndarray],
               found_r: list[np.ndarray]) -> None:
-        distances = np.bitwise_count(values ^ query)
-        close = np.flatnonzero(distances <= self.max_distance)
+        distances, close = self._close(values ^ query)
         if len(close):
-            found_d.append(distances[close])
+            found_d.append(distances)
             found_r.append(close + first_row)
 
     def _probe(self, value: int, query: np.uint64, found_d: list[np.ndarray], found_r: list[np.ndarray]) -> None:
@@ -200,12 +205,11 @@ class SimhashIndex:
             return
         values = np.concatenate(parts)
         np.bitwise_xor(values, query, out=values)
-        distances = np.bitwise_count(values)
-        close = np.flatnonzero(distances <= self.max_distance)
+        distances, close = self._close(values)
         if len(close):
             ends = np.cumsum(lengths)
             bucket = np.searchsorted(ends, close, side="right")
-            found_d.append(distances[close])
+            found_d.append(distances)
             found_r.append(self._rows[lo[bucket] + close - (ends[bucket] - lengths[bucket])])
 
     def id_of(self, row: int) -> str | None:

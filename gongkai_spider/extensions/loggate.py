@@ -45,7 +45,7 @@ class DebugGate:
     def engine_started(self) -> None:
         level = lowest_handler_level()
         gated = logging.getLogger(GATED_LOGGER)
-        if level > max(gated.level, logging.NOTSET):
+        if level > gated.level:
             self.previous = gated.level
             gated.setLevel(level)
 
