@@ -257,6 +257,10 @@ GONGKAI_EXTRACT_WORKERS = os.environ.get("GONGKAI_EXTRACT_WORKERS", "auto")
 # (gongkai/extract/timeout). Default: 60. Env: GONGKAI_EXTRACT_TIMEOUT.
 GONGKAI_EXTRACT_TIMEOUT = _env_float("GONGKAI_EXTRACT_TIMEOUT", 60.0)
 
+# Scrapy's downloader with a slot's concurrency kept when there is no download delay (Scrapy 2.19 starts every
+# request queued in the slot at once); see gongkai_spider/downloader.py.
+DOWNLOADER = "gongkai_spider.downloader.Downloader"
+
 # `scrapy crawl` is replaced by gongkai_spider/scrapy_commands/crawl.py: same command, but it exits 3 when the
 # run monitor raised an alert (1 stays "could not start", 0 "finished, no alert").
 COMMANDS_MODULE = "gongkai_spider.scrapy_commands"

@@ -53,6 +53,7 @@ Handler = Callable[[Seen], Reply]
 class Server:
     base: str
     seen: list[Seen] = field(default_factory=list)
+    connections: int = 0  # TCP connections accepted
 
     def hits(self, path: str) -> int:
         return sum(1 for s in self.seen if s.path == path)
@@ -73,6 +74,10 @@ def serve(routes: dict[str, Handler | Reply], default: Handler | Reply | None = 
 
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:  # once per connection
+            state.connections += 1
+            super().setup()
 
         def do_GET(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
