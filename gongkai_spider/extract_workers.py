@@ -218,6 +218,9 @@ class ExtractionPool:
         self._ready: list[_Worker] = []
         self._starting = 0
         self._queue: deque[_Page] = deque()  # pages no worker has yet
+        # Listing pages no worker has yet, given out before ``_queue``: a listing page queued behind a thousand
+        # article pages holds back its column's next requests, and the crawl's downloads run dry meanwhile.
+        self._urgent: deque[_Page] = deque()
         self._context = multiprocessing.get_context("spawn")  # never fork: the crawl has threads and sockets
         self._closed = False
         self._starts: set[asyncio.Future] = set()
@@ -235,14 +238,15 @@ class ExtractionPool:
             self._starts.add(task)  # a task nobody holds may be collected before it ran
             task.add_done_callback(self._starts.discard)
 
-    async def extract(self, *args: Any) -> Any:
+    async def extract(self, *args: Any, urgent: bool = False) -> Any:
         """``function(*args)`` in a worker; None when the workers are given up for the run (the caller then
         extracts inline). Raises ExtractTimeout when the page took too long, ExtractCrashed when a worker died
-        twice under it, and whatever the function itself raised."""
+        twice under it, and whatever the function itself raised. An ``urgent`` page goes to a worker before
+        every page queued without it."""
         if self.disabled or self._closed:
             return None
         page = _Page(pickle.dumps(args, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
-        self._queue.append(page)
+        (self._urgent if urgent else self._queue).append(page)
         self._dispatch()
         if len(self._ready) + self._starting < self.workers:
             await self._start_worker()
@@ -275,11 +279,11 @@ class ExtractionPool:
 
     def _dispatch(self) -> None:
         """Give queued pages to the workers with the fewest in hand (each keeps a couple, so it never waits)."""
-        while self._queue and self._ready:
+        while (self._urgent or self._queue) and self._ready:
             worker = min(self._ready, key=lambda w: len(w.sent))
             if len(worker.sent) >= 2:
                 return
-            page = self._queue.popleft()
+            page = (self._urgent or self._queue).popleft()
             if not page.future.done():
                 worker.send(page)
 
@@ -323,7 +327,7 @@ class ExtractionPool:
         if self.disabled or self._closed:
             self._release_queue()
             return
-        if self._queue:
+        if self._urgent or self._queue:
             self.start_soon()
         self._dispatch()
 
@@ -338,7 +342,8 @@ class ExtractionPool:
 
     def _release_queue(self) -> None:
         """Pages no worker will take: None (their callers extract them inline)."""
-        while self._queue:
-            page = self._queue.popleft()
-            if not page.future.done():
-                page.future.set_result(None)
+        for queue in (self._urgent, self._queue):
+            while queue:
+                page = queue.popleft()
+                if not page.future.done():
+                    page.future.set_result(None)

@@ -99,6 +99,26 @@ def test_pages_queued_behind_a_hanging_page_are_not_blamed() -> None:
     assert quick == [{"slept": 0.01}] * 3  # sent again to the new worker, not timed out with the slow one
 
 
+def test_an_urgent_page_goes_before_the_pages_queued_without_it() -> None:
+    """A listing page must not wait behind every article page already queued: its column's next requests do."""
+    async def go(pool):
+        await pool.extract(0)  # the worker is up
+        finished: list[str] = []
+
+        async def page(tag: str, seconds: float, urgent: bool = False) -> None:
+            await pool.extract(seconds, urgent=urgent)
+            finished.append(tag)
+
+        articles = [asyncio.ensure_future(page(f"article {i}", 0.05)) for i in range(8)]
+        await asyncio.sleep(0)  # queued: two sent to the worker, six waiting
+        listing = asyncio.ensure_future(page("listing", 0.0, urgent=True))
+        await asyncio.gather(*articles, listing)
+        return finished
+
+    finished = run(_with_pool(ExtractionPool(1, 60, function=_slow), go))
+    assert finished.index("listing") <= 2  # after at most the two pages the worker already had
+
+
 def test_a_worker_that_dies_once_is_restarted_and_the_page_sent_again(tmp_path: Path) -> None:
     pool = ExtractionPool(1, 60, function=_die_once)
     assert run(_with_pool(pool, lambda p: p.extract(str(tmp_path / "died")))) == {"survived": True}

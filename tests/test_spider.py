@@ -341,8 +341,9 @@ class _ProvenPool:
     def __init__(self, outcome: Any) -> None:
         self.outcome, self.calls = outcome, []
 
-    async def extract(self, *args: Any) -> Any:
+    async def extract(self, *args: Any, urgent: bool = False) -> Any:
         self.calls.append(args)
+        self.urgent = urgent
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome(*args) if callable(self.outcome) else self.outcome

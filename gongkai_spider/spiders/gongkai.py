@@ -314,7 +314,7 @@ class GongkaiSpider(scrapy.Spider):
         if pool is not None and pool.proven:
             try:
                 result = await pool.extract(response.body, response.url, self._encoding(response), response.status,
-                                            (site, request))
+                                            (site, request), urgent=True)
             except ExtractGaveUp as exc:
                 self._inc(f"gongkai/extract/{exc.reason}")
                 self._inc("gongkai/listing/extract_given_up")
