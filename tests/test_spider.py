@@ -339,11 +339,11 @@ class _ProvenPool:
     proven = True
 
     def __init__(self, outcome: Any) -> None:
-        self.outcome, self.calls = outcome, []
+        self.outcome, self.calls, self.urgent = outcome, [], []
 
     async def extract(self, *args: Any, urgent: bool = False) -> Any:
         self.calls.append(args)
-        self.urgent = urgent
+        self.urgent.append(urgent)
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome(*args) if callable(self.outcome) else self.outcome
@@ -359,6 +359,7 @@ def test_listing_pages_go_to_proven_workers_and_give_the_same_requests(portal: P
     spider._extract_pool = pool = _ProvenPool(_extract_in_worker)  # the worker's function, run here
     out = callback_output(spider.parse_listing(response_for(portal, "/zwgk/tzgg/index.html", start)))
     assert len(pool.calls) == 1 and pool.calls[0][4][0] is spider._site_for(start.url)  # the column's config
+    assert pool.urgent == [True]  # ahead of the article pages queued for the worker
     assert [(r.url, r.meta["gongkai"]) for r in out] == [(r.url, r.meta["gongkai"]) for r in inline]
     assert stat(spider, "gongkai/listing/offloaded") == 1
 
