@@ -155,3 +155,52 @@ def test_the_scan_connection_keeps_a_small_page_cache(tmp_path) -> None:
     assert sorted(store.scan_simhash_pairs()) == sorted(store.iter_simhash_pairs())
     assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -2000
     store.close()
+
+
+def _opened_in_a_crawl(gate: threading.Event) -> tuple[CounterStats, DedupPipeline]:
+    """A pipeline opened as in a crawl (inside the running event loop), its load held by ``gate``."""
+    stats = CounterStats()
+    pipeline = DedupPipeline(stats, store=ThreadedStore({"old": ("社区建设再上新台阶", COMMUNITY)}, gate=gate))
+    pipeline.open_spider()
+    return stats, pipeline
+
+
+def test_in_a_crawl_items_wait_for_the_load_without_blocking_it_and_keep_their_order() -> None:
+    import asyncio
+
+    async def crawl() -> None:
+        gate = threading.Event()
+        stats, pipeline = _opened_in_a_crawl(gate)
+        # Blocking here (the load is held by the gate) would stop the whole crawl: a coroutine comes back instead.
+        first = asyncio.ensure_future(pipeline.process_item(article("new", COMMUNITY)))
+        second = asyncio.ensure_future(pipeline.process_item(article("service", SERVICE)))
+        await asyncio.sleep(0.05)  # the loop runs on meanwhile
+        assert not first.done() and not second.done()
+        gate.set()
+        assert (await first)["near_duplicate_of"] == "old"
+        assert (await second)["near_duplicate_of"] is None
+        assert list(pipeline._texts) == ["new", "service"]  # processed in the order they came
+        assert stats.get_value("gongkai/dedup/index_loaded") == 1
+        assert stats.get_value("gongkai/dedup/index_wait_ms") >= 40
+        # Once loaded, an item is processed at once.
+        assert pipeline.process_item(article("again", COMMUNITY))["near_duplicate_of"] in ("old", "new")
+        pipeline.close_spider()
+
+    asyncio.run(crawl())
+
+
+def test_items_still_waiting_when_the_crawl_closes_get_their_answer() -> None:
+    import asyncio
+
+    async def crawl() -> None:
+        gate = threading.Event()
+        stats, pipeline = _opened_in_a_crawl(gate)
+        waiting = asyncio.ensure_future(pipeline.process_item(article("new", COMMUNITY)))
+        await asyncio.sleep(0.01)
+        gate.set()
+        pipeline.close_spider()  # before the loop has run the load's end
+        assert (await waiting)["near_duplicate_of"] == "old"
+        await asyncio.sleep(0.05)  # the load's own call to the loop comes after and does nothing
+        assert stats.get_value("gongkai/dedup/index_loaded") == 1
+
+    asyncio.run(crawl())
