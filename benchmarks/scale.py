@@ -130,10 +130,8 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
-            SQLiteStore(todo[n]).close()  # recreates the secondary indexes
-            conn = sqlite3.connect(todo[n])
-            conn.execute("ANALYZE")
-            conn.close()
+            # Recreates the secondary indexes. No ANALYZE: a store grown by crawls has no planner statistics.
+            SQLiteStore(todo[n]).close()
         print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
     for n, path in paths.items():  # a store grown by crawls has every document in its search index: so must these
         _unmark_unindexed(path)

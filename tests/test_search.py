@@ -362,6 +362,31 @@ def test_merge_options_are_set_on_an_existing_index_without_rebuilding_it(tmp_pa
         store.close()
 
 
+def test_statistics_of_a_young_index_do_not_turn_its_merges_into_scans(tmp_path):
+    """ANALYZE on a store whose index was empty left statistics under which SQLite planned FTS5's range delete
+    on the index's pages (one per merged segment) as a scan of the whole index. The store drops them when it
+    opens; the planner then takes the key, and the index still answers."""
+    path = tmp_path / "s.sqlite3"
+    store = SQLiteStore(path)
+    store._conn.execute("ANALYZE")  # while the store is new: its index is two rows of FTS5's own records
+    store.upsert_many(corpus(), now=T0)
+    store.close()
+    merge_delete = "EXPLAIN QUERY PLAN DELETE FROM articles_fts_data WHERE id>=? AND id<=?"
+    with sqlite3.connect(path) as analyzed:
+        assert "SCAN" in analyzed.execute(merge_delete, (1, 2)).fetchone()[3]  # what FTS5 would run
+    store = SQLiteStore(path)
+    try:
+        assert "USING INTEGER PRIMARY KEY" in store._conn.execute(merge_delete, (1, 2)).fetchone()[3]
+        assert store._conn.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl GLOB 'articles_fts*'").fetchone()[0] == 0
+        assert store._conn.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl='search_meta'").fetchone()[0] == 1  # kept
+        for query in QUERIES:
+            assert found(store, query) == expected(store, query), query
+    finally:
+        store.close()
+    with sqlite3.connect(path) as reopened:  # and for every connection opened after
+        assert "USING INTEGER PRIMARY KEY" in reopened.execute(merge_delete, (1, 2)).fetchone()[3]
+
+
 def test_one_batch_of_new_changed_and_unchanged_texts(tmp_path):
     """The index entries of a batch are written together: new documents, a changed text, a metadata-only
     change, and a new document taking the place of the newest one deleted (its index rowid is free again)."""

@@ -18,12 +18,13 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from gongkai_spider.errors import StoreUnusable
-from gongkai_spider.search.sqlite import SQLiteSearch
+from gongkai_spider.search.sqlite import SQLiteSearch, forget_planner_stats
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     PENDING,
@@ -171,6 +172,9 @@ class SQLiteStore:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self.path.exists():
+                    with closing(sqlite3.connect(str(path), timeout=timeout, isolation_level=None)) as conn:
+                        forget_planner_stats(conn)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
             self._conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file: "not a database" here
