@@ -53,16 +53,13 @@ read; the run continues without the stored fingerprints, and says so in a warnin
 
 Loading at a 1M-document store takes about 0.6 s CPU (reading 1M pairs through sqlite3 is most of it). When
 the store can open a second connection to itself (SQLite: ``reopener``) the load runs in a thread of its own
-from ``open_spider``, so the crawl starts meanwhile. In a crawl, items that need the index while it loads wait
-for it without blocking the reactor (downloads and extraction go on) and are then processed in the order they
-came (``gongkai/dedup/index_wait_ms``: how long the first of them waited); outside one (a pipeline called
-directly) the first lookup waits for the rest. A crawl that closes first stops the load. Otherwise (MongoDB)
-it runs in ``open_spider``.
+from ``open_spider``, so the crawl starts meanwhile; the first item that needs the index waits for the rest
+(blocking the reactor that once), and a crawl that closes first stops it. Otherwise (MongoDB) it runs in
+``open_spider``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -73,7 +70,6 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gongkai_spider.stats import CounterStats, Stats
@@ -403,24 +399,15 @@ class StoreCandidates:
         return out
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # called outside a crawl, or under a reactor that is not asyncio's
-        return None
-
-
 class _IndexLoad:
     """The stored fingerprints read into an index by a thread of its own (sqlite3 releases the GIL while it
     steps, numpy while it sorts): the crawl starts meanwhile. ``wait()`` joins it; ``wait(stop=True)`` first
     asks it to give up (the crawl is closing and no item needed the index)."""
 
-    def __init__(self, index: SimhashIndex, reader: SimhashReader,
-                 on_done: Callable[[], None] | None = None) -> None:
+    def __init__(self, index: SimhashIndex, reader: SimhashReader) -> None:
         self.loaded: int | None = 0  # None: stopped
         self.error: BaseException | None = None
         self.seconds = 0.0
-        self._on_done = on_done  # called on the load's thread once it has ended, however it ended
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(index, reader), name="gongkai-dedup-index",
                                         daemon=True)
@@ -434,8 +421,6 @@ class _IndexLoad:
         except BaseException as exc:  # handed to the reactor's thread by wait()
             self.error = exc
         self.seconds = time.perf_counter() - started
-        if self._on_done is not None:
-            self._on_done()
 
     def wait(self, *, stop: bool = False) -> None:
         if stop:
@@ -469,10 +454,6 @@ class DedupPipeline:
         self.near_duplicates = near_duplicates
         self._index: SimhashIndex | None = None
         self._load: _IndexLoad | None = None
-        # In a crawl (an event loop running): items that came while the index loads, with the Deferred each
-        # waits on, and when the first came; None when nothing is loading in a thread.
-        self._waiting: list[tuple[Any, Any]] | None = None
-        self._wait_started = 0.0
         self._store = store
         # Normalised texts of this run's recent items: most candidates among them need no store read.
         self._texts: OrderedDict[str, str] = OrderedDict()
@@ -508,12 +489,7 @@ class DedupPipeline:
             make_reader = getattr(self._store, "simhash_reader", None)
             reader = make_reader() if callable(make_reader) else None
             if reader is not None:
-                on_done = None
-                loop = _running_loop()
-                if loop is not None:  # a crawl (asyncio reactor): items wait without blocking it, see process_item
-                    self._waiting = []
-                    on_done = partial(loop.call_soon_threadsafe, self._loaded)
-                self._load = _IndexLoad(index, reader, on_done)
+                self._load = _IndexLoad(index, reader)
                 return
             loaded = index.load(self._store.simhashes())
         except Exception as exc:
@@ -523,37 +499,7 @@ class DedupPipeline:
 
     def close_spider(self) -> None:
         """A load still running is stopped (no item needs the index any more) and waited for."""
-        if self._waiting:  # items still waiting for it (a crawl closing early): they get their answer first
-            self._loaded()
-        self._waiting = None
         self._finish_load(stop=True)
-
-    def _loaded(self) -> None:
-        """On the reactor, once the load's thread has ended: the items that waited, in the order they came."""
-        waiting, self._waiting = self._waiting, None
-        if waiting is None:  # already done by close_spider
-            return
-        self._finish_load()
-        if waiting:
-            self.stats.set_value("gongkai/dedup/index_wait_ms", round(1000 * (time.monotonic() - self._wait_started)))
-        for item, done in waiting:
-            try:
-                result = self._process(item)
-            except Exception:
-                done.errback()
-            else:
-                done.callback(result)
-
-    async def _after_load(self, item: Any) -> Any:
-        from scrapy.utils.defer import maybe_deferred_to_future
-        from twisted.internet.defer import Deferred
-
-        assert self._waiting is not None
-        if not self._waiting:
-            self._wait_started = time.monotonic()
-        done: Deferred[Any] = Deferred()
-        self._waiting.append((item, done))
-        return await maybe_deferred_to_future(done)
 
     def _finish_load(self, *, stop: bool = False) -> None:
         load, self._load = self._load, None
@@ -634,11 +580,6 @@ class DedupPipeline:
         return best_id
 
     def process_item(self, item: Any) -> Any:
-        if self._waiting is not None:  # the stored fingerprints are still loading: wait without blocking the crawl
-            return self._after_load(item)
-        return self._process(item)
-
-    def _process(self, item: Any) -> Any:
         adapter = fields(item)
         digest, signed, body_chars, text, second = _fingerprint(adapter.get("title"), adapter.get("body"),
                                                                 attachment_text(adapter), attachment_sha1s(adapter))
