@@ -87,8 +87,13 @@ def _extract_in_worker(body: bytes, url: str, encoding: str | None, status: int,
         site, request = listing
         return extract_listing(body, url, encoding=encoding, site=site, request=request)
     from gongkai_spider.extract.page import extract_page
+    from pipelines.dedup import page_fingerprint
 
-    return extract_page(body, url, encoding=encoding, status=status, site=_site)
+    result = extract_page(body, url, encoding=encoding, status=status, site=_site)
+    if result.get("kind") == "article":
+        # The fingerprint's 3-gram hashing, here instead of on the crawl's thread (the dedup stage checks it).
+        result["fingerprint"] = page_fingerprint(result.get("title"), result.get("body"))
+    return result
 
 
 def _serve(conn: Any, site: Any, function: Callable[..., Any]) -> None:
@@ -98,8 +103,11 @@ def _serve(conn: Any, site: Any, function: Callable[..., Any]) -> None:
     # Ctrl-C reaches the whole process group: the crawl decides when to stop, not its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if function is _extract_in_worker:  # loaded before the first page arrives
+        import numpy  # noqa: F401  (the simhashes' fast path; see pipelines.dedup.simhash_pair_unsigned)
+
         import gongkai_spider.extract.listing
         import gongkai_spider.extract.page  # noqa: F401
+        import pipelines.dedup  # noqa: F401
     while True:
         try:
             args = pickle.loads(conn.recv_bytes())

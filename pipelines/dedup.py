@@ -302,8 +302,13 @@ def similarity(a: set[str], b: set[str]) -> float:
 
 
 def _fingerprint(title: str | None, body: str | None, attachments_text: str = "",
-                 sha1s: Iterable[str] = ()) -> tuple[str, int, int, str, int]:
-    """(content_hash, signed simhash, normalised body length, normalised text, signed second fingerprint)."""
+                 sha1s: Iterable[str] = (), computed: Any = None) -> tuple[str, int, int, str, int]:
+    """(content_hash, signed simhash, normalised body length, normalised text, signed second fingerprint).
+
+    ``computed``: ``page_fingerprint`` of the page's title and body, worked out elsewhere (the extraction
+    worker). Its simhashes are taken when the content hash comes out the same and nothing joins the text:
+    the same hash means the same normalised title and body (no whitespace is left in them to blur where the
+    title ends), so the same text and the same simhashes, without hashing its 3-grams again."""
     norm_title, norm_body = normalize_for_hash(title), normalize_for_hash(body)
     hashed = norm_title + "\n" + norm_body
     sha1s = sorted(sha1s)
@@ -313,8 +318,21 @@ def _fingerprint(title: str | None, body: str | None, attachments_text: str = ""
     if attachments_text:
         norm_body += normalize_for_hash(attachments_text)
     text = norm_title + norm_body
-    first, second = simhash_pair_unsigned(text)
+    if (not attachments_text and not sha1s and isinstance(computed, (tuple, list)) and len(computed) == 3
+            and computed[0] == digest):
+        first, second = computed[1], computed[2]
+    else:
+        first, second = simhash_pair_unsigned(text)
     return digest, to_signed64(first), len(norm_body), text, to_signed64(second)
+
+
+def page_fingerprint(title: str | None, body: str | None) -> tuple[str, int, int]:
+    """(content hash, simhash, second simhash; unsigned) of a page's own title and body, for ``_fingerprint``'s
+    ``computed``."""
+    norm_title, norm_body = normalize_for_hash(title), normalize_for_hash(body)
+    digest = hashlib.sha1((norm_title + "\n" + norm_body).encode("utf-8")).hexdigest()
+    first, second = simhash_pair_unsigned(norm_title + norm_body)
+    return digest, first, second
 
 
 def fingerprint(title: str | None, body: str | None, attachments_text: str = "",
@@ -582,7 +600,8 @@ class DedupPipeline:
     def process_item(self, item: Any) -> Any:
         adapter = fields(item)
         digest, signed, body_chars, text, second = _fingerprint(adapter.get("title"), adapter.get("body"),
-                                                                attachment_text(adapter), attachment_sha1s(adapter))
+                                                                attachment_text(adapter), attachment_sha1s(adapter),
+                                                                adapter.get("_page_fingerprint"))
         adapter["content_hash"] = digest
         adapter["simhash"] = signed
         adapter["simhash2"] = second

@@ -562,3 +562,26 @@ def test_a_store_from_before_simhash2_is_migrated_and_still_dedups(tmp_path) -> 
     assert crawler.stats.get_value("gongkai/dedup/rejected_candidate") == 1
     assert not crawler.stats.get_value("gongkai/dedup/rejected_fingerprint")
     crawler._gongkai_store.close()
+
+
+def test_a_fingerprint_computed_elsewhere_is_taken_only_for_the_same_title_and_body() -> None:
+    from pipelines.dedup import _fingerprint, page_fingerprint
+
+    title, body = "社区建设再上新台阶", COMMUNITY
+    digest, first, second = page_fingerprint(title, body)
+    assert fingerprint_fields(title, body) == {"content_hash": digest, "simhash": to_signed64(first),
+                                               "simhash2": to_signed64(second)}
+    marked = (digest, 5, 7)  # values no text hashes to: they show whether it was taken
+    taken = _fingerprint(title, body, computed=marked)
+    assert (taken[0], taken[1], taken[4]) == (digest, 5, 7)
+    assert _fingerprint(" ".join(title), body + "\n", computed=marked)[1] == 5  # whitespace is not in the hash
+    for other in (_fingerprint(title + "(修订)", body, computed=marked),  # the pipeline changed the title
+                  _fingerprint(title, body, "附件:实施方案全文", computed=marked),  # attachment text joins the text
+                  _fingerprint(title, body, sha1s=["ab" * 20], computed=marked),  # stored files join the hash
+                  _fingerprint(title, body, computed="not a fingerprint"),
+                  _fingerprint(title, body, computed=(digest, 5))):
+        assert other[1] != 5 and other[4] != 7
+    pipeline = DedupPipeline(CounterStats())
+    item = article("a", COMMUNITY, title=title)
+    item["_page_fingerprint"] = marked
+    assert (pipeline.process_item(item)["simhash"], item["simhash2"]) == (5, 7)

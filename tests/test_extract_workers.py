@@ -22,6 +22,7 @@ from gongkai_spider.extract_workers import (
 )
 from gongkai_spider.sites import load_site
 from gongkai_spider.storage.sqlite import SQLiteStore
+from pipelines.dedup import page_fingerprint
 
 # Functions the workers run (module level: a spawned worker imports them by name).
 
@@ -70,6 +71,8 @@ def test_a_worker_extracts_what_the_crawl_would() -> None:
         return [await pool.extract(body, url, None, 200) for url, body in pages]
 
     results = run(_with_pool(ExtractionPool(1, 60, site), go))
+    # and the fingerprint of each page's title and body, hashed there instead of on the crawl's thread
+    assert [r.pop("fingerprint") for r in results] == [page_fingerprint(r["title"], r["body"]) for r in results]
     assert results == [extract_page(body, url, site=site) for url, body in pages]
     assert all(r["kind"] == "article" and r["title"] for r in results)
 

@@ -349,6 +349,29 @@ class _ProvenPool:
         return self.outcome(*args) if callable(self.outcome) else self.outcome
 
 
+def test_an_article_page_extracted_in_a_worker_brings_its_fingerprint_and_a_multi_page_one_does_not(
+        portal: Portal) -> None:
+    from gongkai_spider.extract_workers import _extract_in_worker
+    from pipelines.dedup import DedupPipeline, fingerprint_fields, page_fingerprint
+
+    spider = make_spider(site="demo", base_url=BASE)
+    spider._extract_pool = _ProvenPool(_extract_in_worker)  # the worker's function, run here
+    article = next(a for a in portal.expected if a["column"] == "hanweb")
+    request = _detail_request(spider, BASE + article["url"])
+    (item,) = callback_output(spider.parse_detail(response_for(portal, article["url"], request)))
+    assert item["_page_fingerprint"] == page_fingerprint(item["title"], item["body"])
+    done = DedupPipeline().process_item(dict(item))  # takes it, and gets what it would have computed
+    assert {k: done[k] for k in ("content_hash", "simhash", "simhash2")} == fingerprint_fields(item["title"], item["body"])
+
+    multi = next(a for a in portal.expected if a["column"] == "trs" and a["paragraphs"] == 9)
+    request = _detail_request(spider, BASE + multi["url"])
+    (follow,) = callback_output(spider.parse_detail(response_for(portal, multi["url"], request)))
+    while isinstance(follow, Request):
+        (follow,) = callback_output(spider.parse_continuation(response_for(portal, follow.url[len(BASE):], follow),
+                                                              **follow.cb_kwargs))
+    assert "_page_fingerprint" not in follow  # its first page's title and body are not the article's
+
+
 def test_listing_pages_go_to_proven_workers_and_give_the_same_requests(portal: Portal) -> None:
     from gongkai_spider.extract_workers import _extract_in_worker
 

@@ -503,6 +503,8 @@ class GongkaiSpider(scrapy.Spider):
         item["site"] = self.site_id
         item["list_url"] = article["meta"].get("list_url")
         item["_page_signals"] = result.get("signals") or {}
+        if len(article["bodies"]) == 1 and result.get("fingerprint"):  # of the page's title and body (worker)
+            item["_page_fingerprint"] = result["fingerprint"]
         item["_page_host"] = urlsplit(article["url"]).hostname
         item["_page_site_hosts"] = list(self.site_hosts)
         item["_page_requested_url"] = article["meta"].get("link") or article["url"]
