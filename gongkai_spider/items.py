@@ -51,7 +51,7 @@ WORKING_FIELDS: tuple[str, ...] = (
     "_page_requested_url",  # the article link as the listing gave it (before redirects): its pending-ledger key
     "_page_raw",  # dict of extra strings for the document's raw: <meta> values the page overruled, the listing date
     "_page_file",  # {url, body, content_type} of a file served at a detail URL: the attachments pipeline keeps it
-    # (content_hash, simhash, simhash2) of the page's own title and body, unsigned, computed in the extraction
+    # (content_hash, simhash, simhash2) of the page's own title and body, signed, computed in the extraction
     # worker: the dedup stage takes the two simhashes when its content_hash comes out the same (pipelines/dedup.py)
     "_page_fingerprint",
 )

@@ -327,11 +327,9 @@ def _fingerprint(title: str | None, body: str | None, attachments_text: str = ""
 
 
 def page_fingerprint(title: str | None, body: str | None) -> tuple[str, int, int]:
-    """(content hash, simhash, second simhash; unsigned) of a page's own title and body, for ``_fingerprint``'s
-    ``computed``."""
-    norm_title, norm_body = normalize_for_hash(title), normalize_for_hash(body)
-    digest = hashlib.sha1((norm_title + "\n" + norm_body).encode("utf-8")).hexdigest()
-    first, second = simhash_pair_unsigned(norm_title + norm_body)
+    """(content hash, signed simhash, signed second simhash) of a page's own title and body, for
+    ``_fingerprint``'s ``computed``."""
+    digest, first, _chars, _text, second = _fingerprint(title, body)
     return digest, first, second
 
 

@@ -102,20 +102,19 @@ def _literal(term: str) -> bool:
     return term.upper() == term and all(c >= " " and c not in '"\\' for c in term)
 
 
-def forget_planner_stats(conn: sqlite3.Connection) -> bool:
-    """Drop ANALYZE's statistics of the index tables (``*_fts*``); whether there were any. Taken while an index
+def forget_planner_stats(conn: sqlite3.Connection) -> None:
+    """Drop ANALYZE's statistics of the index tables (``*_fts*``). Taken while an index
     was small (ANALYZE or ``PRAGMA optimize`` on a young store), they make SQLite plan FTS5's own range deletes on
     ``{t}_fts_data`` as full scans: every merge then read the whole index once per segment it merged, 2-8 s per
     merge at 1M documents (docs/PERFORMANCE.md). FTS5's statements find their rows by key with no statistics.
     A connection keeps the statistics it has read: call this on one of its own, before the others open."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name='sqlite_stat1'").fetchone() is None:
-        return False
+        return
     try:
-        return conn.execute("DELETE FROM sqlite_stat1 WHERE tbl GLOB '*_fts*'").rowcount > 0
+        conn.execute("DELETE FROM sqlite_stat1 WHERE tbl GLOB '*_fts*'")
     except sqlite3.OperationalError as exc:  # a read-only file, a lock held too long: the store works without it
         logger.warning("search index: could not drop the planner statistics of its tables (%s); merges may be "
                        "slow", exc)
-        return False
 
 
 class SQLiteSearch:
