@@ -359,7 +359,8 @@ class CandidateSource(Protocol):
     """What the pipeline reads from the store: hashes at start, and the text of the few that match.
 
     A source may also offer ``simhash_reader()``: None, or a function returning a context manager that opens
-    a connection of its own, gives the same pairs as ``simhashes()`` and closes it on leaving, usable from
+    a connection of its own, gives the same pairs as ``simhashes()`` in blocks (flat int64 arrays
+    ``simhash, simhash2, simhash, ...``: ``SimhashIndex.load_blocks``) and closes it on leaving, usable from
     another thread (the pipeline then loads the index in a thread of its own; see StoreCandidates).
     """
 
@@ -367,7 +368,7 @@ class CandidateSource(Protocol):
     def texts(self, *, ids: Iterable[str] = (), simhashes: Iterable[int] = ()) -> list[tuple[str, int, str, str]]: ...
 
 
-SimhashReader = Callable[[], AbstractContextManager[Iterable[tuple[int, int]]]]
+SimhashReader = Callable[[], AbstractContextManager[Iterable[Any]]]  # blocks: numpy int64 arrays
 
 
 class StoreCandidates:
@@ -385,23 +386,26 @@ class StoreCandidates:
         return self._store().iter_simhash_pairs("articles")
 
     def simhash_reader(self) -> SimhashReader | None:
-        """``simhashes()`` on another connection to the store, for a thread of its own; None when the store
-        cannot open one (``reopener``: MongoDB, an in-memory SQLite file)."""
+        """``simhashes()`` on another connection to the store, for a thread of its own, in blocks
+        (``SimhashIndex.load_blocks``); None when the store cannot open one (``reopener``: MongoDB, an
+        in-memory SQLite file)."""
         reopener = getattr(self._store(), "reopener", None)
         opener = reopener() if callable(reopener) else None
         if opener is None:
             return None
 
         @contextmanager
-        def pairs() -> Iterator[Iterable[tuple[int, int]]]:
+        def blocks() -> Iterator[Iterable[Any]]:
+            from pipelines.simhash_index import pair_blocks
+
             store = opener()
             try:
-                scan = getattr(store, "scan_simhash_pairs", None) or store.iter_simhash_pairs
-                yield scan("articles")
+                scan = getattr(store, "scan_simhash_blocks", None)
+                yield scan("articles") if scan is not None else pair_blocks(store.iter_simhash_pairs("articles"))
             finally:
                 store.close()
 
-        return pairs
+        return blocks
 
     def texts(self, *, ids: Iterable[str] = (), simhashes: Iterable[int] = ()) -> list[tuple[str, int, str, str]]:
         """(_id, simhash, title, body) of the candidates; the body followed by the text of the article's
@@ -432,8 +436,8 @@ class _IndexLoad:
     def _run(self, index: SimhashIndex, reader: SimhashReader) -> None:
         started = time.perf_counter()
         try:
-            with reader() as pairs:
-                self.loaded = index.load(pairs, stop=self._stop)
+            with reader() as blocks:
+                self.loaded = index.load_blocks(blocks, stop=self._stop)
         except BaseException as exc:  # handed to the reactor's thread by wait()
             self.error = exc
         self.seconds = time.perf_counter() - started

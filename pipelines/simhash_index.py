@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -27,7 +27,19 @@ _BAND_MASK = (1 << _BAND_BITS) - 1
 _SHIFTS = tuple(range(0, _BANDS * _BAND_BITS, _BAND_BITS))
 _BAND_ROWS = np.arange(_BANDS, dtype=np.int64)[:, None] * (_BAND_MASK + 2)  # each band's offset in _starts, flattened
 _SCAN_ALL = 8192  # an index of at most this many rows is scanned whole
-_LOAD_CHUNK = 1 << 16  # pairs read between two looks at load()'s stop event
+_LOAD_CHUNK = 1 << 16  # pairs per block of pair_blocks (load()'s stop event is looked at between blocks)
+
+
+def pair_blocks(pairs: Iterable[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """(simhash, second) pairs as ``SimhashIndex.load_blocks`` takes them: flat int64 arrays of ``_LOAD_CHUNK``
+    pairs (the last one shorter)."""
+    values = itertools.chain.from_iterable(pairs)
+    while True:
+        block = np.fromiter(itertools.islice(values, 2 * _LOAD_CHUNK), dtype=np.int64)
+        if len(block):
+            yield block
+        if len(block) < 2 * _LOAD_CHUNK:
+            return
 
 
 def _probe_masks(radius: int) -> np.ndarray:
@@ -107,22 +119,26 @@ class SimhashIndex:
 
     def load(self, pairs: Iterable[tuple[int, int]], stop: threading.Event | None = None) -> int | None:
         """Bulk-add (simhash, second fingerprint) pairs known by value only (the store's, NO_SECOND for a
-        document stored without a second fingerprint); returns how many, or None when ``stop`` was set
-        (checked every ``_LOAD_CHUNK`` pairs). All or nothing: a failed or stopped read adds none."""
-        values = itertools.chain.from_iterable(pairs)
+        document stored without a second fingerprint): ``load_blocks`` of ``pair_blocks(pairs)``."""
+        return self.load_blocks(pair_blocks(pairs), stop)
+
+    def load_blocks(self, blocks: Iterable[np.ndarray], stop: threading.Event | None = None) -> int | None:
+        """Bulk-add pairs given as blocks (flat int64 arrays ``simhash, second, simhash, second, ...``, signed
+        as the store keeps them); returns how many pairs, or None when ``stop`` was set (checked between
+        blocks). All or nothing: a failed or stopped read adds none."""
         end = self._size  # rows are written from here on and counted in _size only once all are read
-        while True:
-            # Stored hashes are signed int64 (to_signed64): the same 64 bits, read as unsigned.
-            chunk = np.fromiter(itertools.islice(values, 2 * _LOAD_CHUNK), dtype=np.int64).view(np.uint64)
+        for block in blocks:
+            if stop is not None and stop.is_set():
+                return None
+            if block.dtype != np.int64 or block.ndim != 1 or len(block) % 2:
+                raise ValueError(f"a block of simhash pairs must be a flat int64 array of even length, "
+                                 f"not {block.dtype} of shape {block.shape}")
+            chunk = block.view(np.uint64)  # the same 64 bits, read as unsigned
             n = len(chunk) // 2
             self._grow(end + n)
             self._values[end:end + n] = chunk[0::2]
             self._seconds[end:end + n] = chunk[1::2]
             end += n
-            if n < _LOAD_CHUNK:
-                break
-            if stop is not None and stop.is_set():
-                return None
         loaded, self._size = end - self._size, end
         if loaded:
             self._rebuild()
