@@ -152,6 +152,21 @@ def test_url_is_unique(store):
     assert store.count("articles") == 2
 
 
+def test_url_clash_inside_one_batch(store):
+    """Two new documents with one url in the same batch: the first is stored, the second rejected, and the
+    rows written with it are all there (SQLite inserts a batch's new rows in one statement, redone row by row
+    when one of them breaks the constraint)."""
+    url = doc(1)["url"]
+    outcomes: dict[str, str] = {}
+    counts = store.upsert_many([doc(1), doc(2, url=url), doc(3)], now=T0, outcomes=outcomes)
+    assert counts == {"new": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert outcomes == {"id0001": "new", "id0002": "rejected", "id0003": "new"}
+    assert store.get("articles", "id0002") is None
+    assert sorted(d["_id"] for d in store.iter_docs("articles")) == ["id0001", "id0003"]
+    if isinstance(store, SQLiteStore):
+        assert sorted(i for i, _score in store.search_ids(["安全检查"])) == ["id0001", "id0003"]
+
+
 def test_stale_replay_never_overwrites_newer_data(store):
     store.upsert_many([doc(1, content_hash="new")], now=T2)
     assert store.upsert_many([doc(1, content_hash="old")], now=T1) == {"new": 0, "updated": 0, "unchanged": 1}

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gongkai_spider.search.text import field_texts, matches
+from gongkai_spider.sqlite_rows import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -222,13 +223,14 @@ class SQLiteSearch:
         texts = [indexed_texts(doc) for _, doc in docs]
         top = self.conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}_fts_ids").fetchone()[0]
         rowids = range(top + 1, top + 1 + len(docs))
-        self.conn.executemany(f"INSERT INTO {table}_fts (rowid, text) VALUES (?, ?)",
-                              [(r, t[0]) for r, t in zip(rowids, texts, strict=True)])
-        self.conn.executemany(f"INSERT INTO {table}_fts_title (rowid, title) VALUES (?, ?)",
-                              [(r, t[1]) for r, t in zip(rowids, texts, strict=True)])
+        # a few statements per table, not one step per row (gongkai_spider/sqlite_rows.py)
+        insert_rows(self.conn, f"INSERT INTO {table}_fts (rowid, text) VALUES",
+                    [(r, t[0]) for r, t in zip(rowids, texts, strict=True)])
+        insert_rows(self.conn, f"INSERT INTO {table}_fts_title (rowid, title) VALUES",
+                    [(r, t[1]) for r, t in zip(rowids, texts, strict=True)])
         # after the texts were bound: their UTF-8 is cached on the strings for text_crc
-        self.conn.executemany(f"INSERT INTO {table}_fts_ids (id, _id, crc) VALUES (?, ?, ?)",
-                              [(r, _id, text_crc(t)) for r, (_id, _), t in zip(rowids, docs, texts, strict=True)])
+        insert_rows(self.conn, f"INSERT INTO {table}_fts_ids (id, _id, crc) VALUES",
+                    [(r, _id, text_crc(t)) for r, (_id, _), t in zip(rowids, docs, texts, strict=True)])
 
     def _indexed(self, table: str, ids: list[str]) -> set[str]:
         """Which of ``ids`` the index holds."""

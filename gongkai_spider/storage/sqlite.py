@@ -25,6 +25,7 @@ from typing import Any
 
 from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.search.sqlite import SQLiteSearch, forget_planner_stats
+from gongkai_spider.sqlite_rows import insert_rows
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     PENDING,
@@ -269,14 +270,20 @@ class SQLiteStore:
         try:
             existing = self._fetch(table, list(dict.fromkeys(d["_id"] for d in prepared)))
             plan = plan_upserts(prepared, existing, now)
-            insert = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})"
+            rows = {_id: _row(write.doc) for _id, write in plan.writes.items()}
+            new = [_id for _id, write in plan.writes.items() if write.kind == "insert" or _id not in existing]
+            if not self._insert_all(table, [rows[_id] for _id in new]):
+                new = []  # a url already stored under another _id: each row alone, below, to know which
             update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, simhash2=?, "
                       "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
+            inserted = set(new)
             for _id, write in plan.writes.items():
-                row = _row(write.doc)
+                if _id in inserted:
+                    continue
+                row = rows[_id]
                 try:
                     if write.kind == "insert" or _id not in existing:
-                        self._conn.execute(insert, row)
+                        self._conn.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})", row)
                     else:
                         self._conn.execute(update, (*row[1:], row[0]))
                 except sqlite3.IntegrityError as exc:  # url already stored under another _id
@@ -293,6 +300,22 @@ class SQLiteStore:
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
 
+    def _insert_all(self, table: str, rows: list[tuple]) -> bool:
+        """Insert the new documents' rows in a few statements (gongkai_spider/sqlite_rows.py: the writer thread
+        then waits for the GIL a few times per batch, not once per row); False, with none inserted, when one
+        of them breaks a constraint."""
+        if not rows:
+            return True
+        self._conn.execute("SAVEPOINT new_rows")
+        try:
+            insert_rows(self._conn, f"INSERT INTO {table} ({_COLUMNS}) VALUES", rows)
+        except sqlite3.IntegrityError:
+            self._conn.execute("ROLLBACK TO new_rows")
+            return False
+        finally:
+            self._conn.execute("RELEASE new_rows")
+        return True
+
     def _save_versions(self, collection: str, writes: list[tuple[str, str, dict]], existing: dict[str, dict],
                        now: datetime) -> None:
         rows = []
@@ -303,9 +326,8 @@ class SQLiteStore:
                 rows.append((record["_id"], _id, record.get("url"), collection, record.get("version"),
                              _utc_text(record.get("valid_from")), _utc_text(record.get("valid_to")), text, paths))
         if rows:  # INSERT OR REPLACE: a replayed batch writes the same record again
-            self._conn.executemany("INSERT OR REPLACE INTO article_versions (_id, article_id, url, collection, "
-                                   "version, valid_from, valid_to, doc, datetime_paths) VALUES (?,?,?,?,?,?,?,?,?)",
-                                   rows)
+            insert_rows(self._conn, "INSERT OR REPLACE INTO article_versions (_id, article_id, url, collection, "
+                        "version, valid_from, valid_to, doc, datetime_paths) VALUES", rows)
 
     def delete(self, collection: str, _id: str) -> bool:
         table = self._table(collection)
