@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gongkai_spider.search.text import field_texts, matches
-from gongkai_spider.sqlite_rows import insert_rows
+from gongkai_spider.sqlite_rows import insert_rows, select_rows
 
 logger = logging.getLogger(__name__)
 
@@ -232,14 +232,39 @@ class SQLiteSearch:
         insert_rows(self.conn, f"INSERT INTO {table}_fts_ids (id, _id, crc) VALUES",
                     [(r, _id, text_crc(t)) for r, (_id, _), t in zip(rowids, docs, texts, strict=True)])
 
-    def _indexed(self, table: str, ids: list[str]) -> set[str]:
-        """Which of ``ids`` the index holds."""
-        found: set[str] = set()
+    def _indexed(self, table: str, ids: list[str]) -> dict[str, tuple[int, int]]:
+        """The index's ``(rowid, crc)`` of those of ``ids`` it holds (one step per chunk: sqlite_rows)."""
+        found: dict[str, tuple[int, int]] = {}
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i:i + _CHUNK]
-            found.update(r[0] for r in self.conn.execute(
-                f"SELECT _id FROM {table}_fts_ids WHERE _id IN ({','.join('?' * len(chunk))})", chunk))
+            found.update((_id, (rowid, crc)) for _id, rowid, crc in select_rows(
+                self.conn, "_id, id, crc", f"FROM {table}_fts_ids WHERE _id IN ({','.join('?' * len(chunk))})",
+                chunk))
         return found
+
+    def _remove_many(self, table: str, docs: list[tuple[str, Mapping[str, Any] | None]],
+                     indexed: Mapping[str, tuple[int, int]]) -> None:
+        """Forget documents (``_id``, stored document or None) in a few statements; ``indexed``: their
+        ``_indexed`` entries (those not in it are not in the index). A stored text that is not what was
+        indexed (or no stored document) cannot be taken out of FTS5: the index is marked for a rebuild."""
+        texts, ids = [], []
+        for _id, old in docs:
+            if _id not in indexed:
+                continue
+            rowid, crc = indexed[_id]
+            old_texts = indexed_texts(old) if old is not None else None
+            if old_texts is None or text_crc(old_texts) != crc:
+                self._mark_stale(table, _id)
+            else:
+                texts.append((rowid, old_texts))
+            ids.append(rowid)
+        insert_rows(self.conn, f"INSERT INTO {table}_fts ({table}_fts, rowid, text) VALUES",
+                    [("delete", rowid, t[0]) for rowid, t in texts])
+        insert_rows(self.conn, f"INSERT INTO {table}_fts_title ({table}_fts_title, rowid, title) VALUES",
+                    [("delete", rowid, t[1]) for rowid, t in texts])
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            self.conn.execute(f"DELETE FROM {table}_fts_ids WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def _forget_unknown(self, table: str, _id: str) -> None:
         """An entry of ``_id`` whose text is unknown (cannot be removed from FTS5): dropped from the ids, and
@@ -249,19 +274,7 @@ class SQLiteSearch:
 
     def remove(self, table: str, _id: str, old: Mapping[str, Any] | None) -> None:
         """Forget ``_id`` (whose stored document is ``old``)."""
-        row = self.conn.execute(f"SELECT id, crc FROM {table}_fts_ids WHERE _id=?", (_id,)).fetchone()
-        if row is None:
-            return
-        rowid, crc = row
-        texts = indexed_texts(old) if old is not None else None
-        if texts is None or text_crc(texts) != crc:
-            self._mark_stale(table, _id)
-        else:
-            self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts, rowid, text) VALUES ('delete', ?, ?)",
-                              (rowid, texts[0]))
-            self.conn.execute(f"INSERT INTO {table}_fts_title ({table}_fts_title, rowid, title) "
-                              "VALUES ('delete', ?, ?)", (rowid, texts[1]))
-        self.conn.execute(f"DELETE FROM {table}_fts_ids WHERE id=?", (rowid,))
+        self._remove_many(table, [(_id, old)], self._indexed(table, [_id]))
 
     def add(self, table: str, _id: str, doc: Mapping[str, Any]) -> None:
         """Index ``doc`` (stored under ``_id``), replacing any earlier entry of ``_id``."""
@@ -275,7 +288,7 @@ class SQLiteSearch:
         searched."""
         changed = [(_id, doc) for _id, kind, doc in writes if kind != "touch"]
         indexed = self._indexed(table, [_id for _id, _ in changed])
-        fresh = []
+        fresh, outdated = [], []
         for _id, doc in changed:
             old = existing.get(_id)
             if _id in indexed:
@@ -284,8 +297,9 @@ class SQLiteSearch:
                 elif indexed_texts(old) == indexed_texts(doc):
                     continue  # changed elsewhere (spam verdict, metadata): the searched text is the same
                 else:
-                    self.remove(table, _id, old)
+                    outdated.append((_id, old))
             fresh.append((_id, doc))
+        self._remove_many(table, outdated, indexed)
         self._add_many(table, fresh)
 
     # -- queries --------------------------------------------------------------------------------------

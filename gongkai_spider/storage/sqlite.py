@@ -25,7 +25,7 @@ from typing import Any
 
 from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.search.sqlite import SQLiteSearch, forget_planner_stats
-from gongkai_spider.sqlite_rows import insert_rows
+from gongkai_spider.sqlite_rows import insert_rows, select_rows
 from gongkai_spider.storage.base import (
     COLLECTIONS,
     PENDING,
@@ -81,6 +81,9 @@ UPDATED_AT = "json_extract({a}doc, '$.updated_at')"
 _COLUMNS = ("_id, url, site, publish_time, content_hash, simhash, simhash2, near_duplicate_of, last_seen, doc, "
             "datetime_paths")
 _MARKS = ",".join("?" * len(_COLUMNS.split(",")))
+# A stored _id's row is updated in place (same rowid, as UPDATE does): every column but _id from the new row.
+_UPSERT = " ON CONFLICT(_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in (c.strip() for c in _COLUMNS.split(",")) if c != "_id")
 _VERSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS article_versions (
     _id TEXT PRIMARY KEY,       -- <article _id>:<version>
@@ -255,8 +258,8 @@ class SQLiteStore:
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i:i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for _id, text, paths in self._conn.execute(
-                    f"SELECT _id, doc, datetime_paths FROM {table} WHERE _id IN ({marks})", chunk):
+            for _id, text, paths in select_rows(self._conn, "_id, doc, datetime_paths",
+                                                f"FROM {table} WHERE _id IN ({marks})", chunk):
                 found[_id] = decode_doc(text, paths)
         return found
 
@@ -271,24 +274,20 @@ class SQLiteStore:
             existing = self._fetch(table, list(dict.fromkeys(d["_id"] for d in prepared)))
             plan = plan_upserts(prepared, existing, now)
             rows = {_id: _row(write.doc) for _id, write in plan.writes.items()}
-            new = [_id for _id, write in plan.writes.items() if write.kind == "insert" or _id not in existing]
-            if not self._insert_all(table, [rows[_id] for _id in new]):
-                new = []  # a url already stored under another _id: each row alone, below, to know which
-            update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, simhash2=?, "
-                      "near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
-            inserted = set(new)
-            for _id, write in plan.writes.items():
-                if _id in inserted:
-                    continue
-                row = rows[_id]
-                try:
-                    if write.kind == "insert" or _id not in existing:
-                        self._conn.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})", row)
-                    else:
-                        self._conn.execute(update, (*row[1:], row[0]))
-                except sqlite3.IntegrityError as exc:  # url already stored under another _id
-                    logger.warning("store: %s rejected %s (%s): %s", collection, _id, write.doc.get("url"), exc)
-                    rejected.add(_id)
+            if not self._write_all(table, list(rows.values())):
+                # a url already stored under another _id: each row alone, to know which
+                update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
+                          "simhash2=?, near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
+                for _id, write in plan.writes.items():
+                    row = rows[_id]
+                    try:
+                        if _id not in existing:
+                            self._conn.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})", row)
+                        else:
+                            self._conn.execute(update, (*row[1:], row[0]))
+                    except sqlite3.IntegrityError as exc:
+                        logger.warning("store: %s rejected %s (%s): %s", collection, _id, write.doc.get("url"), exc)
+                        rejected.add(_id)
             done = [(_id, w.kind, w.doc) for _id, w in plan.writes.items() if _id not in rejected]
             self._save_versions(collection, done, existing, now)
             if table in COLLECTIONS:
@@ -300,20 +299,20 @@ class SQLiteStore:
         plan.fill(outcomes, rejected)
         return plan.counts(rejected)
 
-    def _insert_all(self, table: str, rows: list[tuple]) -> bool:
-        """Insert the new documents' rows in a few statements (gongkai_spider/sqlite_rows.py: the writer thread
-        then waits for the GIL a few times per batch, not once per row); False, with none inserted, when one
-        of them breaks a constraint."""
+    def _write_all(self, table: str, rows: list[tuple]) -> bool:
+        """Write the batch's rows, new and stored alike, in a few statements (gongkai_spider/sqlite_rows.py: the
+        writer thread then waits for the GIL a few times per batch, not once per row); False, with none
+        written, when one of them breaks a constraint."""
         if not rows:
             return True
-        self._conn.execute("SAVEPOINT new_rows")
+        self._conn.execute("SAVEPOINT batch_rows")
         try:
-            insert_rows(self._conn, f"INSERT INTO {table} ({_COLUMNS}) VALUES", rows)
+            insert_rows(self._conn, f"INSERT INTO {table} ({_COLUMNS}) VALUES", rows, _UPSERT)
         except sqlite3.IntegrityError:
-            self._conn.execute("ROLLBACK TO new_rows")
+            self._conn.execute("ROLLBACK TO batch_rows")
             return False
         finally:
-            self._conn.execute("RELEASE new_rows")
+            self._conn.execute("RELEASE batch_rows")
         return True
 
     def _save_versions(self, collection: str, writes: list[tuple[str, str, dict]], existing: dict[str, dict],
@@ -455,7 +454,7 @@ class SQLiteStore:
         for i in range(0, len(wanted), _CHUNK):
             chunk = wanted[i:i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._conn.execute(f"SELECT _id FROM {table} WHERE _id IN ({marks})", chunk))
+            found.update(r[0] for r in select_rows(self._conn, "_id", f"FROM {table} WHERE _id IN ({marks})", chunk))
         return found
 
     def iter_fingerprints(self, collection: str = "articles") -> Iterator[tuple[str, int]]:
