@@ -197,6 +197,7 @@ class Crawl:
     rss_mb: float
     thread_cpu: float = 0.0  # the crawl's reactor thread alone (gongkai/progress/crawl_thread_cpu_seconds)
     writer_wait_ms: int = 0  # the crawl waiting for the store's writer thread (gongkai/store/writer_wait_ms)
+    index_wait_ms: int = 0  # the first item waiting for the near-duplicate index load (gongkai/dedup/index_wait_ms)
 
 
 def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: Path | None = None) -> Crawl:
@@ -222,7 +223,8 @@ def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: 
     return Crawl(int(values.get("downloader/response_count", 0)), int(values.get("item_scraped_count", 0)),
                  wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
                  float(values.get("gongkai/progress/crawl_thread_cpu_seconds") or 0.0),
-                 int(values.get("gongkai/store/writer_wait_ms") or 0))
+                 int(values.get("gongkai/store/writer_wait_ms") or 0),
+                 int(values.get("gongkai/dedup/index_wait_ms") or 0))
 
 
 # Where a profiled crawl's CPU goes, by the file a function lives in (first match wins).
@@ -360,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                     writes[n].append(write_cost(db, docs))  # other URLs than the portal's: all new
                     print(f"  round {round_no + 1} store {n:>9,}: {run.pages} pages in {run.wall:.1f} s, "
                           f"start-up {startups[n][-1].wall:.2f} s, RSS {run.rss_mb:.0f} MB, items waited "
-                          f"{run.writer_wait_ms} ms in all for the store's writer",
+                          f"{run.writer_wait_ms} ms in all for the store's writer, the first "
+                          f"{run.index_wait_ms} ms for the index load",
                           flush=True)
     rows = {}
     threads: dict[int, float] = {}

@@ -525,7 +525,10 @@ class DedupPipeline:
         load, self._load = self._load, None
         if load is None:
             return
+        started = time.monotonic()
         load.wait(stop=stop)
+        if not stop:  # how long the first item that needed the index waited for the rest of the load
+            self.stats.set_value("gongkai/dedup/index_wait_ms", round(1000 * (time.monotonic() - started)))
         if load.error is not None:
             self._load_failed(load.error)
             self.stats.set_value("gongkai/dedup/index_loaded", 0)

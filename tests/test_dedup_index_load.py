@@ -61,8 +61,9 @@ def test_the_index_is_loaded_in_another_thread_and_the_first_lookup_waits_for_it
     pipeline = DedupPipeline(stats, store=store)
     pipeline.open_spider()
     assert stats.get_value("gongkai/dedup/index_loaded") is None  # still loading: open_spider did not wait
-    gate.set()
+    threading.Timer(0.3, gate.set).start()
     assert pipeline.process_item(article("new", COMMUNITY))["near_duplicate_of"] == "old"
+    assert 250 <= stats.get_value("gongkai/dedup/index_wait_ms") < 5000  # the first item waited for the load
     assert store.read_in not in (None, threading.get_ident()) and store.closed
     assert stats.get_value("gongkai/dedup/index_loaded") == 2
     assert pipeline.process_item(article("service", SERVICE))["near_duplicate_of"] is None
@@ -104,6 +105,7 @@ def test_closing_stops_a_load_no_item_needed() -> None:
     pipeline.close_spider()
     assert store.closed
     assert stats.get_value("gongkai/dedup/index_loaded") is None and not stats.get_value("gongkai/dedup/index_error")
+    assert stats.get_value("gongkai/dedup/index_wait_ms") is None  # no item waited
 
 
 def test_a_crawl_on_sqlite_loads_on_its_own_connection_when_the_store_can_open_one(tmp_path) -> None:
