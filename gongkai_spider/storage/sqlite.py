@@ -475,8 +475,8 @@ class SQLiteStore:
         Each block is one statement over a slice of the (simhash, simhash2) index, its pairs joined into text
         by SQLite and parsed by numpy: the reading thread steps ``SCAN_SLICES`` times instead of once per row.
         Every step gives up Python's lock (the GIL) and must take it back, and beside a crawl thread that
-        seldom sleeps each retake can wait its switch interval: read row by row, 1M pairs took 0.36 s alone
-        but minutes beside a thread that never sleeps (1.8 s in blocks; docs/PERFORMANCE.md)."""
+        seldom sleeps each retake can wait its switch interval. Read row by row, 1M pairs took 0.74 s alone and
+        minutes beside a thread that never sleeps; in blocks 0.36 s and 1.8 s (docs/PERFORMANCE.md)."""
         import numpy as np
 
         self._conn.execute("PRAGMA cache_size=-2000")
