@@ -158,9 +158,12 @@ class AttachmentsPipeline(FilesPipeline):
 
     def _get_store(self, uri: str) -> Any:
         scheme = urlparse(uri).scheme
-        if Path(uri).is_absolute() or scheme not in self.STORE_SCHEMES:
-            return FSFilesStore(uri)
-        return self.STORE_SCHEMES[scheme](uri)
+        store_cls = FSFilesStore if Path(uri).is_absolute() else self.STORE_SCHEMES.get(scheme, FSFilesStore)
+        if issubclass(store_cls, FSFilesStore):
+            # FSFilesStore makes its folder when it does not exist yet, and fails when another crawl (a second
+            # worker or scrapyd job on the same files store) makes it in between: made here first, as it would.
+            Path(uri.split("://", 1)[1] if "://" in uri else uri).mkdir(parents=True, exist_ok=True)
+        return store_cls(uri)
 
     # -- Scrapy hooks ---------------------------------------------------------------------------------
 

@@ -497,6 +497,30 @@ def test_pipeline_uses_gridfs_when_mongo_uri_is_set() -> None:
     assert AttachmentsPipeline.from_crawler(crawler).store.basedir == "/tmp/x/files"
 
 
+def test_the_files_folder_exists_before_scrapy_looks_for_it(tmp_path, monkeypatch) -> None:
+    """Scrapy's FSFilesStore makes its folder only when it does not exist, so two crawls starting together on
+    one files store (two workers, two scrapyd jobs) could both find it missing and the second fail with
+    FileExistsError. The pipeline makes the folder first, for a path, a file:// URI and a relative path."""
+    from scrapy.pipelines.files import FSFilesStore
+
+    from pipelines.attachments import AttachmentsPipeline
+
+    found: list[bool] = []
+    init = FSFilesStore.__init__
+
+    def checked_init(self, basedir) -> None:
+        found.append(Path(str(basedir).split("://", 1)[-1]).is_dir())
+        init(self, basedir)
+
+    monkeypatch.setattr(FSFilesStore, "__init__", checked_init)
+    monkeypatch.chdir(tmp_path)
+    pipeline = AttachmentsPipeline.__new__(AttachmentsPipeline)
+    for uri in (str(tmp_path / "a" / "files"), f"file://{tmp_path}/b/files", "c/files"):
+        assert isinstance(pipeline._get_store(uri), FSFilesStore)
+    assert found == [True, True, True]
+    assert (tmp_path / "c" / "files").is_dir()
+
+
 @pytest.mark.skipif(not __import__("os").environ.get("TEST_MONGO_URI"), reason="TEST_MONGO_URI not set")
 def test_gridfs_store_on_a_real_server() -> None:
     import io
