@@ -481,17 +481,13 @@ class SQLiteStore:
 
         self._conn.execute("PRAGMA cache_size=-2000")
         table = self._table(collection)
-        joined = "group_concat(simhash || ',' || coalesce(simhash2, 0))"
-        width = 2**64 // SCAN_SLICES
-        for k in range(SCAN_SLICES):
-            low = -(2**63) + k * width
-            if k == SCAN_SLICES - 1:
-                row = self._conn.execute(f"SELECT {joined} FROM {table} WHERE simhash >= ?", (low,)).fetchone()
-            else:
-                row = self._conn.execute(f"SELECT {joined} FROM {table} WHERE simhash >= ? AND simhash < ?",
-                                         (low, low + width)).fetchone()
-            if row[0]:
-                yield np.fromstring(row[0], dtype=np.int64, sep=",")
+        sql = (f"SELECT group_concat(simhash || ',' || coalesce(simhash2, 0)) FROM {table} "
+               "WHERE simhash BETWEEN ? AND ?")
+        width = 2**64 // SCAN_SLICES  # the last slice ends at 2**63 - 1, the largest int64
+        for low in range(-(2**63), 2**63, width):
+            (text,) = self._conn.execute(sql, (low, low + width - 1)).fetchone()
+            if text:
+                yield np.fromstring(text, dtype=np.int64, sep=",")
 
     def dedup_texts(self, collection: str = "articles", *, ids: Iterable[str] = (), simhashes: Iterable[int] = (),
                     limit: int = 64) -> list[tuple[str, int, str, str, list | None]]:
