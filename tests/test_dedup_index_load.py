@@ -150,6 +150,19 @@ def test_a_load_of_several_chunks_is_all_or_nothing() -> None:
     assert broken.nearest(pairs[0][0]) == "new"
 
 
+def test_a_malformed_block_is_refused_and_adds_nothing() -> None:
+    import numpy as np
+
+    from pipelines.simhash_index import SimhashIndex
+
+    good = np.array([5, 6, 7, 8], dtype=np.int64)
+    for bad in (np.array([1, 2, 3], dtype=np.int64), np.array([1.5, 2.5]), good.reshape(2, 2)):
+        index = SimhashIndex(6)
+        with pytest.raises(ValueError, match="flat int64 array of even length"):
+            index.load_blocks([good, bad])
+        assert len(index) == 0 and index.candidates(5) == []
+
+
 def _store_of_pairs(path, pairs):
     """An SQLite store holding documents with these (simhash, simhash2 or None) pairs, written directly."""
     from gongkai_spider.storage.sqlite import SQLiteStore
