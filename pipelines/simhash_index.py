@@ -53,8 +53,12 @@ class SimhashIndex:
 
     Two hashes at most ``max_distance`` bits apart differ in at most ``r = max_distance // 4`` bits in at
     least one band (pigeonhole), so a lookup probes, in each band, the bucket of its own band value and of
-    every value within ``r`` bits of it: 17 buckets per band for distances 4-7. Every hash within
-    ``max_distance`` is found.
+    every value within ``r`` bits of it: 17 buckets per band for distances 4-7. Sharper: if they differ in
+    more than ``r`` bits in three bands, they differ in at most ``t = max_distance - 3 (r + 1)`` bits in the
+    fourth, whichever it is; so one band needs probing only within ``t`` bits (``t`` < ``r``: distances 4-6,
+    8 and 9; at 6, its own bucket alone). A lookup thins the band whose left-out buckets hold the most rows:
+    on templated hashes about 57% fewer values scanned (7,600 -> 3,300 per lookup at a million demo
+    notices). Every hash within ``max_distance`` is found.
 
     Templated text (the notices of one office, the demo portal) does not spread hashes evenly: some bits are
     set in 97% of documents, so some buckets hold a hundred times their share. The buckets are therefore
@@ -74,7 +78,12 @@ class SimhashIndex:
         self.max_distance = max_distance
         self.bucket_cap = bucket_cap
         self.capped = 0
-        self._masks = _probe_masks(max_distance // _BANDS)
+        radius = max_distance // _BANDS
+        self._masks = _probe_masks(radius)
+        # The probes one band can leave out (see the class docstring); None when it cannot leave out any.
+        thin = max(0, max_distance - 3 * (radius + 1))
+        thin_out = np.bitwise_count(self._masks) > thin
+        self._thin_out: np.ndarray | None = thin_out if thin_out.any() else None
         self._values = np.zeros(1024, dtype=np.uint64)
         self._seconds = np.zeros(1024, dtype=np.uint64)  # second fingerprint per row, NO_SECOND if unknown
         self._size = 0  # rows used in _values
@@ -206,6 +215,11 @@ class SimhashIndex:
         at = ((keys[:, None] ^ self._masks) + _BAND_ROWS).ravel()  # into _starts, flattened
         starts = self._starts.ravel()
         lo, hi = starts[at], starts[at + 1]
+        thin_out = self._thin_out
+        if thin_out is not None:  # the band whose left-out buckets hold the most rows is probed thin
+            lo_bands, hi_bands = lo.reshape(_BANDS, -1), hi.reshape(_BANDS, -1)  # views
+            band = int(((hi_bands - lo_bands) * thin_out).sum(axis=1).argmax())
+            hi_bands[band, thin_out] = lo_bands[band, thin_out]
         lengths = hi - lo
         cap = self.bucket_cap
         if lengths.max() > cap:  # a crowded bucket is read up to its newest cap entries

@@ -396,13 +396,16 @@ def _clustered_hashes(notices: int, copies: int, seed: int) -> list[int]:
 def _brute_force(index: SimhashIndex, rows: list[int], buckets: list[dict[int, list[int]]], value: int,
                  dead: set[int], excluded: int | None, cap: int | None) -> tuple[list[tuple[int, int]], int]:
     """What candidates() must return, and how many buckets it caps, by a scan of every row: the sorted rows
-    within reach only through their buckets (4 bands x 17 probes), each bucket's newest ``cap`` rows when it
-    holds more; the unsorted tail whole."""
+    within reach only through their buckets (4 bands x 17 probes, but the band whose 16 neighbour buckets
+    hold the most rows, the first of equals, probed in its own bucket only), each bucket's newest ``cap`` rows
+    when it holds more; the unsorted tail whole."""
     reach = set(range(index._base, len(rows)))
     capped = 0
-    for band in range(4):
-        key = (value >> (16 * band)) & 0xFFFF
-        for probe in {key ^ m for m in [0, *(1 << b for b in range(16))]}:
+    keys = [(value >> (16 * band)) & 0xFFFF for band in range(4)]
+    neighbours = [sum(len(buckets[band].get(key ^ (1 << b), [])) for b in range(16)) for band, key in enumerate(keys)]
+    thin = neighbours.index(max(neighbours))
+    for band, key in enumerate(keys):
+        for probe in {key} if band == thin else {key ^ m for m in [0, *(1 << b for b in range(16))]}:
             bucket = buckets[band].get(probe, [])
             if cap is not None and len(bucket) > cap:
                 capped += 1
@@ -585,3 +588,38 @@ def test_a_fingerprint_computed_elsewhere_is_taken_only_for_the_same_title_and_b
     item = article("a", COMMUNITY, title=title)
     item["_page_fingerprint"] = marked
     assert (pipeline.process_item(item)["simhash"], item["simhash2"]) == (5, 7)
+
+
+def _compositions(total: int, parts: int = 4, most: int = 16):
+    """Every way to spread ``total`` differing bits over ``parts`` bands of ``most`` bits."""
+    if parts == 1:
+        if total <= most:
+            yield (total,)
+        return
+    for first in range(min(total, most) + 1):
+        for rest in _compositions(total - first, parts - 1, most):
+            yield (first, *rest)
+
+
+@pytest.mark.parametrize("max_distance", range(0, 12))
+def test_a_thinned_band_still_finds_every_hash_at_the_distance(max_distance: int) -> None:
+    """One band is probed thinner (its own bucket alone at distance 6): whichever band that is, every spread
+    of ``max_distance`` differing bits over the four bands is still found. The index is crowded, band by
+    band in turn, so the thinned band changes from query to query."""
+    rng = random.Random(max_distance)
+    index = SimhashIndex(max_distance)
+    targets = [rng.getrandbits(64) for _ in range(64)]
+    crowd = []
+    for t, target in enumerate(targets):  # rows sharing one band with their target: that band's buckets fill
+        band = t % 4
+        keep = 0xFFFF << (16 * band)
+        crowd += [(target & keep) | (rng.getrandbits(64) & ~keep) for _ in range(140)]
+    index.load([(to_signed64(v), NO_SECOND) for v in [*targets, *crowd]])
+    assert index._base == len(targets) + len(crowd) > 8192  # probed through the buckets, not scanned whole
+    for spread in _compositions(max_distance):
+        t = rng.randrange(len(targets))
+        query = targets[t]
+        for band, bits in enumerate(spread):
+            for bit in rng.sample(range(16), bits):
+                query ^= 1 << (16 * band + bit)
+        assert (max_distance, t) in index.candidates(query), spread
