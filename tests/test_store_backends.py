@@ -167,6 +167,22 @@ def test_url_clash_inside_one_batch(store):
         assert sorted(i for i, _score in store.search_ids(["安全检查"])) == ["id0001", "id0003"]
 
 
+def test_url_clash_beside_an_update_keeps_the_update(store):
+    """A batch redone row by row after a url clash still updates its stored documents in place."""
+    store.upsert_many([doc(1), doc(4)], now=T0)
+    rowid = store._conn.execute("SELECT rowid FROM articles WHERE _id='id0004'").fetchone()[0] \
+        if isinstance(store, SQLiteStore) else None
+    outcomes: dict[str, str] = {}
+    changed = {**doc(4), "body": "新正文", "content_hash": "h4b"}
+    counts = store.upsert_many([doc(2, url=doc(1)["url"]), changed], now=T1, outcomes=outcomes)
+    assert counts == {"new": 0, "updated": 1, "unchanged": 0, "rejected": 1}
+    assert outcomes == {"id0002": "rejected", "id0004": "updated"}
+    assert store.get("articles", "id0004")["body"] == "新正文"
+    assert store.count("articles") == 2
+    if isinstance(store, SQLiteStore):
+        assert store._conn.execute("SELECT rowid FROM articles WHERE _id='id0004'").fetchone()[0] == rowid
+
+
 def test_stale_replay_never_overwrites_newer_data(store):
     store.upsert_many([doc(1, content_hash="new")], now=T2)
     assert store.upsert_many([doc(1, content_hash="old")], now=T1) == {"new": 0, "updated": 0, "unchanged": 1}

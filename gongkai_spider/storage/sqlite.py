@@ -275,16 +275,11 @@ class SQLiteStore:
             plan = plan_upserts(prepared, existing, now)
             rows = {_id: _row(write.doc) for _id, write in plan.writes.items()}
             if not self._write_all(table, list(rows.values())):
-                # a url already stored under another _id: each row alone, to know which
-                update = (f"UPDATE {table} SET url=?, site=?, publish_time=?, content_hash=?, simhash=?, "
-                          "simhash2=?, near_duplicate_of=?, last_seen=?, doc=?, datetime_paths=? WHERE _id=?")
+                # a url already stored under another _id: each row alone, the same upsert, to know which
+                upsert = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS}){_UPSERT}"
                 for _id, write in plan.writes.items():
-                    row = rows[_id]
                     try:
-                        if _id not in existing:
-                            self._conn.execute(f"INSERT INTO {table} ({_COLUMNS}) VALUES ({_MARKS})", row)
-                        else:
-                            self._conn.execute(update, (*row[1:], row[0]))
+                        self._conn.execute(upsert, rows[_id])
                     except sqlite3.IntegrityError as exc:
                         logger.warning("store: %s rejected %s (%s): %s", collection, _id, write.doc.get("url"), exc)
                         rejected.add(_id)
@@ -489,8 +484,9 @@ class SQLiteStore:
         for low in range(-(2**63), 2**63, width):
             simhashes, seconds = self._conn.execute(sql, (low, low + width - 1)).fetchone()
             if simhashes:
-                block = np.empty(2 * (simhashes.count(",") + 1), dtype=np.int64)
-                block[0::2] = np.fromstring(simhashes, dtype=np.int64, sep=",")
+                first = np.fromstring(simhashes, dtype=np.int64, sep=",")
+                block = np.empty(2 * len(first), dtype=np.int64)
+                block[0::2] = first
                 block[1::2] = np.fromstring(seconds, dtype=np.int64, sep=",")
                 yield block
 
