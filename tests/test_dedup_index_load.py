@@ -176,7 +176,7 @@ def _store_of_pairs(path, pairs):
 
 
 def test_the_block_scan_gives_every_stored_pair_and_keeps_a_small_page_cache(tmp_path) -> None:
-    from gongkai_spider.storage.sqlite import SCAN_SLICES
+    from gongkai_spider.storage.simhash_snapshot import SCAN_SLICES
 
     rng = random.Random(3)
     edges = [(-(2**63), 2**63 - 1), (2**63 - 1, -(2**63)), (-1, None), (0, 0), (None, 5)]
