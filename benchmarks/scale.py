@@ -5,8 +5,9 @@
    ``--rebuild``): documents generated from the demo portal's phrase tables (so their simhashes are as
    templated as real notices of one office), written with direct bulk inserts (no journal, one
    transaction) into the store's own schema, the secondary indexes created afterwards, then the full-text
-   index built as ``gongkai search`` builds it (again whenever its format changed). The 100k store holds the
-   first 100k documents of the 1M one.
+   index built as ``gongkai search`` builds it (again whenever its format changed), and the snapshot of the
+   near-duplicate fingerprints that a crawl leaves behind. The 100k store holds the first 100k documents of
+   the 1M one.
 2. Serves one generated demo portal of ``--articles`` articles (default 5,000) on 127.0.0.1
    (benchmarks/throughput.py's in-process server) and crawls it with ``scrapy crawl gongkai`` (every
    pipeline, the SQLite store) into a fresh copy of each store, each crawl in its own process; the stores
@@ -144,7 +145,21 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
         if indexed:
             print(f"search index of the {n:,} store: {indexed:,} documents in {time.perf_counter() - started:.0f} s",
                   flush=True)
+        _snapshot_pairs(path, n)
     return paths
+
+
+def _snapshot_pairs(path: Path, n: int) -> None:
+    """Leave the store as a crawl leaves it: with the snapshot of its near-duplicate fingerprints
+    (gongkai_spider/storage/simhash_snapshot.py), which the first crawl after the build would otherwise write."""
+    started = time.perf_counter()
+    store = SQLiteStore(path)
+    try:
+        pairs = sum(len(block) // 2 for block in store.scan_simhash_blocks("articles"))
+    finally:
+        store.close()
+    print(f"fingerprints of the {n:,} store read (and saved when they were not) in "
+          f"{time.perf_counter() - started:.2f} s: {pairs:,} pairs", flush=True)
 
 
 def _unmark_unindexed(path: Path) -> None:
