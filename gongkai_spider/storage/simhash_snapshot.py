@@ -101,18 +101,23 @@ def _interleave(firsts: Any, seconds: Any) -> Any:
     return block
 
 
+def _pairs_where(conn: sqlite3.Connection, table: str, where: str, params: tuple[int, ...]) -> Iterator[Any]:
+    """The pairs of the rows matching ``where`` as one block (none when no row has a simhash): SQLite joins
+    each column into text in one step, numpy parses it."""
+    firsts, seconds = conn.execute(f"SELECT group_concat(simhash), group_concat(coalesce(simhash2, 0)) FROM {table} "
+                                   f"WHERE {where} AND simhash IS NOT NULL", params).fetchone()
+    if firsts:
+        yield _interleave(_parse(firsts), _parse(seconds))
+
+
 def _full_scan(conn: sqlite3.Connection, table: str) -> Iterator[Any]:
     """Every pair, from the (simhash, simhash2) index: each block one statement over a slice of it, its pairs
     joined into text by SQLite and parsed by numpy, so the reading thread steps ``SCAN_SLICES`` times instead of
     once per row (each step gives up the GIL and must take it back; beside a busy crawl thread each retake can
     wait its switch interval). One list per column: a third less SQLite work than one of "a,b" strings."""
-    sql = (f"SELECT group_concat(simhash), group_concat(coalesce(simhash2, 0)) FROM {table} "
-           "WHERE simhash BETWEEN ? AND ?")
     width = 2**64 // SCAN_SLICES  # the last slice ends at 2**63 - 1, the largest int64
     for low in range(-(2**63), 2**63, width):
-        simhashes, seconds = conn.execute(sql, (low, low + width - 1)).fetchone()
-        if simhashes:
-            yield _interleave(_parse(simhashes), _parse(seconds))
+        yield from _pairs_where(conn, table, "simhash BETWEEN ? AND ?", (low, low + width - 1))
 
 
 def _usable(conn: sqlite3.Connection, table: str, changes: int, total: int) -> tuple[int, int, int] | None:
@@ -136,20 +141,14 @@ def _snapshot_blocks(conn: sqlite3.Connection, table: str) -> Iterator[Any]:
             yield np.frombuffer(chunk, dtype="<i8").astype(np.int64, copy=False)
 
 
-def _rows_after(conn: sqlite3.Connection, table: str, upto: int) -> Iterator[Any]:
-    firsts, seconds = conn.execute(
-        f"SELECT group_concat(simhash), group_concat(coalesce(simhash2, 0)) FROM {table} "
-        "WHERE rowid > ? AND simhash IS NOT NULL", (upto,)).fetchone()
-    if firsts:
-        yield _interleave(_parse(firsts), _parse(seconds))
 
 
-def read_pairs(conn: sqlite3.Connection, table: str, *, write: bool = True) -> Iterator[Any]:
+def read_pairs(conn: sqlite3.Connection, table: str) -> Iterator[Any]:
     """Every (simhash, simhash2) pair of ``table`` in blocks (flat int64 numpy arrays ``simhash, simhash2, ...``):
-    the snapshot's and the rows' after it when it holds, else the whole index; then, with ``write``, a new
-    snapshot when there was none to use or the rows after it passed ``snapshot_tail``. ``conn`` is in
-    autocommit mode (isolation_level None) and free: the read is a transaction of its own. A caller that
-    stops early (closes the generator) ends the read and writes nothing."""
+    the snapshot's and the rows' after it when it holds, else the whole index; then a new snapshot when there
+    was none to use or the rows after it passed ``snapshot_tail``. ``conn`` is in autocommit mode
+    (isolation_level None) and free: the read is a transaction of its own. A caller that stops early (closes
+    the generator) ends the read and writes nothing."""
     kept: list[Any] | None = None  # the blocks, when a new snapshot is to be written from them
     conn.execute("BEGIN")
     try:
@@ -159,11 +158,11 @@ def read_pairs(conn: sqlite3.Connection, table: str, *, write: bool = True) -> I
         usable = None if changes is None else _usable(conn, table, changes, total)
         if usable is not None:
             upto, rows, after = usable
-            blocks = [_snapshot_blocks(conn, table), _rows_after(conn, table, upto)]
+            blocks = [_snapshot_blocks(conn, table), _pairs_where(conn, table, "rowid > ?", (upto,))]
         else:
             after = total
             blocks = [_full_scan(conn, table)]
-        if write and changes is not None and total > MIN_ROWS and (usable is None or after > snapshot_tail(rows)):
+        if changes is not None and total > MIN_ROWS and (usable is None or after > snapshot_tail(rows)):
             kept = []  # the new snapshot covers the rows this transaction sees
             upto, rows = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0], total
         for source in blocks:
