@@ -449,6 +449,16 @@ def test_lookups_match_a_brute_force_scan_on_clustered_hashes(cap: int | None) -
     assert (expected_capped > 0) == (cap is not None)
 
 
+def test_a_crowded_bucket_is_read_up_to_its_newest_cap_rows() -> None:
+    rng = random.Random(9)
+    index = SimhashIndex(6, bucket_cap=5)
+    crowd = rng.getrandbits(64)
+    values = [rng.getrandbits(64) for _ in range(9000)] + [crowd] * 10  # one hash 10 times: its buckets overflow
+    index.load([(to_signed64(v), NO_SECOND) for v in values])
+    assert index.candidates(crowd) == [(0, row) for row in range(9005, 9010)]
+    assert index.capped == 4  # its own bucket in each band
+
+
 # ------------------------------------------------------------------------------------ second fingerprint
 
 
