@@ -395,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     for n, (pages, pages_s, cpu, rss, startup, startup_cpu) in rows.items():
         print(f"{n:>28,}{pages:>8}{pages_s:>10.0f}{pages_s / base[1]:>7.2f}{cpu:>13.2f}{cpu / base[2]:>7.2f}"
               f"{rss:>13.0f}{startup:>12.2f} ({startup_cpu:.2f})")
+    for n in sizes[1:]:  # each round crawls the stores one after the other: its own ratio, less of the drift
+        per_round = [(r.pages / r.wall) / (b.pages / b.wall) for r, b in zip(runs[n], runs[sizes[0]], strict=True)]
+        print(f"{n:>28,}  pages/s ratio round by round: " + ", ".join(f"{v:.2f}" for v in per_round)
+              + f" (spread {max(per_round) - min(per_round):.2f})")
     print("the crawl's reactor thread alone, CPU ms per page (what bounds its pages/s; the rest of the CPU is its "
           "extraction worker, the store's writer thread and the index load): "
           + ", ".join(f"{n:,}: {ms:.2f} ({ms / threads[sizes[0]]:.2f}x)" for n, ms in threads.items()))
