@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,19 @@ CREATE TRIGGER IF NOT EXISTS {t}_simhash_deleted AFTER DELETE ON {t}
 _OBJECTS = ("{t}_simhash_changes", "{t}_simhash_snapshot", "{t}_simhash_changed", "{t}_simhash_deleted")
 
 
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def prepare(conn: sqlite3.Connection, table: str) -> None:
     """Create the snapshot's tables and triggers of ``table`` when missing, and drop a snapshot kept without
     them (the store calls it when it opens; an open that finds them all writes nothing, so a second connection
@@ -67,17 +81,11 @@ def prepare(conn: sqlite3.Connection, table: str) -> None:
                         names).fetchone()[0]
     if have == len(names):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(conn):
         for statement in SCHEMA.format(t=table).strip().split(";\n"):
             conn.execute(statement)
         # Some of them were missing (dropped by hand?): changes made meanwhile were not counted.
         conn.execute(f"DELETE FROM {table}_simhash_snapshot")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def snapshot_tail(rows: int) -> int:
@@ -141,8 +149,6 @@ def _snapshot_blocks(conn: sqlite3.Connection, table: str) -> Iterator[Any]:
             yield np.frombuffer(chunk, dtype="<i8").astype(np.int64, copy=False)
 
 
-
-
 def read_pairs(conn: sqlite3.Connection, table: str) -> Iterator[Any]:
     """Every (simhash, simhash2) pair of ``table`` in blocks (flat int64 numpy arrays ``simhash, simhash2, ...``):
     the snapshot's and the rows' after it when it holds, else the whole index; then a new snapshot when there
@@ -188,15 +194,9 @@ def write_snapshot(conn: sqlite3.Connection, table: str, blocks: list[Any], *, u
 
     pairs = b"".join(np.asarray(block, dtype="<i8").tobytes() for block in blocks)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(conn):
             conn.execute(f"INSERT OR REPLACE INTO {table}_simhash_snapshot (id, layout, upto, rows, changes, pairs) "
                          "VALUES (1, ?, ?, ?, ?, ?)", (LAYOUT, upto, rows, changes, pairs))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
     except sqlite3.Error as exc:
         logger.warning("store: could not save the near-duplicate fingerprints of %s for the next run (%s); they "
                        "are read from the rows again next time", table, exc)
