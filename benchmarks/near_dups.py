@@ -22,7 +22,7 @@ costs per item. PATH is opened read-write: a store written before ``simhash2`` g
 (a one-time pass over the table), so point it at a copy or a store built by ``benchmarks/scale.py``.
 
 Usage: python3 benchmarks/near_dups.py [--notices 5000] [--seed 0] [--demo 60000]
-       python3 benchmarks/near_dups.py --store /tmp/gongkai-scale/store-1000000.sqlite3 [--items 2000] [--repeat 3]
+       python3 benchmarks/near_dups.py --store /tmp/gongkai-scale/store-1000000-build2.sqlite3 [--items 2000] [--repeat 3]
 """
 
 from __future__ import annotations
