@@ -201,7 +201,8 @@ class SimhashIndex:
             parts.append(memoryview(self._values).cast("B")[8 * base:8 * size])
         if not parts:
             return []
-        values = np.frombuffer(b"".join(parts), dtype=np.uint64)
+        # One part (a small index, or the tail alone) is read in place; several are joined into one copy.
+        values = np.frombuffer(parts[0] if len(parts) == 1 else b"".join(parts), dtype=np.uint64)
         distances = np.bitwise_count(values ^ np.uint64(value))
         close = np.flatnonzero(distances <= self.max_distance)
         if not len(close):
