@@ -105,8 +105,8 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
     folder.mkdir(parents=True, exist_ok=True)
     paths = {n: folder / f"store-{n}-build{BUILD}.sqlite3" for n in sizes if n}
     todo = {n: p for n, p in paths.items() if rebuild or not (p.exists() and _count(p) == n)}
-    for n in paths:
-        for older in folder.glob(f"store-{n}.sqlite3"):  # build 1's name
+    for older in (folder / f"store-{n}.sqlite3" for n in paths):  # build 1's name
+        if older.exists():
             print(f"{older} is a store of an earlier build, no longer used: delete it to free its space", flush=True)
     if todo:
         largest = max(todo)

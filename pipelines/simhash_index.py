@@ -92,12 +92,12 @@ class SimhashIndex:
         self.bucket_cap = bucket_cap
         self.capped = 0
         radius = max_distance // _BANDS
-        self._masks = _probe_masks(radius)
-        # The probes one band can leave out (see the class docstring); None when it cannot leave out any.
+        masks = _probe_masks(radius)
+        self._masks: list[int] = masks.tolist()
+        # The positions in _masks of the probes one band can leave out (see the class docstring); none when
+        # it cannot leave out any.
         thin = max(0, max_distance - 3 * (radius + 1))
-        thin_out = np.bitwise_count(self._masks) > thin
-        self._thin_out: list[bool] | None = thin_out.tolist() if thin_out.any() else None
-        self._mask_list: list[int] = self._masks.tolist()
+        self._thin_out: list[int] = np.flatnonzero(np.bitwise_count(masks) > thin).tolist()
         self._values = np.zeros(1024, dtype=np.uint64)
         self._seconds = np.zeros(1024, dtype=np.uint64)  # second fingerprint per row, NO_SECOND if unknown
         self._size = 0  # rows used in _values
@@ -227,7 +227,7 @@ class SimhashIndex:
         The bookkeeping of the 68 buckets is plain Python on memoryviews, the values scanned by numpy in one
         pass over all of them: inside a crawl each numpy call costs several microseconds (its code is out of
         the caches between two items), and the former all-numpy probe made about 25 of them per lookup."""
-        views, masks, thin_out = self._views, self._mask_list, self._thin_out
+        views, masks, thin_out = self._views, self._masks, self._thin_out
         starts = views.starts
         los: list[int] = []
         his: list[int] = []
@@ -237,13 +237,12 @@ class SimhashIndex:
                 at = row + (key ^ mask)
                 los.append(starts[at])
                 his.append(starts[at + 1])
-        if thin_out is not None:  # the band whose left-out buckets hold the most rows (the first of equals) is thinned
+        if thin_out:  # the band whose left-out buckets hold the most rows (the first of equals) is thinned
             n = len(masks)
-            held = [sum(his[o + j] - los[o + j] for j in range(n) if thin_out[j]) for o in range(0, len(los), n)]
+            held = [sum(his[o + j] - los[o + j] for j in thin_out) for o in range(0, len(los), n)]
             o = n * held.index(max(held))
-            for j in range(n):
-                if thin_out[j]:
-                    his[o + j] = los[o + j]
+            for j in thin_out:
+                his[o + j] = los[o + j]
         cap, sorted_bytes = self.bucket_cap, views.sorted_bytes
         firsts: list[int] = []
         ends: list[int] = []
