@@ -10,7 +10,8 @@ index, which export does not read.
 Each form is the real command, ``python3 -m gongkai_spider.cli export ... --output FILE``, in its own process
 (imports and store open included), the forms taking turns within each of ``--repeat`` rounds; medians
 printed. CPU is the child's user + system time. ``--per-document`` also times, in this process, the path the
-MongoDB store takes (every document decoded into Python datetimes, then ``json_util``), for the ratio. The
+MongoDB store takes (every document decoded into Python datetimes, walked into Extended JSON, encoded), for the
+ratio. The
 last row is the start-up of the command alone (imports, store open, a query that selects nothing): the rate
 of a small export (``--site``: 10,000 documents) is mostly that.
 
@@ -103,14 +104,14 @@ def run_command(db: Path, extra: list[str], out: Path, env: dict[str, str]) -> t
 
 
 def per_document_rate(db: Path, out: Path) -> tuple[float, float]:
-    """(docs/s wall, docs/s CPU) of the per-document path (decode, strip, json_util) in this process."""
+    """(docs/s wall, docs/s CPU) of the per-document path (decode, strip, walk, encode) in this process."""
     from gongkai_spider.commands import export
 
     store = SQLiteStore(db)
     try:
-        with open(out, "w", encoding="utf-8", newline="") as target:
+        with open(out, "wb") as target:
             started, cpu = time.perf_counter(), time.process_time()
-            n = export.write_export(map(export.without_attachment_text, store.iter_docs("articles")), target, "jsonl")
+            n = export.write_jsonl(map(export.without_attachment_text, store.iter_docs("articles")), target)
             return n / (time.perf_counter() - started), n / (time.process_time() - cpu)
     finally:
         store.close()

@@ -301,8 +301,8 @@ def export_rates(db: Path) -> tuple[int, float, float]:
     try:
         rates = []
         for write in (lambda out: export.write_stored_jsonl(store.iter_json("articles"), out),
-                      lambda out: export.write_export(store.iter_docs("articles"), out, "jsonl")):
-            out = io.StringIO()
+                      lambda out: export.write_jsonl(store.iter_docs("articles"), out)):
+            out = io.BytesIO()
             started = time.process_time()
             n = write(out)
             rates.append(n / (time.process_time() - started))

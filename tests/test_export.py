@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from bson import json_util
@@ -16,6 +16,7 @@ from gongkai_spider.commands import export
 from gongkai_spider.items import DOCUMENT_FIELDS
 from gongkai_spider.normalize import SHANGHAI
 from gongkai_spider.storage import open_store
+from gongkai_spider.storage.base import map_datetimes
 from gongkai_spider.storage.sqlite import SQLiteStore
 
 
@@ -113,8 +114,8 @@ def test_clear_errors(tmp_path, capsys):
 
 def test_jsonl_fast_path_writes_exactly_what_the_document_path_wrote(tmp_path):
     # The SQLite fast path rewrites only the recorded datetime paths of the stored JSON; the result must be
-    # byte for byte what decoding every document and json_util.dumps gave: ms and whole seconds, a date
-    # before 1970 ($numberLong), datetimes nested in lists and objects, a string that only looks like a date.
+    # byte for byte what decoding every document and encoding it gave: ms and whole seconds, a date before
+    # 1970 ($numberLong), datetimes nested in lists and objects, a string that only looks like a date.
     store = SQLiteStore(tmp_path / "g.sqlite3")
     store.upsert_many([
         doc(1, publish_time=datetime(2024, 5, 20, 9, 0, 0, 250000, tzinfo=SHANGHAI)),
@@ -123,12 +124,18 @@ def test_jsonl_fast_path_writes_exactly_what_the_document_path_wrote(tmp_path):
             review={"released": True, "at": datetime(2024, 6, 2, 23, 59, 59, tzinfo=SHANGHAI)}),
         doc(4, title="标题 \"引号\" \\ 反斜杠\u2028", simhash=-(2**63)),
     ], now=T0)
-    slow, fast = io.StringIO(), io.StringIO()
-    assert export.write_export(store.iter_docs("articles"), slow, "jsonl") == 4
+    slow, fast = io.BytesIO(), io.BytesIO()
+    docs = list(store.iter_docs("articles"))
+    assert export.write_jsonl(docs, slow) == 4
     assert export.write_stored_jsonl(store.iter_json("articles"), fast) == 4
     store.close()
     assert fast.getvalue() == slow.getvalue()
-    assert '{"$numberLong": ' in fast.getvalue() and '.250Z"}' in fast.getvalue()
+    assert b'{"$numberLong":' in fast.getvalue() and b'.250Z"}' in fast.getvalue()
+    # and it is what pymongo's own Extended JSON writer gives (datetimes in UTC), value for value
+    for line, stored in zip(fast.getvalue().splitlines(), docs, strict=True):
+        in_utc = map_datetimes(stored, lambda d: d.astimezone(UTC))
+        reference = json_util.dumps(in_utc, json_options=json_util.RELAXED_JSON_OPTIONS)
+        assert json.loads(line) == json.loads(reference)
 
 
 def test_jsonl_export_uses_the_fast_path_on_sqlite(db, capsysbinary, monkeypatch):

