@@ -11,9 +11,8 @@ Each form is the real command, ``python3 -m gongkai_spider.cli export ... --outp
 (imports and store open included), the forms taking turns within each of ``--repeat`` rounds; medians
 printed. CPU is the child's user + system time. ``--per-document`` also times, in this process, the path the
 MongoDB store takes (every document decoded into Python datetimes, walked into Extended JSON, encoded), for the
-ratio. The
-last row is the start-up of the command alone (imports, store open, a query that selects nothing): the rate
-of a small export (``--site``: 10,000 documents) is mostly that.
+ratio. The last row is the start-up of the command alone (imports, store open, a query that selects nothing):
+the rate of a small export (``--site``: 10,000 documents) is mostly that.
 
 Acceptance (issue 11): JSONL export >= 20,000 documents per second, judged on every JSONL form that exports
 the whole store (a form over a tenth of it is mostly the command's start-up; its rate after it is printed).

@@ -143,3 +143,16 @@ def test_jsonl_export_uses_the_fast_path_on_sqlite(db, capsysbinary, monkeypatch
     assert run_export("--db", db, "--with-attachment-text") == 0
     lines = capsysbinary.readouterr().out.decode().splitlines()
     assert len(lines) == 3 and json_util.loads(lines[0])["_id"] == "id0001"
+
+
+def test_csv_leaves_attachment_text_out_unless_asked(tmp_path):
+    path = tmp_path / "g.sqlite3"
+    store = SQLiteStore(path)
+    store.upsert_many([doc(1, attachments=[{"name": "附件.pdf", "text": "附件正文"}])], now=T0)
+    store.close()
+    target = tmp_path / "a.csv"
+    for argv, want in (([], [{"name": "附件.pdf"}]),
+                       (["--with-attachment-text"], [{"name": "附件.pdf", "text": "附件正文"}])):
+        assert run_export("--db", str(path), "--format", "csv", "--output", str(target), *argv) == 0
+        (row,) = csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"), newline=""))
+        assert json.loads(row["attachments"]) == want

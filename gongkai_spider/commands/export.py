@@ -1,11 +1,12 @@
 """``gongkai export``: a collection as JSONL (MongoDB Extended JSON) or CSV, to stdout or ``--output FILE``.
 
 JSONL: one document per line in relaxed Extended JSON v2 (dates as ``{"$date":"2024-05-24T01:14:00Z"}``),
-UTF-8 and compact as ``mongoexport`` writes it, so ``mongoimport --collection articles --file articles.jsonl`` loads the documents unchanged (same
-``_id``, BSON dates, int64 simhash). CSV: one row per document, the columns of the schema in schema order
-(``gongkai_spider.items.DOCUMENT_FIELDS``), lists and objects as JSON text in their cells, datetimes as
-ISO 8601 ``+08:00``, empty cell for null; UTF-8 with a BOM by default so Excel shows the Chinese text
-(pandas: ``pd.read_csv(f, encoding="utf-8-sig")``), ``--no-bom`` for tools that dislike it.
+UTF-8 and compact as ``mongoexport`` writes it, so ``mongoimport --collection articles --file articles.jsonl``
+loads the documents unchanged (same ``_id``, BSON dates, int64 simhash). CSV: one row per document, the
+columns of the schema in schema order (``gongkai_spider.items.DOCUMENT_FIELDS``), lists and objects as JSON
+text in their cells, datetimes as ISO 8601 ``+08:00``, empty cell for null; UTF-8 with a BOM by default so
+Excel shows the Chinese text (pandas: ``pd.read_csv(f, encoding="utf-8-sig")``), ``--no-bom`` for tools that
+dislike it.
 See docs/SCHEMA.md. ``--since YYYY-MM-DD`` keeps documents published on or after that day (Asia/Shanghai).
 
 CSV cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'`` unless the cell
@@ -330,24 +331,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
-            if args.format == "csv":
-                encoding = "utf-8" if args.no_bom else "utf-8-sig"
-                text = io.TextIOWrapper(out, encoding=encoding, newline="", write_through=False)
-                docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
-                                       updated_since=args.updated_since, fields=args.fields)
-                try:
-                    n = write_csv(docs, text, args.fields or export_fields(args.collection))
-                finally:
-                    text.flush()
-                    text.detach()
-            elif hasattr(store, "iter_json"):  # SQLite: from the stored JSON
+            if args.format == "jsonl" and hasattr(store, "iter_json"):  # SQLite: from the stored JSON
                 rows = store.iter_json(args.collection, since=args.since, until=args.until, site=args.site,
                                        updated_since=args.updated_since)
                 n = write_stored_jsonl(rows, out, fields=args.fields, attachment_text=args.with_attachment_text)
             else:
                 docs = store.iter_docs(args.collection, since=args.since, until=args.until, site=args.site,
                                        updated_since=args.updated_since, fields=args.fields)
-                n = write_jsonl(docs if args.with_attachment_text else map(without_attachment_text, docs), out)
+                if not args.with_attachment_text:
+                    docs = map(without_attachment_text, docs)
+                if args.format == "jsonl":
+                    n = write_jsonl(docs, out)
+                else:
+                    encoding = "utf-8" if args.no_bom else "utf-8-sig"
+                    text = io.TextIOWrapper(out, encoding=encoding, newline="", write_through=False)
+                    try:
+                        n = write_csv(docs, text, args.fields or export_fields(args.collection))
+                    finally:
+                        text.flush()
+                        text.detach()
         finally:
             out.flush()
             if args.output:

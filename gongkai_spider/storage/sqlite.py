@@ -364,13 +364,14 @@ class SQLiteStore:
                                  (_id,)).fetchone()
         return decode_doc(*row) if row else None
 
-    def _stored_rows(self, collection: str, filters: DocFilter, doc: str = "doc") -> sqlite3.Cursor:
-        """(doc JSON, datetime paths JSON) of the documents ``filters`` selects, in ``iter_docs`` order."""
+    def _stored_rows(self, collection: str, filters: DocFilter, doc_sql: str = "doc") -> sqlite3.Cursor:
+        """(doc JSON as ``doc_sql`` selects it, datetime paths JSON) of the documents ``filters`` selects, in
+        ``iter_docs`` order."""
         table = self._table(collection)
         where, params = _conditions(filters, "")
         # an incremental pull reads the updated_at index in its order (a sort by _id would scan the table)
         order = f"{UPDATED_AT.format(a='')}, _id" if filters.updated_since is not None else "_id"
-        cursor = self._conn.execute(f"SELECT {doc}, datetime_paths FROM {table}"
+        cursor = self._conn.execute(f"SELECT {doc_sql}, datetime_paths FROM {table}"
                                     + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order}",
                                     params)
         cursor.arraysize = 1000  # for fetchmany: exporters write a thousand documents at a time
