@@ -221,6 +221,7 @@ class ExtractionPool:
                  function: Callable[..., Any] = _extract_in_worker) -> None:
         self.workers, self.timeout, self.site, self.function = max(1, workers), timeout, site, function
         self.restarts = 0
+        self.started = 0  # worker processes started, restarts included
         self.answered = 0  # pages the workers extracted (results and the extraction's own errors)
         self.disabled = False
         self._ready: list[_Worker] = []
@@ -242,6 +243,9 @@ class ExtractionPool:
     def start_soon(self) -> None:
         """Start the workers in the background (the first article pages then find them running)."""
         if not self.disabled and not self._closed and len(self._ready) + self._starting < self.workers:
+            # Counted now, not when the task first runs: the listing pages of a crawl's first loop turn each
+            # call this before any task has run, and each would otherwise start a worker of its own.
+            self._starting += 1
             task = asyncio.ensure_future(self._start_worker())
             self._starts.add(task)  # a task nobody holds may be collected before it ran
             task.add_done_callback(self._starts.discard)
@@ -257,16 +261,18 @@ class ExtractionPool:
         (self._urgent if urgent else self._queue).append(page)
         self._dispatch()
         if len(self._ready) + self._starting < self.workers:
+            self._starting += 1
             await self._start_worker()
         return await page.future
 
     async def _start_worker(self) -> None:
-        self._starting += 1
+        """Start one worker; the caller has counted it in ``_starting`` (uncounted here when it is up or failed)."""
         try:
             parent, child = self._context.Pipe(duplex=True)  # a socket pair
             process = self._context.Process(target=_serve, args=(child, self.site, self.function), daemon=True,
                                             name="gongkai-extract")
             process.start()
+            self.started += 1
             child.close()
             sock = socket.socket(fileno=os.dup(parent.fileno()))
             parent.close()

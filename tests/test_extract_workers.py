@@ -122,6 +122,23 @@ def test_an_urgent_page_goes_before_the_pages_queued_without_it() -> None:
     assert finished.index("listing") <= 2  # after at most the two pages the worker already had
 
 
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_starts_asked_for_in_one_loop_turn_start_no_more_workers_than_configured(workers: int) -> None:
+    """A crawl's first listing pages each ask for the workers before any start has run (a slow store open
+    lets several responses through in one turn of the loop); each extra process costs its imports' CPU and a
+    share of the cores for the whole crawl."""
+    async def go(pool):
+        for _ in range(4):
+            pool.start_soon()
+        results = await asyncio.gather(*(pool.extract(i) for i in range(3)))
+        await asyncio.gather(*pool._starts)
+        return results, len(pool._ready)
+
+    results, started = run(_with_pool(ExtractionPool(workers, 60, function=_echo), go))
+    assert results == [{"value": i} for i in range(3)]
+    assert started == workers
+
 def test_a_worker_that_dies_once_is_restarted_and_the_page_sent_again(tmp_path: Path) -> None:
     pool = ExtractionPool(1, 60, function=_die_once)
     assert run(_with_pool(pool, lambda p: p.extract(str(tmp_path / "died")))) == {"survived": True}
@@ -191,6 +208,7 @@ def test_a_crawl_extracts_in_workers_and_stores_every_article(tmp_path: Path) ->
     result = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1")
     assert result.stats.get("gongkai/extract/offloaded", 0) >= 36, result.log[-2000:]
     assert result.stats.get("gongkai/store/new") == 36
+    assert result.stats.get("gongkai/extract/workers_started") == 1
 
 
 def test_pages_the_workers_cannot_finish_in_time_are_pending_and_the_crawl_ends(tmp_path: Path) -> None:

@@ -177,7 +177,13 @@ class GongkaiSpider(scrapy.Spider):
         if not (is_reactor_installed() and is_asyncio_reactor_installed()):
             return  # a spider built outside a crawl (tests), or another reactor: extraction stays inline
         self._extract_pool = ExtractionPool(workers, settings.getfloat("GONGKAI_EXTRACT_TIMEOUT", 60.0), self.site)
-        crawler.signals.connect(self._extract_pool.close, signal=signals.spider_closed)
+        crawler.signals.connect(self._close_extract_pool, signal=signals.spider_closed)
+
+    def _close_extract_pool(self) -> None:
+        pool = self._extract_pool
+        if pool is not None:
+            self.crawler.stats.set_value("gongkai/extract/workers_started", pool.started)
+            pool.close()
 
     def _apply_site_settings(self, settings: Any) -> None:
         """The site's ``settings:`` (sites/site.schema.json): its requests share one download slot,
