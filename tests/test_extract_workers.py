@@ -122,22 +122,21 @@ def test_an_urgent_page_goes_before_the_pages_queued_without_it() -> None:
     assert finished.index("listing") <= 2  # after at most the two pages the worker already had
 
 
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_starts_asked_for_in_one_loop_turn_start_no_more_workers_than_configured(workers: int) -> None:
-    """A crawl's first listing pages each ask for the workers before any start has run (a slow store open
-    lets several responses through in one turn of the loop); each extra process costs its imports' CPU and a
-    share of the cores for the whole crawl."""
+    """A crawl's first listing pages can each ask for the workers before any start has run; each extra
+    process would cost its imports' CPU and a share of the cores for the whole crawl."""
     async def go(pool):
         for _ in range(4):
             pool.start_soon()
         results = await asyncio.gather(*(pool.extract(i) for i in range(3)))
         await asyncio.gather(*pool._starts)
-        return results, len(pool._ready)
+        return results, pool.started, len(pool._ready)
 
-    results, started = run(_with_pool(ExtractionPool(workers, 60, function=_echo), go))
+    results, started, ready = run(_with_pool(ExtractionPool(workers, 60, function=_echo), go))
     assert results == [{"value": i} for i in range(3)]
-    assert started == workers
+    assert started == ready == workers
+
 
 def test_a_worker_that_dies_once_is_restarted_and_the_page_sent_again(tmp_path: Path) -> None:
     pool = ExtractionPool(1, 60, function=_die_once)
