@@ -242,10 +242,7 @@ class ExtractionPool:
 
     def start_soon(self) -> None:
         """Start the workers in the background (the first article pages then find them running)."""
-        if not self.disabled and not self._closed and len(self._ready) + self._starting < self.workers:
-            # Counted now, not when the task first runs: the listing pages of a crawl's first loop turn each
-            # call this before any task has run, and each would otherwise start a worker of its own.
-            self._starting += 1
+        if self._claim_start():
             task = asyncio.ensure_future(self._start_worker())
             self._starts.add(task)  # a task nobody holds may be collected before it ran
             task.add_done_callback(self._starts.discard)
@@ -260,13 +257,21 @@ class ExtractionPool:
         page = _Page(pickle.dumps(args, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
         (self._urgent if urgent else self._queue).append(page)
         self._dispatch()
-        if len(self._ready) + self._starting < self.workers:
-            self._starting += 1
+        if self._claim_start():
             await self._start_worker()
         return await page.future
 
+    def _claim_start(self) -> bool:
+        """Whether another worker is wanted; if so it counts as starting from now, not from when its start
+        first runs: the listing pages of a crawl's first loop turn each ask before any start has run, and each
+        would otherwise start a worker of its own."""
+        if self.disabled or self._closed or len(self._ready) + self._starting >= self.workers:
+            return False
+        self._starting += 1
+        return True
+
     async def _start_worker(self) -> None:
-        """Start one worker; the caller has counted it in ``_starting`` (uncounted here when it is up or failed)."""
+        """Start one worker claimed by ``_claim_start`` (uncounted here when it is up or failed)."""
         try:
             parent, child = self._context.Pipe(duplex=True)  # a socket pair
             process = self._context.Process(target=_serve, args=(child, self.site, self.function), daemon=True,
