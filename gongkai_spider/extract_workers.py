@@ -36,7 +36,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def resolve_workers(value: Any, cpu_count: int | None) -> int:
 # -- the worker process -----------------------------------------------------------------------------------
 
 _site: Any = None  # in a worker: the site config it was started with
+_lookups: Any = None  # in a worker: pipelines.dedup.WorkerLookups, when the pool was given a WorkerLookup
 
 
 def _extract_in_worker(body: bytes, url: str, encoding: str | None, status: int,
@@ -91,14 +92,32 @@ def _extract_in_worker(body: bytes, url: str, encoding: str | None, status: int,
 
     result = extract_page(body, url, encoding=encoding, status=status, site=_site)
     if result.get("kind") == "article":
-        # The fingerprint's 3-gram hashing, here instead of on the crawl's thread (the dedup stage checks it).
-        result["fingerprint"] = page_fingerprint(result.get("title"), result.get("body"))
+        # The fingerprint's 3-gram hashing (and with a WorkerLookup, the page's lookup among the stored
+        # articles) here instead of on the crawl's thread; the dedup stage checks the fingerprint.
+        if _lookups is not None:
+            result["fingerprint"], result["stored_near"] = _lookups.page(result.get("title"), result.get("body"))
+        else:
+            result["fingerprint"] = page_fingerprint(result.get("title"), result.get("body"))
     return result
 
 
-def _serve(conn: Any, site: Any, function: Callable[..., Any]) -> None:
-    """A worker's life: read a pickled argument tuple, answer ``(True, result)`` or ``(False, exception)``."""
-    global _site
+def look_up_in_worker(text: str, simhash: int, second: int) -> tuple | None:
+    """``WorkerLookups.look_up`` of a text the worker did not extract itself (an article of several pages, one
+    whose attachment text joined it): the crawl's dedup stage asks, through ``ExtractionPool.call``."""
+    return _lookups.look_up(text, simhash, second) if _lookups is not None else None
+
+
+class _Call(NamedTuple):
+    """A request for another function than the pool's own (``ExtractionPool.call``)."""
+
+    function: Callable[..., Any]
+    args: tuple
+
+
+def _serve(conn: Any, site: Any, function: Callable[..., Any], lookup: Any = None) -> None:
+    """A worker's life: read a pickled argument tuple, answer ``(True, result)`` or ``(False, exception)``.
+    ``lookup``: a ``pipelines.dedup.WorkerLookup``, opened here (its stored fingerprints load meanwhile)."""
+    global _site, _lookups
     _site = site
     # Ctrl-C reaches the whole process group: the crawl decides when to stop, not its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -108,13 +127,21 @@ def _serve(conn: Any, site: Any, function: Callable[..., Any]) -> None:
         import gongkai_spider.extract.listing
         import gongkai_spider.extract.page  # noqa: F401
         import pipelines.dedup  # noqa: F401
+        if lookup is not None:
+            try:
+                _lookups = lookup.open()
+            except Exception:  # pages go without stored lookups: the crawl's own dedup stage makes them
+                logger.warning("near-duplicate lookups in the extraction worker: cannot start", exc_info=True)
     while True:
         try:
-            args = pickle.loads(conn.recv_bytes())
+            request = pickle.loads(conn.recv_bytes())
         except EOFError:
             return  # the crawl is gone or closed the pool
         try:
-            answer: tuple[bool, Any] = (True, function(*args))
+            if isinstance(request, _Call):
+                answer: tuple[bool, Any] = (True, request.function(*request.args))
+            else:
+                answer = (True, function(*request))
         except Exception as exc:
             answer = (False, exc)
         try:
@@ -218,8 +245,9 @@ class ExtractionPool:
     """``workers`` processes running ``function(*args)`` (by default the page extraction) with a timeout."""
 
     def __init__(self, workers: int, timeout: float, site: Any = None,
-                 function: Callable[..., Any] = _extract_in_worker) -> None:
+                 function: Callable[..., Any] = _extract_in_worker, lookup: Any = None) -> None:
         self.workers, self.timeout, self.site, self.function = max(1, workers), timeout, site, function
+        self.lookup = lookup  # pipelines.dedup.WorkerLookup for the workers, or None
         self.restarts = 0
         self.started = 0  # worker processes started, restarts included
         self.answered = 0  # pages the workers extracted (results and the extraction's own errors)
@@ -247,14 +275,22 @@ class ExtractionPool:
             self._starts.add(task)  # a task nobody holds may be collected before it ran
             task.add_done_callback(self._starts.discard)
 
+    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` (a module-level function: it is sent by name) in a worker, as ``extract`` runs the
+        pool's own function: None when the workers are given up, the same exceptions."""
+        return await self._submit(_Call(function, args))
+
     async def extract(self, *args: Any, urgent: bool = False) -> Any:
         """``function(*args)`` in a worker; None when the workers are given up for the run (the caller then
         extracts inline). Raises ExtractTimeout when the page took too long, ExtractCrashed when a worker died
         twice under it, and whatever the function itself raised. An ``urgent`` page goes to a worker before
         every page queued without it."""
+        return await self._submit(args, urgent=urgent)
+
+    async def _submit(self, request: tuple, urgent: bool = False) -> Any:
         if self.disabled or self._closed:
             return None
-        page = _Page(pickle.dumps(args, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
+        page = _Page(pickle.dumps(request, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
         (self._urgent if urgent else self._queue).append(page)
         self._dispatch()
         if self._claim_start():
@@ -274,7 +310,8 @@ class ExtractionPool:
         """Start one worker claimed by ``_claim_start`` (uncounted here when it is up or failed)."""
         try:
             parent, child = self._context.Pipe(duplex=True)  # a socket pair
-            process = self._context.Process(target=_serve, args=(child, self.site, self.function), daemon=True,
+            process = self._context.Process(target=_serve, args=(child, self.site, self.function, self.lookup),
+                                            daemon=True,
                                             name="gongkai-extract")
             process.start()
             self.started += 1

@@ -54,6 +54,8 @@ WORKING_FIELDS: tuple[str, ...] = (
     # (content_hash, simhash, simhash2) of the page's own title and body, signed, computed in the extraction
     # worker: the dedup stage takes the two simhashes when its content_hash comes out the same (pipelines/dedup.py)
     "_page_fingerprint",
+    # the worker's lookup of the page among the stored articles (pipelines.dedup.WorkerLookups.page), with it
+    "_page_stored_near",
 )
 
 

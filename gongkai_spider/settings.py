@@ -176,6 +176,10 @@ GONGKAI_MIN_BODY_CHARS = _env_int("GONGKAI_MIN_BODY_CHARS", 0)
 # GONGKAI_DEDUP_LOAD_INDEX: load the stored articles' simhashes at start so near_duplicate_of also finds
 # copies of earlier runs' articles. Default: on. Env: GONGKAI_DEDUP_LOAD_INDEX.
 GONGKAI_DEDUP_LOAD_INDEX = _env_bool("GONGKAI_DEDUP_LOAD_INDEX", True)
+# GONGKAI_DEDUP_IN_WORKERS: with extraction workers and the SQLite store, each worker holds the stored simhashes
+# and looks pages up among them, off the crawl's thread (pipelines/dedup.py WorkerLookup); off = the crawl's
+# process holds them, once instead of once per worker. Default: on. Env: GONGKAI_DEDUP_IN_WORKERS.
+GONGKAI_DEDUP_IN_WORKERS = _env_bool("GONGKAI_DEDUP_IN_WORKERS", True)
 # GONGKAI_NEAR_DUP_DISTANCE: simhash bits (of 64) two articles may differ by and still be near-duplicate
 # candidates, 0..11; a candidate is marked only when its text passes GONGKAI_NEAR_DUP_SIMILARITY (see
 # pipelines/dedup.py: 6 finds 96% of 1-5-edit copies of 400-character notices). Default: 6.

@@ -59,6 +59,15 @@ the store can open a second connection to itself (SQLite: ``reopener``) the load
 from ``open_spider``, so the crawl starts meanwhile; the first item that needs the index waits for the rest
 (blocking the reactor that once), and a crawl that closes first stops it. Otherwise (MongoDB) it runs in
 ``open_spider``.
+
+In a crawl with extraction workers on an SQLite store the stored side moves out of the crawl's process
+(``WorkerLookup``): each worker loads the stored fingerprints itself and answers, with each article page it
+extracts, which stored articles the page near-duplicates (probe, second fingerprint, text check); the crawl's
+dedup stage looks the item up among this run's items and takes the better of both. Articles whose text the
+worker did not see (several pages, attachment text joined) are sent to a worker for their lookup
+(``gongkai/dedup/asked_workers``). At a 1M-document store this took the bucket probes and the text reads
+(about 0.5 s of the crawl thread's CPU per 5,000 pages) off the thread that bounds a crawl's pace
+(docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -71,8 +80,9 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gongkai_spider.stats import CounterStats, Stats
@@ -321,12 +331,18 @@ def _fingerprint(title: str | None, body: str | None, attachments_text: str = ""
     if attachments_text:
         norm_body += normalize_for_hash(attachments_text)
     text = norm_title + norm_body
-    if (not attachments_text and not sha1s and isinstance(computed, (tuple, list)) and len(computed) == 3
-            and computed[0] == digest):
+    if _reusable(computed, digest, attachments_text, sha1s):
         first, second = computed[1], computed[2]
     else:
         first, second = simhash_pair_unsigned(text)
     return digest, to_signed64(first), len(norm_body), text, to_signed64(second)
+
+
+def _reusable(computed: Any, digest: str, attachments_text: str, sha1s: Iterable[str]) -> bool:
+    """Whether ``computed`` (a ``page_fingerprint``) holds for an article of this content hash: nothing joined
+    the page's own title and body, and the hash is the same."""
+    return (not attachments_text and not sha1s and isinstance(computed, (tuple, list)) and len(computed) == 3
+            and computed[0] == digest)
 
 
 def page_fingerprint(title: str | None, body: str | None) -> tuple[str, int, int]:
@@ -372,15 +388,21 @@ class CandidateSource(Protocol):
 
 
 SimhashReader = Callable[[], AbstractContextManager[Iterable[Any]]]  # blocks: numpy int64 arrays
+# (text, simhash, second) -> WorkerLookups.look_up's answer, or None: the spider's ``stored_near``
+AskWorkers = Callable[[str, int, int], Awaitable["tuple | None"]]
 
 
 class StoreCandidates:
-    """CandidateSource on the crawl's shared store (``store.iter_simhashes`` / ``store.dedup_texts``)."""
+    """CandidateSource on the crawl's shared store (``store.iter_simhashes`` / ``store.dedup_texts``), or on
+    ``store`` (an extraction worker's own connection)."""
 
-    def __init__(self, crawler: Any) -> None:
+    def __init__(self, crawler: Any = None, *, store: Any = None) -> None:
         self.crawler = crawler
+        self.store = store
 
     def _store(self) -> Any:
+        if self.store is not None:
+            return self.store
         from gongkai_spider.storage import store_for_crawler
 
         return store_for_crawler(self.crawler)
@@ -462,11 +484,20 @@ class DedupPipeline:
     ``near_duplicates=False``: fingerprints only (no index, ``near_duplicate_of`` always None), for a
     document processed alone (pipelines.offline: nothing to compare it with). The index is built on first
     use, so numpy is imported only by a pipeline that looks something up.
+
+    ``ask_workers`` (the crawl's extraction workers look texts up among the stored articles: ``WorkerLookup``):
+    the stored fingerprints are not loaded here, and this process looks items up among this run's items only.
+    An item brings the lookup its worker made of the page (``_page_stored_near``); one whose text no worker saw
+    (an article of several pages, attachment text joined) is looked up by a worker now: ``ask_workers(text,
+    simhash, second)``, awaited (``process_item`` then returns a coroutine). When that gives None (the workers
+    given up, a worker that could not read the store), the stored fingerprints are loaded here after all, and
+    from then on every lookup is made here, as without workers.
     """
 
     def __init__(self, stats: Stats | None = None, max_distance: int = MAX_DISTANCE, min_chars: int = MIN_CHARS,
                  *, min_similarity: float = MIN_SIMILARITY, store: CandidateSource | None = None,
-                 max_second_distance: int = MAX_SECOND_DISTANCE, near_duplicates: bool = True) -> None:
+                 max_second_distance: int = MAX_SECOND_DISTANCE, near_duplicates: bool = True,
+                 ask_workers: AskWorkers | None = None) -> None:
         if not 0 <= max_distance <= MAX_INDEX_DISTANCE:
             raise ValueError(f"max_distance must be between 0 and {MAX_INDEX_DISTANCE}, not {max_distance}")
         self.stats = stats if stats is not None else CounterStats()
@@ -478,6 +509,7 @@ class DedupPipeline:
         self._index: SimhashIndex | None = None
         self._load: _IndexLoad | None = None
         self._store = store
+        self._ask_workers = ask_workers if store is not None else None
         # Normalised texts of this run's recent items: most candidates among them need no store read.
         self._texts: OrderedDict[str, str] = OrderedDict()
 
@@ -487,9 +519,14 @@ class DedupPipeline:
         store = None
         if settings.getbool("GONGKAI_DEDUP_LOAD_INDEX", True) and not settings.getbool("GONGKAI_READ_ONLY"):
             store = StoreCandidates(crawler)
+        # The spider's extraction workers look texts up among the stored articles when it gave them a WorkerLookup
+        # (the spider is built before the pipelines).
+        spider = getattr(crawler, "spider", None)
+        ask = spider.stored_near if getattr(spider, "dedup_in_workers", False) else None
         return cls(crawler.stats, max_distance=settings.getint("GONGKAI_NEAR_DUP_DISTANCE", MAX_DISTANCE),
                    min_chars=settings.getint("GONGKAI_NEAR_DUP_MIN_CHARS", MIN_CHARS),
-                   min_similarity=settings.getfloat("GONGKAI_NEAR_DUP_SIMILARITY", MIN_SIMILARITY), store=store)
+                   min_similarity=settings.getfloat("GONGKAI_NEAR_DUP_SIMILARITY", MIN_SIMILARITY), store=store,
+                   ask_workers=ask)
 
     @property
     def index(self) -> SimhashIndex:
@@ -504,9 +541,14 @@ class DedupPipeline:
 
     def open_spider(self) -> None:
         """Load the stored fingerprints: in a thread of its own when the store can open a second connection
-        (the first lookup waits for it), else here. A store that cannot be read is logged, the run goes on."""
-        if self._store is None or not self.near_duplicates:
+        (the first lookup waits for it), else here. A store that cannot be read is logged, the run goes on.
+        Not at all when the extraction workers look texts up among the stored articles (``ask_workers``)."""
+        if self._store is None or not self.near_duplicates or self._ask_workers is not None:
             return
+        self._load_here()
+
+    def _load_here(self) -> None:
+        assert self._store is not None
         index = self.index  # built here, on the reactor's thread, before any thread uses it
         try:
             make_reader = getattr(self._store, "simhash_reader", None)
@@ -588,49 +630,185 @@ class DedupPipeline:
                 out.append((distance, order, _id, normalize_for_hash(title) + normalize_for_hash(body)))
         return out
 
-    def _confirm(self, text: str, found: list[tuple[int, int]], own_id: Any) -> str | None:
-        candidates = self._candidate_texts(found[:MAX_CONFIRMED], own_id)
+    def _confirmed(self, text: str, found: list[tuple[int, int]], second: int,
+                   own_id: Any) -> list[tuple[float, int, int, str]]:
+        """(similarity, distance, order, _id) of the simhash candidates ``found`` that pass the second
+        fingerprint and the text check; the refused ones counted."""
+        index = self.index
+        # Chance candidates (templated notices a few bits apart) are refused here, in memory; only those close on
+        # the second fingerprint too (or stored without one) have their text compared, nearest first.
+        close = [c for c in found if index.second_close(c[1], second, self.max_second_distance)]
+        if len(close) < len(found):
+            self.stats.inc_value("gongkai/dedup/rejected_fingerprint", len(found) - len(close))
+        candidates = self._candidate_texts(close[:MAX_CONFIRMED], own_id) if close else []
         if not candidates:
-            return None
+            return []
         mine = shingles(text)
-        best: tuple[float, int, int] | None = None
-        best_id = None
+        confirmed = []
         for distance, order, _id, other in candidates:
             score = similarity(mine, shingles(other))
             if score < self.min_similarity:
                 self.stats.inc_value("gongkai/dedup/rejected_candidate")
-                continue
-            key = (-score, distance, order)
-            if best is None or key < best:
-                best, best_id = key, _id
-        return best_id
+            else:
+                confirmed.append((score, distance, order, _id))
+        return confirmed
+
+    def stored_matches(self, text: str, simhash: int, second: int) -> list[tuple[float, int, str]]:
+        """(similarity, distance, _id) of the stored articles that ``text`` near-duplicates: what an extraction
+        worker's pipeline (``WorkerLookup``, which holds the stored fingerprints alone) hands the crawl's."""
+        return [(score, distance, _id) for score, distance, _order, _id
+                in self._confirmed(text, self.index.candidates(simhash), second, None)]
+
+    def _from_worker(self, stored: tuple[int | None, int, int, list], own_id: Any) -> list[tuple[float, int, int, str]]:
+        """``_page_stored_near`` (``WorkerLookup.page``) as ``_confirmed`` gives candidates, its counts added."""
+        loaded, refused_fingerprint, refused_text, matches = stored
+        if refused_fingerprint:
+            self.stats.inc_value("gongkai/dedup/rejected_fingerprint", refused_fingerprint)
+        if refused_text:
+            self.stats.inc_value("gongkai/dedup/rejected_candidate", refused_text)
+        if loaded is not None:
+            self.stats.set_value("gongkai/dedup/index_loaded", loaded)
+        # a stored article is older than anything of this run (order -1), as in _candidate_texts
+        return [(score, distance, -1, _id) for score, distance, _id in matches if _id != own_id]
 
     def process_item(self, item: Any) -> Any:
         adapter = fields(item)
+        attachments, sha1s = attachment_text(adapter), attachment_sha1s(adapter)
+        computed = adapter.get("_page_fingerprint")
         digest, signed, body_chars, text, second = _fingerprint(adapter.get("title"), adapter.get("body"),
-                                                                attachment_text(adapter), attachment_sha1s(adapter),
-                                                                adapter.get("_page_fingerprint"))
+                                                                attachments, sha1s, computed)
         adapter["content_hash"] = digest
         adapter["simhash"] = signed
         adapter["simhash2"] = second
-        near = None
+        if body_chars < self.min_chars or not self.near_duplicates:
+            return self._decided(adapter, item, None)
+        stored = None
+        if self._ask_workers is not None:
+            # the page's lookup is of its own title and body: only when that is what was hashed here
+            stored = adapter.get("_page_stored_near") if _reusable(computed, digest, attachments, sha1s) else None
+            if stored is None:
+                return self._asking_workers(adapter, item, text, signed, second)
+        return self._decided(adapter, item, self._near(adapter, text, signed, second, stored))
+
+    async def _asking_workers(self, adapter: Any, item: Any, text: str, signed: int, second: int) -> Any:
+        assert self._ask_workers is not None
+        self.stats.inc_value("gongkai/dedup/asked_workers")
+        stored = await self._ask_workers(text, signed, second)
+        if stored is None and self._ask_workers is not None:
+            self._ask_workers = None
+            logger.info("near-duplicate index: the extraction workers could not look %s up among the stored "
+                        "articles; the stored fingerprints are loaded here and looked up here from now on",
+                        adapter.get("url"))
+            self._load_here()
+        return self._decided(adapter, item, self._near(adapter, text, signed, second, stored))
+
+    def _near(self, adapter: Any, text: str, signed: int, second: int, stored: tuple | None) -> str | None:
+        """The item's near_duplicate_of; the item joins this run's index."""
         _id = adapter.get("_id")
-        if body_chars >= self.min_chars and self.near_duplicates:
-            index = self.index
-            found = index.candidates(signed, exclude=_id)
-            if found:
-                # Chance candidates (templated notices a few bits apart) are refused here, in memory; only
-                # those close on the second fingerprint too (or stored without one) have their text compared.
-                close = [c for c in found if index.second_close(c[1], second, self.max_second_distance)]
-                if len(close) < len(found):
-                    self.stats.inc_value("gongkai/dedup/rejected_fingerprint", len(found) - len(close))
-                if close:
-                    near = self._confirm(text, close, _id)
-            if _id and not _is_spam(adapter.get("spam")):
-                index.add(_id, signed, second)
-                self._remember(_id, text)
+        index = self.index
+        found = index.candidates(signed, exclude=_id)
+        confirmed = self._confirmed(text, found, second, _id) if found else []
+        if stored is not None and self._ask_workers is not None:  # else the index here holds the stored ones
+            confirmed += self._from_worker(stored, _id)
+        if _id and not _is_spam(adapter.get("spam")):
+            index.add(_id, signed, second)
+            self._remember(_id, text)
+        if not confirmed:
+            return None
+        return min(confirmed, key=lambda c: (-c[0], c[1], c[2]))[3]  # the most similar; then nearer, then older
+
+    def _decided(self, adapter: Any, item: Any, near: str | None) -> Any:
         adapter["near_duplicate_of"] = near
         if near is not None:
             self.stats.inc_value("gongkai/dedup/near_duplicate")
             logger.debug("near duplicate: %s of %s", adapter.get("url"), near)
         return item
+
+
+@dataclass(frozen=True)
+class WorkerLookup:
+    """The stored articles' side of the near-duplicate lookup, made by an extraction worker (its own process)
+    instead of the crawl's thread. Picklable: the worker gets it at start (gongkai_spider/extract_workers.py).
+
+    The worker holds the stored fingerprints in an index of its own, loaded from the SQLite file on a
+    connection of its own, and for each article page returns, with the page's fingerprint, the stored articles
+    it near-duplicates and what it refused: the bucket probe, the second-fingerprint filter and the reads of
+    the candidates' texts all leave the crawl's thread, whose pace bounds a crawl's (docs/PERFORMANCE.md). The
+    crawl's DedupPipeline (``ask_workers``) then looks the item up among this run's items only.
+
+    Only for an SQLite file (``gongkai_spider.storage.sqlite_file``): another process can open it, and its
+    readers never wait for the crawl's writer (WAL).
+    """
+
+    db: str
+    max_distance: int = MAX_DISTANCE
+    min_chars: int = MIN_CHARS
+    min_similarity: float = MIN_SIMILARITY
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> WorkerLookup | None:
+        """The crawl's lookup for its workers; None when its dedup stage loads no stored fingerprints, the
+        store is not an SQLite file, or ``GONGKAI_DEDUP_IN_WORKERS`` is off."""
+        from gongkai_spider.storage import sqlite_file
+
+        settings = crawler.settings
+        if (not settings.getbool("GONGKAI_DEDUP_IN_WORKERS", True) or not settings.getbool("GONGKAI_DEDUP_LOAD_INDEX", True)
+                or settings.getbool("GONGKAI_READ_ONLY")):
+            return None
+        db = sqlite_file(settings)
+        if db is None:
+            return None
+        return cls(db, max_distance=settings.getint("GONGKAI_NEAR_DUP_DISTANCE", MAX_DISTANCE),
+                   min_chars=settings.getint("GONGKAI_NEAR_DUP_MIN_CHARS", MIN_CHARS),
+                   min_similarity=settings.getfloat("GONGKAI_NEAR_DUP_SIMILARITY", MIN_SIMILARITY))
+
+    def open(self) -> WorkerLookups:
+        """In the worker: the store opened and its fingerprints loading (in a thread; the first page waits)."""
+        return WorkerLookups(self)
+
+
+class WorkerLookups:
+    """A worker's side of ``WorkerLookup``: a DedupPipeline on the store's fingerprints alone."""
+
+    def __init__(self, lookup: WorkerLookup) -> None:
+        from gongkai_spider.storage.sqlite import SQLiteStore
+
+        self.min_chars = lookup.min_chars
+        self.stats = CounterStats()
+        self.pipeline: DedupPipeline | None = None
+        try:
+            store = SQLiteStore(lookup.db)
+        except Exception as exc:  # the crawl's own pipeline looks the pages up (and reports what is wrong)
+            logger.warning("near-duplicate lookups in the extraction worker: cannot open %s (%s)", lookup.db, exc)
+            return
+        self.pipeline = DedupPipeline(self.stats, lookup.max_distance, lookup.min_chars,
+                                      min_similarity=lookup.min_similarity, store=StoreCandidates(store=store))
+        self.pipeline.open_spider()
+
+    def page(self, title: str | None, body: str | None) -> tuple[tuple[str, int, int], tuple | None]:
+        """(``page_fingerprint``, ``look_up`` of its text) of a page the worker extracted."""
+        digest, first, chars, text, second = _fingerprint(title, body)
+        if chars < self.min_chars:  # as the crawl's dedup stage, which looks such a text up nowhere
+            return (digest, first, second), (None, 0, 0, [])
+        return (digest, first, second), self.look_up(text, first, second)
+
+    def look_up(self, text: str, simhash: int, second: int) -> tuple | None:
+        """The lookup of a normalised text among the stored articles, for ``_page_stored_near``: (stored
+        fingerprints loaded, candidates refused by the second fingerprint, refused by the text check,
+        [(similarity, distance, _id) of the stored articles confirmed]). None when the store could not be read:
+        the crawl's pipeline then looks the item up itself."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return None
+        stats = self.stats
+        errors = stats.get_value("gongkai/dedup/index_error", 0)
+        refused = (stats.get_value("gongkai/dedup/rejected_fingerprint", 0),
+                   stats.get_value("gongkai/dedup/rejected_candidate", 0))
+        matches = pipeline.stored_matches(text, simhash, second)
+        if stats.get_value("gongkai/dedup/index_error", 0) != errors:  # the load or a text read failed
+            if stats.get_value("gongkai/dedup/index_loaded") == 0:  # the load: no later page can be looked up
+                self.pipeline = None
+            return None
+        return (stats.get_value("gongkai/dedup/index_loaded"),
+                stats.get_value("gongkai/dedup/rejected_fingerprint", 0) - refused[0],
+                stats.get_value("gongkai/dedup/rejected_candidate", 0) - refused[1], matches)

@@ -4,7 +4,9 @@ before any item needed the index stops the load."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import random
 import threading
 import time
@@ -16,7 +18,8 @@ from scrapy.utils.test import get_crawler
 from test_dedup import COMMUNITY, FLOOD, SERVICE, article
 
 from gongkai_spider.stats import CounterStats
-from pipelines.dedup import DedupPipeline, fingerprint, fingerprint_fields
+from pipelines.common import attachment_text
+from pipelines.dedup import DedupPipeline, fingerprint, fingerprint_fields, normalize_for_hash
 from pipelines.simhash_index import pair_blocks
 
 
@@ -207,3 +210,168 @@ def test_the_block_scan_beside_a_thread_that_never_sleeps(tmp_path) -> None:
     store.close()
     assert read == 20_000
     assert seconds < 2.0
+
+
+# -- the stored lookups made by the extraction workers (WorkerLookup) --------------------------------------
+
+
+def _worker_item(_id: str, body: str, stored_near, title: str = "社区建设再上新台阶") -> dict:
+    """An item as the spider hands it over when a worker extracted its page: the page's fingerprint and the
+    worker's lookup among the stored articles."""
+    from pipelines.dedup import page_fingerprint
+
+    return {**article(_id, body, title), "_page_fingerprint": page_fingerprint(title, body),
+            "_page_stored_near": stored_near}
+
+
+async def _never_asked(text, simhash, second):
+    raise AssertionError("the workers were asked about a page they had looked up already")
+
+
+def _processed(pipeline: DedupPipeline, item: dict) -> dict:
+    """process_item's result, awaited when it is a coroutine (an item the workers are asked about)."""
+    result = pipeline.process_item(item)
+    return asyncio.run(result) if asyncio.iscoroutine(result) else result
+
+
+def test_with_lookups_in_the_workers_the_stored_fingerprints_are_not_loaded_and_their_answers_count() -> None:
+    stats = CounterStats()
+    store = ThreadedStore({"old": ("社区建设再上新台阶", COMMUNITY)})
+    pipeline = DedupPipeline(stats, store=store, ask_workers=_never_asked)
+    pipeline.open_spider()
+    # the worker found "old" (0.9 similar, 2 bits away), refused 3 candidates by fingerprint and 1 by text
+    item = pipeline.process_item(_worker_item("new", COMMUNITY, (1, 3, 1, [(0.9, 2, "old")])))
+    assert item["near_duplicate_of"] == "old"
+    assert stats.get_value("gongkai/dedup/rejected_fingerprint") == 3
+    assert stats.get_value("gongkai/dedup/rejected_candidate") == 1
+    assert stats.get_value("gongkai/dedup/index_loaded") == 1
+    # its own stored version (a page crawled again) is never its near duplicate
+    assert pipeline.process_item(_worker_item("old", FLOOD, (1, 0, 0, [(1.0, 0, "old")]),
+                                              "关于做好主汛期防汛工作的通知"))["near_duplicate_of"] is None
+    # this run's items are looked up here: a copy of "new" that the worker found nothing for
+    assert pipeline.process_item(_worker_item("again", COMMUNITY, (1, 0, 0, [])))["near_duplicate_of"] == "new"
+    # too short to look up: no lookup needed, none asked for
+    assert pipeline.process_item({**article("short", "详见附件"), "_page_fingerprint": None})["near_duplicate_of"] is None
+    assert store.read_in is None  # never loaded here
+    assert stats.get_value("gongkai/dedup/index_wait_ms") is None
+    pipeline.close_spider()
+
+
+def test_the_more_similar_of_a_stored_and_a_run_candidate_wins() -> None:
+    pipeline = DedupPipeline(CounterStats(), store=ThreadedStore({}), ask_workers=_never_asked)
+    pipeline.open_spider()
+    pipeline.process_item(_worker_item("run", COMMUNITY, (0, 0, 0, [])))
+    less_similar = pipeline.process_item(_worker_item("a", COMMUNITY, (1, 0, 0, [(0.7, 0, "stored")])))
+    assert less_similar["near_duplicate_of"] == "run"  # identical text: similarity 1.0
+    assert pipeline.process_item(_worker_item("b", COMMUNITY, (1, 0, 0, [(1.0, 0, "stored")])))[
+        "near_duplicate_of"] == "stored"  # as similar and as near: the stored one is older
+
+
+def _unseen_by_workers(why: str) -> dict:
+    """An item whose text no worker looked up (the lookup it brings, which found nothing, is not for its text)."""
+    item = _worker_item("new", COMMUNITY, (1, 0, 0, []))
+    if why == "no lookup":  # extracted in the crawl's process
+        del item["_page_stored_near"]
+    elif why == "attachment text":
+        item["attachments"] = [{"name": "附件", "url": "http://x.gov.cn/a.pdf", "text": "附件"}]
+    else:  # an article of several pages
+        del item["_page_fingerprint"]
+    return item
+
+
+WHY = ["no lookup", "attachment text", "several pages"]
+
+
+@pytest.mark.parametrize("why", WHY)
+def test_an_item_no_worker_looked_up_is_looked_up_by_one_now(why: str) -> None:
+    asked = []
+
+    async def ask(text, simhash, second):
+        asked.append((text, simhash, second))
+        return (1, 0, 0, [(0.95, 1, "old")])
+
+    stats = CounterStats()
+    store = ThreadedStore({"old": ("社区建设再上新台阶", COMMUNITY)})
+    pipeline = DedupPipeline(stats, store=store, ask_workers=ask)
+    pipeline.open_spider()
+    item = _unseen_by_workers(why)
+    assert _processed(pipeline, item)["near_duplicate_of"] == "old"
+    # asked about the text this stage hashed (attachment text included), with its fingerprints
+    assert asked == [(normalize_for_hash(item["title"]) + normalize_for_hash(item["body"])
+                      + normalize_for_hash(attachment_text(item)), item["simhash"], item["simhash2"])]
+    assert store.read_in is None
+
+
+@pytest.mark.parametrize("why", WHY)
+def test_when_no_worker_can_look_it_up_the_stored_fingerprints_are_loaded_here(
+        why: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def cannot(text, simhash, second):
+        return None
+
+    stats = CounterStats()
+    store = ThreadedStore({"old": ("社区建设再上新台阶", COMMUNITY)})
+    pipeline = DedupPipeline(stats, store=store, ask_workers=cannot)
+    pipeline.open_spider()
+    with caplog.at_level(logging.INFO):
+        assert _processed(pipeline, _unseen_by_workers(why))["near_duplicate_of"] == "old"
+    assert "the stored fingerprints are loaded here" in caplog.text
+    assert store.read_in is not None and stats.get_value("gongkai/dedup/index_loaded") == 1
+    # from then on every lookup is made here: a worker's answer is neither needed nor counted twice
+    later = pipeline.process_item(_worker_item("later", COMMUNITY, (1, 5, 0, [(1.0, 0, "old")])))
+    assert later["near_duplicate_of"] in ("old", "new")
+    assert not stats.get_value("gongkai/dedup/rejected_fingerprint")
+    pipeline.close_spider()
+
+
+def _sqlite_with(tmp_path, docs: dict[str, tuple[str, str]]) -> str:
+    from gongkai_spider.storage import open_store
+
+    db = str(tmp_path / "g.sqlite3")
+    store = open_store({"GONGKAI_DB": db, "MONGO_URI": ""})
+    store.upsert_many([{"_id": _id, "url": f"http://x.gov.cn/{_id}.html", "site": "x", "title": title,
+                        "body": body, **fingerprint_fields(title, body)} for _id, (title, body) in docs.items()])
+    store.close()
+    return db
+
+
+def test_a_worker_finds_the_stored_near_duplicates_of_a_page(tmp_path) -> None:
+    from pipelines.dedup import WorkerLookup, page_fingerprint
+
+    db = _sqlite_with(tmp_path, {"old": ("社区建设再上新台阶", COMMUNITY),
+                                 "flood": ("关于做好主汛期防汛工作的通知", FLOOD)})
+    lookups = WorkerLookup(db).open()
+    edited = COMMUNITY.replace("四千余万元", "五千余万元")
+    fingerprint_, stored = lookups.page("社区建设再上新台阶", edited)
+    assert fingerprint_ == page_fingerprint("社区建设再上新台阶", edited)
+    loaded, _refused_fingerprint, refused_text, matches = stored
+    assert loaded == 2 and refused_text == 0
+    assert [(_id, distance <= 6, score > 0.9) for score, distance, _id in matches] == [("old", True, True)]
+    assert lookups.page("服务", SERVICE)[1][3] == []
+    assert lookups.page("短", "详见附件")[1] == (None, 0, 0, [])  # too short to look up, as in the crawl
+
+
+def test_a_worker_that_cannot_read_the_store_leaves_the_lookups_to_the_crawl(tmp_path) -> None:
+    from pipelines.dedup import WorkerLookup, page_fingerprint
+
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"this is not a database, just some bytes" * 200)
+    lookups = WorkerLookup(str(bad)).open()
+    assert lookups.page("社区建设再上新台阶", COMMUNITY) == (page_fingerprint("社区建设再上新台阶", COMMUNITY), None)
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({"GONGKAI_DB": "x.sqlite3", "MONGO_URI": ""}, "x.sqlite3"),
+    ({"GONGKAI_DB": ":memory:", "MONGO_URI": ""}, None),
+    ({"GONGKAI_DB": "x.sqlite3", "MONGO_URI": "mongodb://127.0.0.1:1/"}, None),
+    ({"GONGKAI_DB": "x.sqlite3", "MONGO_URI": "", "GONGKAI_DEDUP_LOAD_INDEX": False}, None),
+    ({"GONGKAI_DB": "x.sqlite3", "MONGO_URI": "", "GONGKAI_READ_ONLY": True}, None),
+    ({"GONGKAI_DB": "x.sqlite3", "MONGO_URI": "", "GONGKAI_DEDUP_IN_WORKERS": False}, None),
+])
+def test_the_workers_get_a_lookup_only_for_an_sqlite_file_whose_fingerprints_the_crawl_would_load(
+        settings: dict, expected: str | None) -> None:
+    from pipelines.dedup import WorkerLookup
+
+    lookup = WorkerLookup.from_crawler(get_crawler(settings_dict={**settings, "GONGKAI_NEAR_DUP_DISTANCE": 5}))
+    assert (lookup.db if lookup else None) == expected
+    if lookup is not None:
+        assert lookup.max_distance == 5

@@ -7,6 +7,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from crawl_support import portal_handler, run_scrapy, scrapy_env, serve
@@ -75,6 +76,16 @@ def test_a_worker_extracts_what_the_crawl_would() -> None:
     assert [r.pop("fingerprint") for r in results] == [page_fingerprint(r["title"], r["body"]) for r in results]
     assert results == [extract_page(body, url, site=site) for url, body in pages]
     assert all(r["kind"] == "article" and r["title"] for r in results)
+
+
+def test_a_worker_runs_another_function_when_called_and_the_pools_own_after() -> None:
+    async def go(pool):
+        called = await pool.call(_echo, 7)
+        with pytest.raises(ValueError, match="bad"):
+            await pool.call(_raise, "bad")
+        return called, await pool.extract(0.01), pool.started
+
+    assert run(_with_pool(ExtractionPool(1, 60, function=_slow), go)) == ({"value": 7}, {"slept": 0.01}, 1)
 
 
 def test_a_page_that_hangs_is_given_up_and_the_workers_restart() -> None:
@@ -227,3 +238,91 @@ def test_pages_the_workers_cannot_finish_in_time_are_pending_and_the_crawl_ends(
     # the next run, with time enough, stores them all
     again = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1")
     assert again.stats.get("gongkai/store/new") == 12, again.log[-2000:]
+
+
+def _seed_copies(source: Path, target: Path) -> dict[str, str]:
+    """The articles stored at ``source``, stored again at ``target`` under other ids and URLs (reposts: the
+    same title and body); returns each article's URL path -> its copy's id (the portal's port changes)."""
+    old, new = SQLiteStore(source), SQLiteStore(target)
+    try:
+        docs = list(old.iter_docs("articles"))
+        copies = {urlsplit(d["url"]).path: f"copy-{d['_id']}" for d in docs}
+        new.upsert_many([{**{k: v for k, v in d.items() if not k.endswith("_at")},
+                          "_id": copies[urlsplit(d["url"]).path], "url": d["url"].replace("http://", "http://mirror.")}
+                         for d in docs])
+    finally:
+        old.close()
+        new.close()
+    return copies
+
+
+def _near_of(db: Path) -> dict[str, str | None]:
+    store = SQLiteStore(db)
+    try:
+        return {urlsplit(d["url"]).path: d.get("near_duplicate_of") for d in store.iter_docs("articles")
+                if not d["_id"].startswith("copy-")}
+    finally:
+        store.close()
+
+
+# hanweb's articles are one page each; trs has an article of three pages, and attachments join their text
+@pytest.mark.parametrize(("columns", "attachments"), [({"hanweb": 24}, "0"), ({"trs": 12, "hanweb": 12}, "1")])
+def test_the_workers_look_pages_up_among_the_stored_articles_and_find_what_the_crawl_would(
+        tmp_path: Path, columns: dict[str, int], attachments: str) -> None:
+    portal = build_portal(columns)
+    first = _crawl_demo(tmp_path / "first", portal, GONGKAI_EXTRACT_WORKERS="0", GONGKAI_ATTACHMENTS=attachments)
+    assert first.stats.get("gongkai/store/new") == 24, first.log[-2000:]
+    stats, found = {}, {}
+    for workers in ("1", "0"):
+        run_dir = tmp_path / f"workers-{workers}"
+        run_dir.mkdir()
+        copies = _seed_copies(tmp_path / "first" / "store.sqlite3", run_dir / "store.sqlite3")
+        result = _crawl_demo(run_dir, portal, GONGKAI_EXTRACT_WORKERS=workers, GONGKAI_ATTACHMENTS=attachments)
+        assert result.stats.get("gongkai/store/new") == 24, result.log[-2000:]
+        assert result.stats.get("gongkai/dedup/index_loaded") == 24
+        # each article a near duplicate of its stored repost (unless its body is too short to look up)
+        found[workers] = _near_of(run_dir / "store.sqlite3")
+        assert set(found[workers].values()) <= {*copies.values(), None}
+        assert all(found[workers][path] in (copies[path], None) for path in found[workers])
+        stats[workers] = result.stats
+    # the same found by the workers as by the crawl's own process
+    assert found["1"] == found["0"]
+    assert sum(v is not None for v in found["1"].values()) >= 20
+    # Every lookup among the stored articles was made by the worker, so the crawl's own process never loaded the
+    # stored fingerprints and never waited for them: the pages it extracted with their own lookup, the articles
+    # of several pages and those with attachment text by asking it.
+    assert "gongkai/dedup/index_wait_ms" not in stats["1"]
+    assert "gongkai/dedup/index_wait_ms" in stats["0"]
+    asked = stats["1"].get("gongkai/dedup/asked_workers", 0)
+    assert asked == 0 if attachments == "0" else 1 <= asked < 24
+
+
+def test_a_lookup_the_workers_give_up_on_is_left_to_the_dedup_stage(caplog: pytest.LogCaptureFixture) -> None:
+    """The spider's ``stored_near`` answers None (the dedup stage then looks the item up itself) when a worker
+    timed out or died under the lookup, or the workers are given up; a worker's answer is passed on."""
+    import logging
+    from types import SimpleNamespace
+
+    from gongkai_spider.spiders.gongkai import GongkaiSpider
+
+    class Pool:
+        def __init__(self, outcome):
+            self.outcome = outcome
+
+        async def call(self, function, *args):
+            if isinstance(self.outcome, Exception):
+                raise self.outcome
+            return self.outcome
+
+    def spider(outcome, in_workers=True):
+        return SimpleNamespace(_extract_pool=Pool(outcome), dedup_in_workers=in_workers,
+                               logger=logging.getLogger("test-spider"))
+
+    answer = (5, 0, 0, [(0.9, 1, "stored")])
+    assert run(GongkaiSpider.stored_near(spider(answer), "正文", 1, 2)) == answer
+    assert run(GongkaiSpider.stored_near(spider(answer, in_workers=False), "正文", 1, 2)) is None
+    assert run(GongkaiSpider.stored_near(spider(None), "正文", 1, 2)) is None  # the workers are given up
+    for fault in (ExtractTimeout(), ExtractCrashed()):
+        assert run(GongkaiSpider.stored_near(spider(fault), "正文", 1, 2)) is None
+    assert "lookup in an extraction worker given up (timeout)" in caplog.text
+    assert "given up (crashed)" in caplog.text

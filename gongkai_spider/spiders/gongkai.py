@@ -59,10 +59,11 @@ from gongkai_spider.extensions.ledger import NOT_PENDING_PAGE_KINDS, ledger_for_
 from gongkai_spider.extract import api as extract_api
 from gongkai_spider.extract import extract_listing
 from gongkai_spider.extract.page import extract_page
-from gongkai_spider.extract_workers import ExtractGaveUp, ExtractionPool, resolve_workers
+from gongkai_spider.extract_workers import ExtractGaveUp, ExtractionPool, look_up_in_worker, resolve_workers
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.normalize import as_date
 from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, available_sites, load_site
+from pipelines.dedup import WorkerLookup
 
 # Raw fields copied from extract_detail's result into the item.
 DETAIL_FIELDS: tuple[str, ...] = ("title", "publish_time", "read_count", "author", "source", "summary", "keywords",
@@ -84,6 +85,7 @@ class GongkaiSpider(scrapy.Spider):
     # per-site settings (see _apply_site_settings); these defaults hold for a spider built without a crawler
     _slot: str | None = None
     _extract_pool: ExtractionPool | None = None  # worker processes for article pages (from_crawler)
+    dedup_in_workers = False  # whether they look article pages up among the stored articles too (WorkerLookup)
     _headers: dict[str, str] = {}  # noqa: RUF012 - never mutated, replaced per instance
     _cookies: dict[str, str] = {}  # noqa: RUF012
     _ignore_robots = False
@@ -176,8 +178,25 @@ class GongkaiSpider(scrapy.Spider):
             return
         if not (is_reactor_installed() and is_asyncio_reactor_installed()):
             return  # a spider built outside a crawl (tests), or another reactor: extraction stays inline
-        self._extract_pool = ExtractionPool(workers, settings.getfloat("GONGKAI_EXTRACT_TIMEOUT", 60.0), self.site)
+        # The workers also look article pages up among the stored articles (the dedup stage, built after the
+        # spider, reads dedup_in_workers and then leaves that to them).
+        lookup = WorkerLookup.from_crawler(crawler)
+        self.dedup_in_workers = lookup is not None
+        self._extract_pool = ExtractionPool(workers, settings.getfloat("GONGKAI_EXTRACT_TIMEOUT", 60.0), self.site,
+                                            lookup=lookup)
         crawler.signals.connect(self._close_extract_pool, signal=signals.spider_closed)
+
+    async def stored_near(self, text: str, simhash: int, second: int) -> tuple | None:
+        """A worker's lookup of a normalised text among the stored articles (``WorkerLookups.look_up``), for an
+        item whose text no worker extracted: the dedup stage asks. None when no worker can make it."""
+        pool = self._extract_pool
+        if pool is None or not self.dedup_in_workers:
+            return None
+        try:
+            return await pool.call(look_up_in_worker, text, simhash, second)
+        except ExtractGaveUp as exc:  # the dedup stage then looks it up itself
+            self.logger.warning("near-duplicate lookup in an extraction worker given up (%s)", exc.reason)
+            return None
 
     def _close_extract_pool(self) -> None:
         pool = self._extract_pool
@@ -511,6 +530,8 @@ class GongkaiSpider(scrapy.Spider):
         item["_page_signals"] = result.get("signals") or {}
         if len(article["bodies"]) == 1 and result.get("fingerprint"):  # of the page's title and body (worker)
             item["_page_fingerprint"] = result["fingerprint"]
+            if result.get("stored_near") is not None:
+                item["_page_stored_near"] = result["stored_near"]
         item["_page_host"] = urlsplit(article["url"]).hostname
         item["_page_site_hosts"] = list(self.site_hosts)
         item["_page_requested_url"] = article["meta"].get("link") or article["url"]

@@ -67,6 +67,15 @@ def _sqlite_path(settings: SettingsLike) -> str:
     return str(_setting(settings, "GONGKAI_DB", "data/gongkai.sqlite3") or "data/gongkai.sqlite3")
 
 
+def sqlite_file(settings: SettingsLike) -> str | None:
+    """The SQLite file ``open_store`` opens for these settings, when another process can open it too: None
+    when MONGO_URI selects MongoDB or GONGKAI_DB is ``:memory:``."""
+    if str(_setting(settings, "MONGO_URI", "") or ""):
+        return None
+    path = _sqlite_path(settings)
+    return None if path == ":memory:" else path
+
+
 def _database(settings: SettingsLike) -> str:
     return str(_setting(settings, "MONGO_DATABASE", "gongkai") or "gongkai")
 
