@@ -11,6 +11,10 @@ pickles (``multiprocessing.Connection`` framing, which the worker reads and writ
 way, in order. No thread is involved on the crawl's side, so a page costs the crawl only its pickling (a
 ``ProcessPoolExecutor`` costs about five times as much in thread hand-offs).
 
+Given a ``pipelines.dedup.WorkerLookup`` (the SQLite store, near-duplicates on), each worker also holds the stored
+articles' fingerprints and looks every article page it extracts up among them; ``ExtractionPool.call`` runs
+``look_up_in_worker`` for a text it did not extract (the dedup stage asks for those).
+
 Faults, each counted by the caller (the spider's ``_extract``):
 
 - a page a worker has been on for longer than ``GONGKAI_EXTRACT_TIMEOUT`` seconds: the worker is killed,
