@@ -279,10 +279,10 @@ class ExtractionPool:
             self._starts.add(task)  # a task nobody holds may be collected before it ran
             task.add_done_callback(self._starts.discard)
 
-    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def call(self, function: Callable[..., Any], *args: Any, urgent: bool = False) -> Any:
         """``function(*args)`` (a module-level function: it is sent by name) in a worker, as ``extract`` runs the
-        pool's own function: None when the workers are given up, the same exceptions."""
-        return await self._submit(_Call(function, args))
+        pool's own function: None when the workers are given up, the same exceptions, ``urgent`` the same."""
+        return await self._submit(_Call(function, args), urgent=urgent)
 
     async def extract(self, *args: Any, urgent: bool = False) -> Any:
         """``function(*args)`` in a worker; None when the workers are given up for the run (the caller then

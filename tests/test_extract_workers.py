@@ -309,7 +309,8 @@ def test_a_lookup_the_workers_give_up_on_is_left_to_the_dedup_stage(caplog: pyte
         def __init__(self, outcome):
             self.outcome = outcome
 
-        async def call(self, function, *args):
+        async def call(self, function, *args, urgent=False):
+            assert urgent  # ahead of the article pages: the item holds a CONCURRENT_ITEMS slot meanwhile
             if isinstance(self.outcome, Exception):
                 raise self.outcome
             return self.outcome

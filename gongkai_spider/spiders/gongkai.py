@@ -193,7 +193,9 @@ class GongkaiSpider(scrapy.Spider):
         if pool is None or not self.dedup_in_workers:
             return None
         try:
-            return await pool.call(look_up_in_worker, text, simhash, second)
+            # urgent: a lookup takes a fraction of a millisecond, and the item holds a CONCURRENT_ITEMS slot while
+            # it waits behind the article pages queued for extraction
+            return await pool.call(look_up_in_worker, text, simhash, second, urgent=True)
         except ExtractGaveUp as exc:  # the dedup stage then looks it up itself
             self.logger.warning("near-duplicate lookup in an extraction worker given up (%s)", exc.reason)
             return None
