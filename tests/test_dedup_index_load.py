@@ -19,7 +19,14 @@ from test_dedup import COMMUNITY, FLOOD, SERVICE, article
 
 from gongkai_spider.stats import CounterStats
 from pipelines.common import attachment_text
-from pipelines.dedup import DedupPipeline, fingerprint, fingerprint_fields, normalize_for_hash
+from pipelines.dedup import (
+    DedupPipeline,
+    WorkerLookup,
+    fingerprint,
+    fingerprint_fields,
+    normalize_for_hash,
+    page_fingerprint,
+)
 from pipelines.simhash_index import pair_blocks
 
 
@@ -218,8 +225,6 @@ def test_the_block_scan_beside_a_thread_that_never_sleeps(tmp_path) -> None:
 def _worker_item(_id: str, body: str, stored_near, title: str = "社区建设再上新台阶") -> dict:
     """An item as the spider hands it over when a worker extracted its page: the page's fingerprint and the
     worker's lookup among the stored articles."""
-    from pipelines.dedup import page_fingerprint
-
     return {**article(_id, body, title), "_page_fingerprint": page_fingerprint(title, body),
             "_page_stored_near": stored_near}
 
@@ -335,8 +340,6 @@ def _sqlite_with(tmp_path, docs: dict[str, tuple[str, str]]) -> str:
 
 
 def test_a_worker_finds_the_stored_near_duplicates_of_a_page(tmp_path) -> None:
-    from pipelines.dedup import WorkerLookup, page_fingerprint
-
     db = _sqlite_with(tmp_path, {"old": ("社区建设再上新台阶", COMMUNITY),
                                  "flood": ("关于做好主汛期防汛工作的通知", FLOOD)})
     lookups = WorkerLookup(db).open()
@@ -351,8 +354,6 @@ def test_a_worker_finds_the_stored_near_duplicates_of_a_page(tmp_path) -> None:
 
 
 def test_a_worker_that_cannot_read_the_store_leaves_the_lookups_to_the_crawl(tmp_path) -> None:
-    from pipelines.dedup import WorkerLookup, page_fingerprint
-
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(b"this is not a database, just some bytes" * 200)
     lookups = WorkerLookup(str(bad)).open()
@@ -369,8 +370,6 @@ def test_a_worker_that_cannot_read_the_store_leaves_the_lookups_to_the_crawl(tmp
 ])
 def test_the_workers_get_a_lookup_only_for_an_sqlite_file_whose_fingerprints_the_crawl_would_load(
         settings: dict, expected: str | None) -> None:
-    from pipelines.dedup import WorkerLookup
-
     lookup = WorkerLookup.from_crawler(get_crawler(settings_dict={**settings, "GONGKAI_NEAR_DUP_DISTANCE": 5}))
     assert (lookup.db if lookup else None) == expected
     if lookup is not None:

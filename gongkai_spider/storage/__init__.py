@@ -63,6 +63,11 @@ def _mongomock_factory(uri: str):
     return factory
 
 
+def _mongo_uri(settings: SettingsLike) -> str:
+    """MONGO_URI (setting, else environment); empty: the SQLite store."""
+    return str(_setting(settings, "MONGO_URI", "") or "")
+
+
 def _sqlite_path(settings: SettingsLike) -> str:
     return str(_setting(settings, "GONGKAI_DB", "data/gongkai.sqlite3") or "data/gongkai.sqlite3")
 
@@ -70,7 +75,7 @@ def _sqlite_path(settings: SettingsLike) -> str:
 def sqlite_file(settings: SettingsLike) -> str | None:
     """The SQLite file ``open_store`` opens for these settings, when another process can open it too: None
     when MONGO_URI selects MongoDB or GONGKAI_DB is ``:memory:``."""
-    if str(_setting(settings, "MONGO_URI", "") or ""):
+    if _mongo_uri(settings):
         return None
     path = _sqlite_path(settings)
     return None if path == ":memory:" else path
@@ -85,7 +90,7 @@ def open_store(settings: SettingsLike, *, client_factory=None) -> Store:
 
     Raises StoreUnusable for a store that cannot be used as itself (corrupt SQLite file, bad MongoDB URI).
     """
-    uri = str(_setting(settings, "MONGO_URI", "") or "")
+    uri = _mongo_uri(settings)
     if uri:
         from gongkai_spider.storage.mongo import MongoStore
 
@@ -108,7 +113,7 @@ def open_store(settings: SettingsLike, *, client_factory=None) -> Store:
 
 def store_identity(settings: SettingsLike) -> dict[str, str]:
     """The identity of the store ``open_store(settings)`` opens, without opening it (the spool's folder key)."""
-    uri = str(_setting(settings, "MONGO_URI", "") or "")
+    uri = _mongo_uri(settings)
     return mongo_identity(uri, _database(settings)) if uri else sqlite_identity(_sqlite_path(settings))
 
 
