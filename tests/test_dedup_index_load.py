@@ -360,6 +360,21 @@ def test_a_worker_that_cannot_read_the_store_leaves_the_lookups_to_the_crawl(tmp
     assert lookups.page("社区建设再上新台阶", COMMUNITY) == (page_fingerprint("社区建设再上新台阶", COMMUNITY), None)
 
 
+def test_a_text_the_worker_cannot_read_leaves_that_page_to_the_crawl_and_not_the_next(tmp_path) -> None:
+    db = _sqlite_with(tmp_path, {"old": ("社区建设再上新台阶", COMMUNITY)})
+    lookups = WorkerLookup(db).open()
+    source = lookups.pipeline._store
+    texts = source.texts
+
+    def gone(**kwargs):
+        raise OSError("disk I/O error")
+
+    source.texts = gone
+    assert lookups.page("社区建设再上新台阶", COMMUNITY)[1] is None  # not "nothing found": the crawl looks it up
+    source.texts = texts
+    assert [m[2] for m in lookups.page("社区建设再上新台阶", COMMUNITY)[1][3]] == ["old"]
+
+
 @pytest.mark.parametrize(("settings", "expected"), [
     ({"GONGKAI_DB": "x.sqlite3", "MONGO_URI": ""}, "x.sqlite3"),
     ({"GONGKAI_DB": ":memory:", "MONGO_URI": ""}, None),

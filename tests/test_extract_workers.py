@@ -52,6 +52,13 @@ def _raise(message: str) -> dict:
     raise ValueError(message)
 
 
+class _UnopenableLookup:
+    """A WorkerLookup whose opening fails in the worker (module level: it is pickled to the worker)."""
+
+    def open(self):
+        raise RuntimeError("cannot open the lookups")
+
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -76,6 +83,19 @@ def test_a_worker_extracts_what_the_crawl_would() -> None:
     assert [r.pop("fingerprint") for r in results] == [page_fingerprint(r["title"], r["body"]) for r in results]
     assert results == [extract_page(body, url, site=site) for url, body in pages]
     assert all(r["kind"] == "article" and r["title"] for r in results)
+
+
+def test_a_worker_whose_lookups_cannot_start_still_extracts_pages_without_them() -> None:
+    portal = build_portal(3)
+    site = load_site("demo")
+    url = "http://127.0.0.1:8765" + portal.expected[0]["url"]
+
+    async def go(pool):
+        return await pool.extract(portal.lookup(portal.expected[0]["url"])[0], url, None, 200)
+
+    result = run(_with_pool(ExtractionPool(1, 60, site, lookup=_UnopenableLookup()), go))
+    assert result["kind"] == "article" and result["fingerprint"] == page_fingerprint(result["title"], result["body"])
+    assert "stored_near" not in result  # the crawl's dedup stage looks the page up itself
 
 
 def test_a_worker_runs_another_function_when_called_and_the_pools_own_after() -> None:
