@@ -115,9 +115,12 @@ class SimhashIndex:
         return self._size - len(self._dead)
 
     def _grow(self, need: int) -> None:
+        """Room for ``need`` rows (rows past ``_size`` are never read: new arrays are not filled)."""
         if need > len(self._values):
-            size = max(need, 2 * len(self._values))
-            self._values, self._seconds = np.resize(self._values, size), np.resize(self._seconds, size)
+            size, used = max(need, 2 * len(self._values)), self._size
+            values, seconds = np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.uint64)
+            values[:used], seconds[:used] = self._values[:used], self._seconds[:used]
+            self._values, self._seconds = values, seconds
 
     def add(self, _id: str | None, value: int, second: int | None = None) -> None:
         """Index ``value`` (signed or unsigned 64-bit) with its second fingerprint (None: unknown); ``_id``
@@ -150,22 +153,26 @@ class SimhashIndex:
         """Bulk-add pairs given as blocks (flat int64 arrays ``simhash, second, simhash, second, ...``, signed
         as the store keeps them); returns how many pairs, or None when ``stop`` was set (checked between
         blocks). All or nothing: a failed or stopped read adds none."""
-        end = self._size  # rows are written from here on and counted in _size only once all are read
+        chunks = []  # all read before the arrays grow, once and to their size (no doubling, no copies)
         for block in blocks:
             if stop is not None and stop.is_set():
                 return None
             if block.dtype != np.int64 or block.ndim != 1 or len(block) % 2:
                 raise ValueError(f"a block of simhash pairs must be a flat int64 array of even length, "
                                  f"not {block.dtype} of shape {block.shape}")
-            chunk = block.view(np.uint64)  # the same 64 bits, read as unsigned
+            chunks.append(block.view(np.uint64))  # the same 64 bits, read as unsigned
+        loaded = sum(len(chunk) for chunk in chunks) // 2
+        if not loaded:
+            return 0
+        end = self._size
+        self._grow(end + loaded)
+        for chunk in chunks:
             n = len(chunk) // 2
-            self._grow(end + n)
             self._values[end:end + n] = chunk[0::2]
             self._seconds[end:end + n] = chunk[1::2]
             end += n
-        loaded, self._size = end - self._size, end
-        if loaded:
-            self._rebuild()
+        self._size = end
+        self._rebuild()
         return loaded
 
     def _rebuild(self) -> None:
