@@ -265,7 +265,6 @@ class ExtractionPool:
         self._context = multiprocessing.get_context("spawn")  # never fork: the crawl has threads and sockets
         self._closed = False
         self._starts: set[asyncio.Future] = set()
-        self._spawned: list[tuple[Any, socket.socket]] = []  # prestarted processes not yet connected
 
     @property
     def proven(self) -> bool:
@@ -273,33 +272,12 @@ class ExtractionPool:
         waits for a start nor goes to workers that never finish one."""
         return self.answered > 0 and bool(self._ready)
 
-    def prestart(self) -> None:
-        """Spawn the workers now, while the crawl is still being built and before its event loop runs: their
-        imports and their load of the stored fingerprints (``WorkerLookup``) then overlap the crawl's own
-        start-up instead of holding up its first article pages (docs/PERFORMANCE.md). Each is connected when
-        the first page, call or ``start_soon`` comes; one that cannot be spawned is left to that first start."""
-        while self._claim_start():
-            try:
-                self._spawned.append(self._spawn())
-            except Exception as exc:
-                self._starting -= 1
-                logger.info("extraction worker not started ahead of the crawl (%s); starting it with the first page",
-                            exc)
-                return
-
-    def _connect_spawned(self) -> None:
-        while self._spawned:
-            self._track(asyncio.ensure_future(self._start_worker(self._spawned.pop())))
-
-    def _track(self, task: asyncio.Future) -> None:
-        self._starts.add(task)  # a task nobody holds may be collected before it ran
-        task.add_done_callback(self._starts.discard)
-
     def start_soon(self) -> None:
         """Start the workers in the background (the first article pages then find them running)."""
-        self._connect_spawned()
         if self._claim_start():
-            self._track(asyncio.ensure_future(self._start_worker()))
+            task = asyncio.ensure_future(self._start_worker())
+            self._starts.add(task)  # a task nobody holds may be collected before it ran
+            task.add_done_callback(self._starts.discard)
 
     async def call(self, function: Callable[..., Any], *args: Any, urgent: bool = False) -> Any:
         """``function(*args)`` (a module-level function: it is sent by name) in a worker, as ``extract`` runs the
@@ -319,7 +297,6 @@ class ExtractionPool:
         page = _Page(pickle.dumps(request, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
         (self._urgent if urgent else self._queue).append(page)
         self._dispatch()
-        self._connect_spawned()
         if self._claim_start():
             await self._start_worker()
         return await page.future
@@ -333,23 +310,18 @@ class ExtractionPool:
         self._starting += 1
         return True
 
-    def _spawn(self) -> tuple[Any, socket.socket]:
-        """A worker process and the crawl's end of its socket pair."""
-        parent, child = self._context.Pipe(duplex=True)  # a socket pair
-        process = self._context.Process(target=_serve, args=(child, self.site, self.function, self.lookup),
-                                        daemon=True, name="gongkai-extract")
-        process.start()
-        self.started += 1
-        child.close()
-        sock = socket.socket(fileno=os.dup(parent.fileno()))
-        parent.close()
-        return process, sock
-
-    async def _start_worker(self, spawned: tuple[Any, socket.socket] | None = None) -> None:
-        """Start one worker claimed by ``_claim_start`` (uncounted here when it is up or failed): connect the
-        ``spawned`` one (``prestart``), or spawn one."""
+    async def _start_worker(self) -> None:
+        """Start one worker claimed by ``_claim_start`` (uncounted here when it is up or failed)."""
         try:
-            process, sock = spawned or self._spawn()
+            parent, child = self._context.Pipe(duplex=True)  # a socket pair
+            process = self._context.Process(target=_serve, args=(child, self.site, self.function, self.lookup),
+                                            daemon=True,
+                                            name="gongkai-extract")
+            process.start()
+            self.started += 1
+            child.close()
+            sock = socket.socket(fileno=os.dup(parent.fileno()))
+            parent.close()
             worker = _Worker(self, process)
             await asyncio.get_running_loop().create_connection(lambda: worker, sock=sock)
         except Exception as exc:  # no process can be started (out of memory, process limit)
@@ -426,12 +398,6 @@ class ExtractionPool:
             worker.stop()
             worker.process.join(1)
         self._ready.clear()
-        while self._spawned:  # prestarted, never connected (the crawl ended before its first page)
-            process, sock = self._spawned.pop()
-            self._starting -= 1
-            process.kill()
-            process.join(1)
-            sock.close()
         self._release_queue()
 
     def _release_queue(self) -> None:

@@ -169,57 +169,6 @@ def test_starts_asked_for_in_one_loop_turn_start_no_more_workers_than_configured
     assert started == ready == workers
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_workers_prestarted_before_the_loop_runs_take_the_first_pages_and_no_more_are_started(workers: int) -> None:
-    """The spider spawns its workers as it is built, before the crawl's event loop runs: their start-up then
-    overlaps the crawl's own instead of holding up the first article pages."""
-    pool = ExtractionPool(workers, 60, function=_echo)
-    pool.prestart()  # no event loop here
-    assert pool.started == workers and [p.is_alive() for p, _ in pool._spawned] == [True] * workers
-    pids = {p.pid for p, _ in pool._spawned}
-
-    async def go(pool):
-        pool.start_soon()
-        results = await asyncio.gather(*(pool.extract(i) for i in range(4)))
-        await asyncio.gather(*pool._starts)
-        return results, {w.process.pid for w in pool._ready}
-
-    results, ready = run(_with_pool(pool, go))
-    assert results == [{"value": i} for i in range(4)]
-    assert ready == pids and pool.started == workers and not pool._spawned
-
-
-def test_prestarted_workers_the_crawl_never_used_are_stopped_when_it_closes() -> None:
-    pool = ExtractionPool(2, 60, function=_echo)
-    pool.prestart()
-    processes = [p for p, _ in pool._spawned]
-    pool.close()
-    assert not any(p.is_alive() for p in processes) and not pool._spawned
-
-
-def test_a_worker_that_cannot_be_prestarted_is_started_with_the_first_page(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    pool = ExtractionPool(1, 60, function=_echo)
-    spawn = pool._spawn
-    monkeypatch.setattr(pool, "_spawn", lambda: (_ for _ in ()).throw(OSError("no more processes")))
-    with caplog.at_level("INFO", logger="gongkai_spider.extract_workers"):
-        pool.prestart()
-    assert pool.started == 0 and not pool._spawned and "no more processes" in caplog.text
-    monkeypatch.setattr(pool, "_spawn", spawn)
-    assert run(_with_pool(pool, lambda p: p.extract(5))) == {"value": 5}
-    assert pool.started == 1 and not pool.disabled
-
-
-def test_a_prestarted_worker_that_died_before_its_first_page_is_replaced() -> None:
-    pool = ExtractionPool(1, 60, function=_echo)
-    pool.prestart()
-    process, _ = pool._spawned[0]
-    process.kill()
-    process.join(5)
-    assert run(_with_pool(pool, lambda p: p.extract(3))) == {"value": 3}
-    assert pool.started == 2 and pool.restarts == 1
-
-
 def test_a_worker_that_dies_once_is_restarted_and_the_page_sent_again(tmp_path: Path) -> None:
     pool = ExtractionPool(1, 60, function=_die_once)
     assert run(_with_pool(pool, lambda p: p.extract(str(tmp_path / "died")))) == {"survived": True}

@@ -185,9 +185,6 @@ class GongkaiSpider(scrapy.Spider):
         self._extract_pool = ExtractionPool(workers, settings.getfloat("GONGKAI_EXTRACT_TIMEOUT", 60.0), self.site,
                                             lookup=lookup)
         crawler.signals.connect(self._close_extract_pool, signal=signals.spider_closed)
-        # spawned now, not at the first listing page: the workers start up (and load the stored fingerprints)
-        # while the rest of the crawl is built
-        self._extract_pool.prestart()
 
     async def stored_near(self, text: str, simhash: int, second: int) -> tuple | None:
         """A worker's lookup of a normalised text among the stored articles (``WorkerLookups.look_up``), for an
