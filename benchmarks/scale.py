@@ -191,10 +191,21 @@ def _count(path: Path) -> int:
 
 # `scrapy ...` under cProfile timed by process CPU time (cProfile's default clock is wall time, which on a
 # loaded machine charges other processes' turns to whatever function was running).
-_PROFILED = """
-import cProfile, sys, time
+# The crawl's command: Scrapy's, optionally under cProfile (argv: peak RSS file, profile file or "", scrapy args).
+# Its peak RSS is read from its own /proc/self/status: on Linux ru_maxrss also counts the parent's resident set at
+# the fork (kept across exec), so a benchmark process grown large (building a store) would show as the crawl's.
+_CRAWL = """
+import atexit, cProfile, sys, time
 from scrapy.cmdline import execute
-dump = sys.argv.pop(1)
+hwm_file, dump = sys.argv.pop(1), sys.argv.pop(1)
+
+def _peak_rss():
+    with open("/proc/self/status") as status, open(hwm_file, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+
+atexit.register(_peak_rss)
+if not dump:
+    execute(["scrapy", *sys.argv[1:]])
 profiler = cProfile.Profile(time.process_time)
 try:
     profiler.runcall(execute, ["scrapy", *sys.argv[1:]])
@@ -227,8 +238,10 @@ def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: 
     run_env = dict(env, GONGKAI_DB=str(db), GONGKAI_STATS_FILE=str(stats), GONGKAI_SPOOL_DIR=str(workdir / "spool"),
                    GONGKAI_RUN_HISTORY="off", MONGO_URI="", REDIS_URL="",
                    GONGKAI_SITES_DIR=str(bench_sites_dir(workdir)))
-    cmd = [sys.executable, *(["-c", _PROFILED, str(profile)] if profile else ["-m", "scrapy"]), "crawl", "gongkai", "-a", "site=demo", "-a", f"base_url={base_url}",
-           *_settings_args(COMMON_SETTINGS)]
+    peak_rss = workdir / "peak_rss_kb"
+    peak_rss.unlink(missing_ok=True)
+    cmd = [sys.executable, "-c", _CRAWL, str(peak_rss), str(profile or ""), "crawl", "gongkai", "-a", "site=demo",
+           "-a", f"base_url={base_url}", *_settings_args(COMMON_SETTINGS)]
     log = workdir / "crawl.log"
     started = time.perf_counter()
     with log.open("w") as out:
@@ -240,8 +253,9 @@ def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: 
         raise SystemExit(f"crawl into {db} failed (exit {proc.returncode}); log {log}:\n"
                          + log.read_text(errors="replace")[-3000:])
     values = json.loads(stats.read_text())
+    rss_kb = int(peak_rss.read_text()) if peak_rss.exists() else usage.ru_maxrss
     return Crawl(int(values.get("downloader/response_count", 0)), int(values.get("item_scraped_count", 0)),
-                 wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                 wall, usage.ru_utime + usage.ru_stime, rss_kb / 1024,
                  float(values.get("gongkai/progress/crawl_thread_cpu_seconds") or 0.0),
                  int(values.get("gongkai/store/writer_wait_ms") or 0),
                  int(values.get("gongkai/dedup/index_wait_ms") or 0),
