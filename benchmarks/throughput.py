@@ -426,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nlike for like (both CONCURRENT_ITEMS={judged}): ratio full/bare pages/s {ratio:.2f} "
         f"(need >= {MIN_RATIO}), CPU per page full/bare {full.cpu_ms_per_page / bare.cpu_ms_per_page:.2f}"
     )
+    if args.repeat > 1:  # the rounds took turns: each round's ratio shows how far the machine moved both
+        rounds = ", ".join(f"{f.pages_per_s / b.pages_per_s:.2f}"
+                           for f, b in zip(results[f"full{judged}"], results["bare_same"], strict=True))
+        print(f"  round by round: {rounds}")
     print(f"extraction + pipelines: {extra:.2f} ms CPU per page (full - bare; need <= {MAX_EXTRA_CPU_MS}); the full "
           "crawl's CPU includes its extraction worker's")
     if full.own_cpu:
