@@ -189,11 +189,11 @@ def _count(path: Path) -> int:
 # ---------------------------------------------------------------------------------------------------------
 
 
-# `scrapy ...` under cProfile timed by process CPU time (cProfile's default clock is wall time, which on a
-# loaded machine charges other processes' turns to whatever function was running).
-# The crawl's command: Scrapy's, optionally under cProfile (argv: peak RSS file, profile file or "", scrapy args).
-# Its peak RSS is read from its own /proc/self/status: on Linux ru_maxrss also counts the parent's resident set at
-# the fork (kept across exec), so a benchmark process grown large (building a store) would show as the crawl's.
+# The crawl's command (argv: peak RSS file, profile file or "", scrapy's arguments): `scrapy ...`, or under
+# cProfile timed by process CPU time (its default wall clock would charge other processes' turns on a loaded
+# machine to whatever function was running). The peak RSS comes from the crawl's own /proc/self/status: on Linux
+# ru_maxrss also counts the parent's resident set at the fork (kept across exec), so a benchmark process grown
+# large (building a store) would show as the crawl's.
 _CRAWL = """
 import atexit, cProfile, sys, time
 from scrapy.cmdline import execute

@@ -173,6 +173,19 @@ def test_a_malformed_block_is_refused_and_adds_nothing() -> None:
         assert len(index) == 0 and index.candidates(5) == []
 
 
+def test_blocks_loaded_into_an_index_that_holds_rows_are_added_after_them() -> None:
+    import numpy as np
+
+    from pipelines.simhash_index import SimhashIndex
+
+    index = SimhashIndex(6)
+    index.add("kept", 1 << 40, 7)
+    assert index.load_blocks([np.array([5, 6], dtype=np.int64), np.array([1 << 20, 8], dtype=np.int64)]) == 2
+    assert len(index) == 3
+    exact = {value: [row for d, row in index.candidates(value) if d == 0] for value in (1 << 40, 5, 1 << 20)}
+    assert exact == {1 << 40: [0], 5: [1], 1 << 20: [2]}  # the loaded rows follow the one already held
+
+
 def _store_of_pairs(path, pairs):
     """An SQLite store holding documents with these (simhash, simhash2 or None) pairs, written directly."""
     from gongkai_spider.storage.sqlite import SQLiteStore
