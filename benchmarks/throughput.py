@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import store_bench
 
+from gongkai_spider import settings as project_settings
 from gongkai_spider.demo.portal import COLUMNS, Portal, build_portal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +75,9 @@ COMMON_SETTINGS = {
     # The full crawl's downloader on both sides (gongkai_spider/downloader.py): Scrapy's starts every request
     # queued in a slot at once, and the connections over the per-domain limit are closed and opened again.
     "DOWNLOADER": "gongkai_spider.downloader.Downloader",
+    # The project's bound on responses held unfinished (settings.py), on both sides: the bare spider finishes each
+    # page in its callback and never nears it; the full crawl would otherwise run downloads far ahead of its worker.
+    "SCRAPER_SLOT_MAX_ACTIVE_SIZE": str(project_settings.SCRAPER_SLOT_MAX_ACTIVE_SIZE),
 }
 BENCH_COLUMNS = ("seed", "trs", "hanweb")
 MIN_RATIO = 0.7

@@ -255,6 +255,7 @@ class ExtractionPool:
         self.restarts = 0
         self.started = 0  # worker processes started, restarts included
         self.answered = 0  # pages the workers extracted (results and the extraction's own errors)
+        self.queued_max = 0  # the most pages ever waiting for a worker at once (a crawl downloading far ahead)
         self.disabled = False
         self._ready: list[_Worker] = []
         self._starting = 0
@@ -297,6 +298,7 @@ class ExtractionPool:
         page = _Page(pickle.dumps(request, pickle.HIGHEST_PROTOCOL), asyncio.get_running_loop().create_future())
         (self._urgent if urgent else self._queue).append(page)
         self._dispatch()
+        self.queued_max = max(self.queued_max, len(self._queue) + len(self._urgent))
         if self._claim_start():
             await self._start_worker()
         return await page.future

@@ -61,6 +61,15 @@ RETRY_TIMES = 2
 # per page for no gain here (one item per detail page); see benchmarks/throughput.py.
 CONCURRENT_ITEMS = 10
 
+# SCRAPER_SLOT_MAX_ACTIVE_SIZE (Scrapy): bytes of downloaded responses the crawl holds unfinished (waiting for
+# an extraction worker, in the item pipelines) before it stops starting new downloads. Scrapy's 5 MB let
+# downloads run ~1,300 small pages ahead of the worker (gongkai/extract/queued_max); each waiting page keeps its
+# response and a chain of suspended middleware generators alive, and every garbage-collector pass over the
+# older generations walked them all: 0.2-0.4 ms CPU per page of the crawl's thread (benchmarks/throughput.py).
+# 256 KiB still keeps a few large pages ahead of the worker; only how far downloads run ahead changes.
+# Default: 262144.
+SCRAPER_SLOT_MAX_ACTIVE_SIZE = 256 * 1024
+
 # GONGKAI_GC_THRESHOLD: generation thresholds of Python's cyclic garbage collector for the crawl, set with
 # gc.freeze() of the start-up objects when the engine starts (extensions/gctuning.py); () or
 # `-s GONGKAI_GC_THRESHOLD=` = leave the collector alone. Measured on benchmarks/throughput.py's full crawl

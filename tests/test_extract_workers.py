@@ -241,6 +241,38 @@ def test_a_crawl_extracts_in_workers_and_stores_every_article(tmp_path: Path) ->
     assert result.stats.get("gongkai/extract/workers_started") == 1
 
 
+# A links box of 1,500 entries: 80 KB a page, about 15 ms to extract against the server's few ms to send it.
+_LINKS_BOX = ("<div class=\"links\"><ul>" + "".join(f"<li><a href=\"/l/{i}.html\">相关链接{i}</a></li>"
+                                                     for i in range(1500)) + "</ul></div></body>").encode()
+
+
+@pytest.mark.parametrize(("slot_size", "bound"), [(None, 30), ("5242880", None)])
+def test_downloads_run_only_a_few_pages_ahead_of_the_worker(tmp_path: Path, slot_size: str | None,
+                                                            bound: int | None) -> None:
+    """Each page waiting for the worker keeps its response and Scrapy's chain of middleware generators alive,
+    and the garbage collector walks them all; SCRAPER_SLOT_MAX_ACTIVE_SIZE keeps them few. Scrapy's own 5 MB
+    (the second case) lets downloads run dozens of pages ahead here: the first case is not passing by luck."""
+    portal = build_portal({"hanweb": 100})
+    pages = portal_handler(portal)
+
+    def heavy(seen):
+        status, headers, body = pages(seen)
+        return status, headers, body.replace(b"</body>", _LINKS_BOX) if "/art/" in seen.path else body
+
+    args = ["crawl", "gongkai", "-a", "site=demo", *(["-s", f"SCRAPER_SLOT_MAX_ACTIVE_SIZE={slot_size}"]
+                                                    if slot_size else [])]
+    with serve({}, default=heavy) as server:
+        result = run_scrapy([*args, "-a", f"base_url={server.base}"], tmp_path, timeout=180, env=scrapy_env(
+            tmp_path, GONGKAI_SPOOL_DIR=str(tmp_path / "spool"), GONGKAI_EXTRACT_WORKERS="1",
+            GONGKAI_CONCURRENT_REQUESTS_PER_DOMAIN="16"))
+    assert result.stats.get("gongkai/extract/offloaded", 0) >= 99, result.log[-2000:]
+    queued = result.stats.get("gongkai/extract/queued_max")
+    if bound is not None:
+        assert queued <= bound
+    else:
+        assert queued > 40
+
+
 def test_pages_the_workers_cannot_finish_in_time_are_pending_and_the_crawl_ends(tmp_path: Path) -> None:
     portal = build_portal({"seed": 12})
     result = _crawl_demo(tmp_path, portal, GONGKAI_EXTRACT_WORKERS="1", GONGKAI_EXTRACT_TIMEOUT="0.000001")

@@ -204,6 +204,7 @@ class GongkaiSpider(scrapy.Spider):
         pool = self._extract_pool
         if pool is not None:
             self.crawler.stats.set_value("gongkai/extract/workers_started", pool.started)
+            self.crawler.stats.set_value("gongkai/extract/queued_max", pool.queued_max)
             pool.close()
 
     def _apply_site_settings(self, settings: Any) -> None:
