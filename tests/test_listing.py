@@ -89,6 +89,17 @@ def test_one_based_numbering_can_be_set_per_site() -> None:
     assert [u.rsplit("/", 1)[1] for u in got["next_urls"]] == ["index_2.html", "index_3.html"]
 
 
+@pytest.mark.parametrize("url", ["http://x.gov.cn/a/./b/index_3.html?page=3#top", "http://x.gov.cn",
+                                 "http://x.gov.cn/a/../zwgk/", "https://x.gov.cn:8443/%E9%80%9A%E7%9F%A5/index.shtml"])
+def test_a_createpagehtml_pager_lists_every_page_as_urljoin_resolves_it(url: str) -> None:
+    from urllib.parse import urljoin
+
+    page = b"<html><body><ul><li>x</li></ul><script>createPageHTML(1000, 2, 'index', 'shtml');</script></body></html>"
+    got = extract_listing(page, url)["next_urls"]
+    names = ["index.shtml", *(f"index_{i}.shtml" for i in range(1, 1000))]
+    assert got == [u for u in (urljoin(url, name) for name in names) if u != url]
+
+
 def test_hanweb_island_with_known_total_lists_every_group() -> None:
     page = (FIXTURES / "hanweb_column" / "page.html").read_bytes().replace(b"<recordset>", b"<totalrecord>8</totalrecord><recordset>")
     got = extract_listing(page, "http://fgw.example.gov.cn/col/col282/index.html")

@@ -545,7 +545,11 @@ def _create_page_urls(text: str, url: str, page_base: int | None) -> list[str]:
             return []
         base = page_base if page_base is not None else _page_base(url, prefix, ext, current)
         files = [f"{prefix}.{ext}"] + [f"{prefix}_{i + base}.{ext}" for i in range(1, count)]
-        return [urljoin(url, name) for name in files]
+        # Plain file names (checked above): joined onto the page's folder, found once. Each of a column's n pages
+        # lists all n, so one urljoin per name made a 1,000-page column cost a million of them.
+        first = urljoin(url, files[0])
+        folder = first[:len(first) - len(files[0])]
+        return [folder + name for name in files]
     return []
 
 
