@@ -205,7 +205,8 @@ def _peak_rss():
 
 atexit.register(_peak_rss)
 if not dump:
-    execute(["scrapy", *sys.argv[1:]])
+    execute(["scrapy", *sys.argv[1:]])  # exits with the crawl's status
+    sys.exit(0)
 profiler = cProfile.Profile(time.process_time)
 try:
     profiler.runcall(execute, ["scrapy", *sys.argv[1:]])
