@@ -49,8 +49,9 @@ from gongkai_spider.demo.copies import _notice
 from gongkai_spider.demo.portal import build_portal
 from gongkai_spider.demo.text import TextMaker
 from gongkai_spider.normalize import SHANGHAI
+from gongkai_spider.storage.base import fingerprint_index_file
 from gongkai_spider.storage.sqlite import _COLUMNS, _MARKS, SQLiteStore
-from pipelines.dedup import _fingerprint
+from pipelines.dedup import DedupPipeline, StoreCandidates, _fingerprint
 
 MIN_RATIO, MAX_STARTUP_S, MAX_RSS_MB = 0.9, 3.0, 400
 # How the stores are built, part of their file names (a store of another build is built anew). Build 1 created
@@ -155,14 +156,19 @@ def build_stores(sizes: list[int], folder: Path, rebuild: bool) -> dict[int, Pat
 
 def _snapshot_pairs(path: Path, n: int) -> None:
     """Leave the store as a crawl leaves it: with the snapshot of its near-duplicate fingerprints
-    (gongkai_spider/storage/simhash_snapshot.py), which the first crawl after the build would otherwise write."""
+    (gongkai_spider/storage/simhash_snapshot.py) and their sorted index beside it (``SimhashIndex.save``), both
+    loaded the way the crawl's dedup stage loads them, which the first crawl after the build would otherwise
+    write."""
     started = time.perf_counter()
     store = SQLiteStore(path)
     try:
-        pairs = sum(len(block) // 2 for block in store.scan_simhash_blocks("articles"))
+        pipeline = DedupPipeline(store=StoreCandidates(store=store))
+        pipeline.open_spider()
+        pairs = len(pipeline.index)  # waits for the load (and the index file's writing)
+        pipeline.close_spider()
     finally:
         store.close()
-    print(f"fingerprints of the {n:,} store read (and saved when they were not) in "
+    print(f"fingerprints of the {n:,} store loaded (their snapshot and sorted index saved when they were not) in "
           f"{time.perf_counter() - started:.2f} s: {pairs:,} pairs", flush=True)
 
 
@@ -336,10 +342,16 @@ def _fresh_copy(source: Path | None, target: Path) -> Path:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
         shutil.copyfile(source, target)
+        copies = [target]
+        index = fingerprint_index_file(source)
+        if index.exists():  # a store keeps its sorted fingerprints between crawls
+            copies.append(fingerprint_index_file(target))
+            shutil.copyfile(index, copies[-1])
         # On disk before the crawl starts: otherwise the crawl's first fsync (the WAL checkpoint at close)
         # waits for the kernel to write back the whole fresh copy, seconds at 1M documents, none of it the crawl's.
-        with target.open("rb+") as copy:
-            os.fsync(copy.fileno())
+        for path in copies:
+            with path.open("rb+") as copy:
+                os.fsync(copy.fileno())
     return target
 
 

@@ -7,9 +7,14 @@ Kept apart from dedup.py because it needs numpy, which the fingerprints alone (`
 from __future__ import annotations
 
 import itertools
+import mmap
+import os
+import struct
 import threading
+import zlib
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +34,16 @@ _SHIFTS = tuple(range(0, _BANDS * _BAND_BITS, _BAND_BITS))
 _BAND_WIDTH = _BAND_MASK + 2  # a band's row in _starts: one offset per bucket, and the end
 _SCAN_ALL = 8192  # an index of at most this many rows is scanned whole
 _LOAD_CHUNK = 1 << 16  # pairs per block of pair_blocks (load()'s stop event is looked at between blocks)
+# An index file (``SimhashIndex.save``): a header, then the arrays, native byte order: values and seconds (n
+# each), the bands' bucket offsets (4 x 65,537), their rows and their values in band order (4n each). Another
+# magic (a layout change) is not read.
+_FILE_MAGIC = b"GKSIMIX1"
+_FILE_HEADER = struct.Struct("<8sqqq")  # magic, rows, bands, bits per band; followed by its CRC-32, then padding
+_FILE_START = 64  # the arrays start here (8-byte aligned)
+# Rows loaded past those of an index file that are left in the unsorted tail (each lookup scans them whole:
+# about 10 µs at this many) instead of sorting every band again.
+_FILE_TAIL = 4096
+_FILE_SAMPLE = 4096  # positions of the bands' sorted values checked against the values when a file is read
 
 
 def pair_blocks(pairs: Iterable[tuple[int, int]]) -> Iterator[np.ndarray]:
@@ -110,6 +125,8 @@ class SimhashIndex:
         self._ids: dict[int, str] = {}  # row -> _id, for rows added with one
         self._row_of: dict[str, int] = {}  # _id -> its current row
         self._dead: set[int] = set()  # rows replaced by a newer value of the same _id
+        # The sorted bands are an index file's content (mapped from it, or just written to it): save() is idle.
+        self.bands_from_file = False
 
     def __len__(self) -> int:
         return self._size - len(self._dead)
@@ -149,10 +166,17 @@ class SimhashIndex:
         document stored without a second fingerprint): ``load_blocks`` of ``pair_blocks(pairs)``."""
         return self.load_blocks(pair_blocks(pairs), stop)
 
-    def load_blocks(self, blocks: Iterable[np.ndarray], stop: threading.Event | None = None) -> int | None:
+    def load_blocks(self, blocks: Iterable[np.ndarray], stop: threading.Event | None = None, *,
+                    file: Path | None = None) -> int | None:
         """Bulk-add pairs given as blocks (flat int64 arrays ``simhash, second, simhash, second, ...``, signed
         as the store keeps them); returns how many pairs, or None when ``stop`` was set (checked between
-        blocks). All or nothing: a failed or stopped read adds none."""
+        blocks). All or nothing: a failed or stopped read adds none.
+
+        ``file``: an index file written by ``save`` for these pairs. Into an empty index, when it holds exactly
+        the first pairs loaded (the same values, in the same order), its sorted bands are used as they are,
+        mapped read-only from the file (nothing sorted, nothing copied; the pages are read as lookups touch
+        them), and up to ``_FILE_TAIL`` pairs after them stay in the unsorted tail. Any other file (missing,
+        truncated, of other pairs or another layout) is ignored and the bands are sorted as without one."""
         chunks = []  # all read before the arrays grow, once and to their size (no doubling, no copies)
         for block in blocks:
             if stop is not None and stop.is_set():
@@ -165,6 +189,7 @@ class SimhashIndex:
         if not loaded:
             return 0
         end = self._size
+        from_file = file is not None and not end and self._map_file(file, loaded)
         self._grow(end + loaded)
         for chunk in chunks:
             n = len(chunk) // 2
@@ -172,8 +197,81 @@ class SimhashIndex:
             self._seconds[end:end + n] = chunk[1::2]
             end += n
         self._size = end
-        self._rebuild()
+        if not (from_file and self._adopt_file(*from_file)) or end - self._base > _FILE_TAIL:
+            self._rebuild()
         return loaded
+
+    def save(self, path: Path) -> bool:
+        """Write the sorted bands to ``path`` (a new file renamed over it, so a reader sees the old file or the
+        new one, never a part) for a later ``load_blocks(..., file=path)``. False, nothing written, when a file
+        would not help: an index small enough to be scanned whole, one holding rows added with an ``_id`` (this
+        run's items) or in its unsorted tail, or one whose bands are already a file's content. Raises OSError."""
+        size = self._size
+        if size <= _SCAN_ALL or self._base != size or self._ids or self._dead or self.bands_from_file:
+            return False
+        header = _FILE_HEADER.pack(_FILE_MAGIC, size, _BANDS, _BAND_BITS)
+        header += struct.pack("<I", zlib.crc32(header))
+        temporary = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        try:
+            with open(temporary, "wb") as out:
+                out.write(header.ljust(_FILE_START, b"\0"))
+                for array in (self._values[:size], self._seconds[:size], self._starts, self._rows, self._sorted):
+                    out.write(memoryview(np.ascontiguousarray(array)).cast("B"))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        self.bands_from_file = True
+        return True
+
+    @staticmethod
+    def _file_arrays(buffer: mmap.mmap, rows: int) -> tuple[np.ndarray, ...]:
+        """(values, seconds, starts, rows, sorted) of an index file of ``rows`` rows, views of ``buffer``."""
+        offset, arrays = _FILE_START, []
+        for dtype, count in ((np.uint64, rows), (np.uint64, rows), (np.int64, _BANDS * _BAND_WIDTH),
+                             (np.int64, _BANDS * rows), (np.uint64, _BANDS * rows)):
+            arrays.append(np.frombuffer(buffer, dtype=dtype, count=count, offset=offset))
+            offset += 8 * count
+        return tuple(arrays)
+
+    def _map_file(self, path: Path, loaded: int) -> tuple[mmap.mmap, int] | None:
+        """(the file mapped read-only, its rows) when ``path`` is an index file of this layout, of at most
+        ``loaded`` rows and of its full size; else None."""
+        try:
+            with open(path, "rb") as source:
+                head = source.read(_FILE_HEADER.size + 4)
+                if len(head) < _FILE_HEADER.size + 4:
+                    return None
+                magic, rows, bands, bits = _FILE_HEADER.unpack_from(head)
+                (crc,) = struct.unpack_from("<I", head, _FILE_HEADER.size)
+                if (magic != _FILE_MAGIC or crc != zlib.crc32(head[:_FILE_HEADER.size]) or bands != _BANDS
+                        or bits != _BAND_BITS or not _SCAN_ALL < rows <= loaded):
+                    return None
+                if os.fstat(source.fileno()).st_size != _FILE_START + 8 * (10 * rows + _BANDS * _BAND_WIDTH):
+                    return None
+                return mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ), rows
+        except (OSError, ValueError):
+            return None
+
+    def _adopt_file(self, buffer: mmap.mmap, rows: int) -> bool:
+        """Use the mapped file's bands for rows [0, rows) when its values and seconds are exactly those rows', its
+        bucket offsets and row numbers are in range, and a sample of its sorted values are the values of their
+        rows (a file of other pairs, or damaged where these checks see it, is not used)."""
+        values, seconds, starts, order, sorted_ = self._file_arrays(buffer, rows)
+        starts = starts.reshape(_BANDS, _BAND_WIDTH)
+        bands = np.arange(_BANDS, dtype=np.int64)
+        if not (np.array_equal(values, self._values[:rows]) and np.array_equal(seconds, self._seconds[:rows])
+                and np.array_equal(starts[:, 0], bands * rows) and np.array_equal(starts[:, -1], (bands + 1) * rows)
+                and bool((np.diff(starts, axis=1) >= 0).all()) and int(order.min()) >= 0
+                and int(order.max()) < rows):
+            return False
+        sample = np.linspace(0, _BANDS * rows - 1, _FILE_SAMPLE, dtype=np.int64)  # the sorted copies, spot-checked
+        if not np.array_equal(sorted_[sample], values[order[sample]]):
+            return False
+        self._rows, self._sorted, self._starts = order, sorted_, starts
+        self._views = _Views(self._starts, self._sorted, self._rows)
+        self._base = rows
+        self.bands_from_file = True
+        return True
 
     def _rebuild(self) -> None:
         size = self._size
@@ -193,6 +291,7 @@ class SimhashIndex:
             np.take(values, order, out=self._sorted[band * size:(band + 1) * size])
         self._views = _Views(self._starts, self._sorted, self._rows)
         self._base = size
+        self.bands_from_file = False
 
     def candidates(self, value: int, exclude: str | None = None) -> list[tuple[int, int]]:
         """(distance, row) of every indexed hash within max_distance of ``value``, nearest first, then oldest."""

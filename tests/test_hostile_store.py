@@ -395,6 +395,8 @@ def _export_target(tmp_path: Path, db: Path, where: str) -> tuple[str, dict[str,
         return str(link), env
     if where == "wal":
         return str(db) + "-wal", env
+    if where == "fingerprints":
+        return str(db) + ".fingerprints", env
     if where == "spool":
         (tmp_path / "spool").mkdir()
         return str(tmp_path / "spool" / "out.jsonl"), env
@@ -411,8 +413,8 @@ def _export_target(tmp_path: Path, db: Path, where: str) -> tuple[str, dict[str,
     return str(tmp_path), env
 
 
-@pytest.mark.parametrize("where", ["store", "store_via_symlink", "wal", "spool", "jobdir", "jobdir_env",
-                                   "missing_folder", "folder"])
+@pytest.mark.parametrize("where", ["store", "store_via_symlink", "wal", "fingerprints", "spool", "jobdir",
+                                   "jobdir_env", "missing_folder", "folder"])
 def test_export_refuses_an_output_that_would_harm_the_store(tmp_path, filled, where):
     if where == "jobdir_env":
         (tmp_path / "job2").mkdir()

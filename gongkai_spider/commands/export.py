@@ -15,9 +15,9 @@ from the crawled pages (quarantine entirely from hijacked ones). JSONL is writte
 straight from the stored JSON (one decode and encode in C per document), byte for byte what MongoDB's path writes.
 
 ``--output`` is checked before the store is opened: a missing folder, a folder, the SQLite store (or its ``-wal`` /
-``-shm`` / ``-journal`` files), anything inside the spool folder (``GONGKAI_SPOOL_DIR``) or inside a Scrapy
-``JOBDIR`` (``$JOBDIR``, or a folder holding ``requests.seen`` / ``requests.queue`` / ``gongkai.running``) is
-refused with one line and exit 2, and nothing is written.
+``-shm`` / ``-journal`` / ``.fingerprints`` files), anything inside the spool folder (``GONGKAI_SPOOL_DIR``) or
+inside a Scrapy ``JOBDIR`` (``$JOBDIR``, or a folder holding ``requests.seen`` / ``requests.queue`` /
+``gongkai.running``) is refused with one line and exit 2, and nothing is written.
 
 Incremental pulls: ``--site S``, ``--until YYYY-MM-DD`` (published on or before that day), ``--updated-since T``
 (content new or changed at or after ``T``: a date, or an ISO 8601 time, ``+08:00`` when it has no offset;
@@ -265,8 +265,11 @@ def check_output(output: str, settings: dict[str, Any]) -> Path:
     if not path.parent.is_dir():
         raise BadArgument(f"--output {output}: folder {path.parent} does not exist")
     if not settings.get("MONGO_URI"):
+        from gongkai_spider.storage.base import fingerprint_index_file
+
         store = Path(str(settings.get("GONGKAI_DB") or "data/gongkai.sqlite3")).expanduser().resolve()
-        for protected in (store, *(store.with_name(store.name + s) for s in ("-wal", "-shm", "-journal"))):
+        for protected in (store, *(store.with_name(store.name + s) for s in ("-wal", "-shm", "-journal")),
+                          fingerprint_index_file(store)):
             if path == protected or (path.exists() and protected.exists() and os.path.samefile(path, protected)):
                 raise BadArgument(f"--output {output}: is the store {store}; name another file")
     if _inside(path, settings.get("GONGKAI_SPOOL_DIR") or "data/spool"):

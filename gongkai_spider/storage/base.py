@@ -331,3 +331,10 @@ def sqlite_identity(path: str | Path) -> dict[str, str]:
     """The SQLite store as the absolute path of its file."""
     text = str(path)
     return {"backend": "sqlite", "path": text if text == ":memory:" else str(Path(text).resolve())}
+
+
+def fingerprint_index_file(db: Path) -> Path:
+    """The file beside an SQLite store where the dedup stage keeps its sorted index of the stored articles'
+    fingerprints between runs (``SimhashIndex.save``; derived data, checked against the stored pairs at every
+    load: deleting it only makes the next load sort them again)."""
+    return db.with_name(db.name + ".fingerprints")

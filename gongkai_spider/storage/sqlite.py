@@ -31,6 +31,7 @@ from gongkai_spider.storage.base import (
     PENDING,
     SCALARS,
     as_shanghai,
+    fingerprint_index_file,
     is_unusable,
     one_line,
     plan_upserts,
@@ -219,6 +220,10 @@ class SQLiteStore:
     @property
     def description(self) -> str:
         return f"sqlite {self.path}"
+
+    def fingerprint_index_path(self) -> Path | None:
+        """``base.fingerprint_index_file`` of this store; None in memory."""
+        return None if str(self.path) == ":memory:" else fingerprint_index_file(self.path)
 
     def reopener(self) -> Callable[[], SQLiteStore] | None:
         """A function opening another connection to this file (for a thread of its own: a connection belongs to
