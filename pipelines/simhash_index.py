@@ -6,6 +6,7 @@ Kept apart from dedup.py because it needs numpy, which the fingerprints alone (`
 
 from __future__ import annotations
 
+import glob
 import itertools
 import mmap
 import os
@@ -56,6 +57,21 @@ def pair_blocks(pairs: Iterable[tuple[int, int]]) -> Iterator[np.ndarray]:
             yield block
         if len(block) < 2 * _LOAD_CHUNK:
             return
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete the temporary files of ``path`` left by writers that died before renaming them (``save`` names
+    them ``<name>.<pid>-<thread>.tmp``): those of processes no longer running."""
+    for temporary in path.parent.glob(f"{glob.escape(path.name)}.*-*.tmp"):
+        pid = temporary.name[len(path.name) + 1:].partition("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            temporary.unlink(missing_ok=True)
+        except OSError:  # running, as another user
+            pass
 
 
 def _probe_masks(radius: int) -> np.ndarray:
@@ -211,6 +227,7 @@ class SimhashIndex:
             return False
         header = _FILE_HEADER.pack(_FILE_MAGIC, size, _BANDS, _BAND_BITS)
         header += struct.pack("<I", zlib.crc32(header))
+        _remove_abandoned(path)
         temporary = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
             with open(temporary, "wb") as out:

@@ -6,6 +6,7 @@ be written costs a warning, never the load."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import struct
 from pathlib import Path
@@ -187,6 +188,21 @@ def test_a_file_that_cannot_be_written_is_logged_and_the_load_goes_on(tmp_path, 
     assert "could not write" in caplog.text and "the next run sorts the fingerprints again" in caplog.text
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # no temporary file left
     store.close()
+
+
+def test_a_writer_that_died_leaves_no_temporary_file_for_long(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    file = tmp_path / "g.fingerprints"
+    abandoned = tmp_path / f"g.fingerprints.{dead.stdout.strip()}-1.tmp"  # a process that has exited
+    running = tmp_path / f"g.fingerprints.{os.getppid()}-1.tmp"  # a process that runs (another writer's)
+    other = tmp_path / "h.fingerprints.1-1.tmp"  # another store's
+    for path in (abandoned, running, other):
+        path.write_bytes(b"part of a file")
+    assert _loaded(_templated_pairs(ROWS)).save(file)
+    assert not abandoned.exists() and running.exists() and other.exists()
 
 
 def test_the_in_memory_store_has_no_file() -> None:
