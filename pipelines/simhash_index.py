@@ -241,11 +241,17 @@ class SimhashIndex:
         return True
 
     @staticmethod
-    def _file_arrays(buffer: mmap.mmap, rows: int) -> tuple[np.ndarray, ...]:
+    def _file_layout(rows: int) -> tuple[tuple[type, int], ...]:
+        """(dtype, count) of the arrays of an index file of ``rows`` rows, in the order ``save`` writes them:
+        values, seconds, starts, rows, sorted (8 bytes each)."""
+        return ((np.uint64, rows), (np.uint64, rows), (np.int64, _BANDS * _BAND_WIDTH), (np.int64, _BANDS * rows),
+                (np.uint64, _BANDS * rows))
+
+    @classmethod
+    def _file_arrays(cls, buffer: mmap.mmap, rows: int) -> tuple[np.ndarray, ...]:
         """(values, seconds, starts, rows, sorted) of an index file of ``rows`` rows, views of ``buffer``."""
         offset, arrays = _FILE_START, []
-        for dtype, count in ((np.uint64, rows), (np.uint64, rows), (np.int64, _BANDS * _BAND_WIDTH),
-                             (np.int64, _BANDS * rows), (np.uint64, _BANDS * rows)):
+        for dtype, count in cls._file_layout(rows):
             arrays.append(np.frombuffer(buffer, dtype=dtype, count=count, offset=offset))
             offset += 8 * count
         return tuple(arrays)
@@ -263,7 +269,8 @@ class SimhashIndex:
                 if (magic != _FILE_MAGIC or crc != zlib.crc32(head[:_FILE_HEADER.size]) or bands != _BANDS
                         or bits != _BAND_BITS or not _SCAN_ALL < rows <= loaded):
                     return None
-                if os.fstat(source.fileno()).st_size != _FILE_START + 8 * (10 * rows + _BANDS * _BAND_WIDTH):
+                size = _FILE_START + 8 * sum(count for _dtype, count in self._file_layout(rows))
+                if os.fstat(source.fileno()).st_size != size:
                     return None
                 return mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ), rows
         except (OSError, ValueError):
