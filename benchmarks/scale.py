@@ -243,6 +243,7 @@ class Crawl:
     writer_wait_ms: int = 0  # the crawl waiting for the store's writer thread (gongkai/store/writer_wait_ms)
     index_wait_ms: int = 0  # the first item waiting for the near-duplicate index load (gongkai/dedup/index_wait_ms)
     workers: int = 0  # extraction worker processes the crawl started (gongkai/extract/workers_started)
+    thread_wait: float = 0.0  # the reactor thread ready but waiting for a core (crawl_thread_wait_seconds)
 
 
 def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: Path | None = None) -> Crawl:
@@ -273,7 +274,8 @@ def crawl(base_url: str, db: Path, workdir: Path, env: dict[str, str], profile: 
                  float(values.get("gongkai/progress/crawl_thread_cpu_seconds") or 0.0),
                  int(values.get("gongkai/store/writer_wait_ms") or 0),
                  int(values.get("gongkai/dedup/index_wait_ms") or 0),
-                 int(values.get("gongkai/extract/workers_started") or 0))
+                 int(values.get("gongkai/extract/workers_started") or 0),
+                 float(values.get("gongkai/progress/crawl_thread_wait_seconds") or 0.0))
 
 
 # Where a profiled crawl's CPU goes, by the file a function lives in (first match wins).
@@ -422,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  round {round_no + 1} store {n:>9,}: {run.pages} pages in {run.wall:.1f} s, "
                           f"start-up {startups[n][-1].wall:.2f} s, RSS {run.rss_mb:.0f} MB, items waited "
                           f"{run.writer_wait_ms} ms in all for the store's writer, the first "
-                          f"{run.index_wait_ms} ms for the index load, {run.workers} extraction worker(s)",
+                          f"{run.index_wait_ms} ms for the index load, {run.workers} extraction worker(s), the "
+                          f"reactor thread {run.thread_cpu:.2f} s on a core and {run.thread_wait:.2f} s waiting for one",
                           flush=True)
     rows = {}
     threads: dict[int, float] = {}

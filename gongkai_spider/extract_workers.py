@@ -42,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from gongkai_spider.priority import lower_process_priority
+
 logger = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
@@ -118,10 +120,12 @@ class _Call(NamedTuple):
     args: tuple
 
 
-def _serve(conn: Any, site: Any, function: Callable[..., Any], lookup: Any = None) -> None:
+def _serve(conn: Any, site: Any, function: Callable[..., Any], lookup: Any = None, nice: int = 0) -> None:
     """A worker's life: read a pickled argument tuple, answer ``(True, result)`` or ``(False, exception)``.
-    ``lookup``: a ``pipelines.dedup.WorkerLookup``, opened here (its stored fingerprints load meanwhile)."""
+    ``lookup``: a ``pipelines.dedup.WorkerLookup``, opened here (its stored fingerprints load meanwhile).
+    ``nice``: added to the worker's nice value first, before it starts a thread (gongkai_spider/priority.py)."""
     global _site, _lookups
+    lower_process_priority(nice)
     _site = site
     # Ctrl-C reaches the whole process group: the crawl decides when to stop, not its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -249,9 +253,10 @@ class ExtractionPool:
     """``workers`` processes running ``function(*args)`` (by default the page extraction) with a timeout."""
 
     def __init__(self, workers: int, timeout: float, site: Any = None,
-                 function: Callable[..., Any] = _extract_in_worker, lookup: Any = None) -> None:
+                 function: Callable[..., Any] = _extract_in_worker, lookup: Any = None, nice: int = 0) -> None:
         self.workers, self.timeout, self.site, self.function = max(1, workers), timeout, site, function
         self.lookup = lookup  # pipelines.dedup.WorkerLookup for the workers, or None
+        self.nice = nice  # added to each worker's nice value (GONGKAI_HELPER_NICE)
         self.restarts = 0
         self.started = 0  # worker processes started, restarts included
         self.answered = 0  # pages the workers extracted (results and the extraction's own errors)
@@ -316,7 +321,8 @@ class ExtractionPool:
         """Start one worker claimed by ``_claim_start`` (uncounted here when it is up or failed)."""
         try:
             parent, child = self._context.Pipe(duplex=True)  # a socket pair
-            process = self._context.Process(target=_serve, args=(child, self.site, self.function, self.lookup),
+            process = self._context.Process(target=_serve,
+                                            args=(child, self.site, self.function, self.lookup, self.nice),
                                             daemon=True,
                                             name="gongkai-extract")
             process.start()

@@ -266,6 +266,10 @@ GONGKAI_STORE_MAX_BUFFERED = _env_int("GONGKAI_STORE_MAX_BUFFERED", 5000)
 # 1 when the machine has 2+ cores, else 0; 0: extract in the crawl's process. Several crawls on one machine:
 # 0 or 1 each. Default: auto. Env: GONGKAI_EXTRACT_WORKERS.
 GONGKAI_EXTRACT_WORKERS = os.environ.get("GONGKAI_EXTRACT_WORKERS", "auto")
+# GONGKAI_HELPER_NICE: how much higher the nice value of the crawl's helpers (the extraction workers, the store's
+# writer thread) is than the crawl's own, 0-19: when they compete for a core with the crawl's thread, which bounds
+# the crawl's pace, it wins (gongkai_spider/priority.py). 0: same priority. Default: 5. Env: GONGKAI_HELPER_NICE.
+GONGKAI_HELPER_NICE = os.environ.get("GONGKAI_HELPER_NICE", "5")
 # GONGKAI_EXTRACT_TIMEOUT: seconds a worker may spend on one page; then it is killed and the page left pending
 # (gongkai/extract/timeout). Default: 60. Env: GONGKAI_EXTRACT_TIMEOUT.
 GONGKAI_EXTRACT_TIMEOUT = _env_float("GONGKAI_EXTRACT_TIMEOUT", 60.0)

@@ -49,18 +49,17 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from scrapy.exceptions import CloseSpider
 
 from gongkai_spider.errors import StoreUnusable
 from gongkai_spider.items import storable
+from gongkai_spider.priority import helper_thread_factory, resolve_helper_nice
 from gongkai_spider.readonly import refuse_when_read_only
 from gongkai_spider.stats import CounterStats, Stats
 from gongkai_spider.storage.base import Store, is_outage, is_unusable, one_line, utc_now
@@ -107,11 +106,12 @@ class StorePipeline:
     def __init__(self, stats: Stats | None = None, store: Store | Callable[[], Store] | None = None, *,
                  batch_size: int = 200, spool_dir: str = "data/spool", retry_seconds: float = 30.0,
                  max_buffered: int = 5000, identity: dict[str, str] | None = None,
-                 stop: Callable[[str], None] | None = None, thread: bool = False) -> None:
+                 stop: Callable[[str], None] | None = None, thread: bool = False, thread_nice: int = 0) -> None:
         """``store``: a Store, or a callable opening one at ``open_spider`` (tests pass a Store directly).
         ``identity``: the store's (spool folder key), by default ``store.identity``. ``stop(reason)`` closes the
         crawl (``store_failing``, ``store_unusable`` mid-run); without it the pipeline only stops storing.
-        ``thread``: write from a thread of its own when the store allows it (see the module docstring)."""
+        ``thread``: write from a thread of its own when the store allows it (see the module docstring);
+        ``thread_nice``: added to that thread's nice value (gongkai_spider/priority.py)."""
         self.stats = stats if stats is not None else CounterStats()
         self._opener = store if callable(store) and not isinstance(store, Store) else None
         self.store: Store | None = None if self._opener else store
@@ -131,6 +131,7 @@ class StorePipeline:
         self._reported: set[str] = set()  # errors logged already (each distinct one once)
         self._buffered_max = 0
         self.thread = thread
+        self.thread_nice = thread_nice
         self._pool: Any = None  # the writer thread (a twisted ThreadPool of one: batches written in order)
         self._reactor: Any = None
         self._reactor_stats: Stats = self.stats  # the crawl's own stats, for the reactor's thread (thread mode)
@@ -149,7 +150,8 @@ class StorePipeline:
                    retry_seconds=settings.getfloat("GONGKAI_SPOOL_RETRY_SECONDS", 30.0),
                    max_buffered=settings.getint("GONGKAI_STORE_MAX_BUFFERED", 5000),
                    identity=store_identity(settings), stop=_stopper(crawler),
-                   thread=settings.getbool("GONGKAI_STORE_THREAD", True))
+                   thread=settings.getbool("GONGKAI_STORE_THREAD", True),
+                   thread_nice=resolve_helper_nice(settings.get("GONGKAI_HELPER_NICE")))
 
     # -- Scrapy hooks ---------------------------------------------------------------------------------
 
@@ -196,8 +198,9 @@ class StorePipeline:
         self._stop = lambda reason: reactor.callFromThread(stop, reason)
         self._pool = ThreadPool(1, 1, name="gongkai-store-writer")
         # A daemon thread, stopped (after the batch in hand) when the reactor stops: a crawl that ends without
-        # close_spider (a failing open elsewhere) must not hang at exit waiting for it.
-        self._pool.threadFactory = partial(threading.Thread, daemon=True)
+        # close_spider (a failing open elsewhere) must not hang at exit waiting for it. Below the reactor's
+        # priority: its batches have slack, the reactor's thread bounds the crawl.
+        self._pool.threadFactory = helper_thread_factory(self.thread_nice)
         self._pool.start()
         reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
 

@@ -1,13 +1,15 @@
 """Runs StorePipeline with its writer thread under a real asyncio reactor and prints what happened as JSON.
 
 Used by tests/test_store_writer.py in a subprocess (a reactor cannot be installed twice in one process).
-Usage: python tests/store_writer_run.py DB SPOOL_DIR DOCS BATCH WRITE_SECONDS [fail]
+Usage: python tests/store_writer_run.py DB SPOOL_DIR DOCS BATCH WRITE_SECONDS [fail] (env WRITER_NICE: the
+pipeline's thread_nice, default 0)
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 import threading
 import time
@@ -32,6 +34,7 @@ db, spool_dir, n_docs, batch, write_seconds = sys.argv[1], sys.argv[2], int(sys.
     float(sys.argv[5])
 fail = sys.argv[6:] == ["fail"]
 writers: list[str] = []
+writer_nice: list[int] = []  # the nice value of the thread of each write
 stat_threads: set[str] = set()
 
 
@@ -40,6 +43,7 @@ class SlowStore(SQLiteStore):
 
     def upsert_many(self, docs, *args, **kwargs):  # type: ignore[no-untyped-def]
         writers.append(threading.current_thread().name)
+        writer_nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         time.sleep(write_seconds)
         if fail and len(writers) > 1:
             import sqlite3
@@ -60,7 +64,7 @@ class ThreadedStats(CounterStats):
 async def main() -> None:
     stats = ThreadedStats()
     pipeline = StorePipeline(stats, SlowStore(db), batch_size=batch, spool_dir=spool_dir, thread=True,
-                             retry_seconds=3600)
+                             retry_seconds=3600, thread_nice=int(os.environ.get("WRITER_NICE", "0")))
     pipeline.open_spider()
     waited, started = [], time.monotonic()
     for i in range(n_docs):
@@ -74,7 +78,8 @@ async def main() -> None:
     store = SQLiteStore(db)
     print(json.dumps({"writers": writers, "stat_threads": sorted(stat_threads), "waited": waited, "fed": fed,
                       "stored": store.count("articles"), "stats": stats.get_stats(),
-                      "main": threading.current_thread().name}))
+                      "main": threading.current_thread().name, "writer_nice": writer_nice,
+                      "main_nice": os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}))
     store.close()
 
 

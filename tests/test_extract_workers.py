@@ -216,12 +216,13 @@ def test_a_bad_worker_count_is_refused(value: str) -> None:
         resolve_workers(value, 2)
 
 
-def test_a_bad_worker_count_is_a_one_line_error_of_the_crawl(tmp_path: Path) -> None:
-    env = scrapy_env(tmp_path, GONGKAI_EXTRACT_WORKERS="lots")
+@pytest.mark.parametrize(("setting", "value"), [("GONGKAI_EXTRACT_WORKERS", "lots"), ("GONGKAI_HELPER_NICE", "high")])
+def test_a_bad_worker_setting_is_a_one_line_error_of_the_crawl(tmp_path: Path, setting: str, value: str) -> None:
+    env = scrapy_env(tmp_path, **{setting: value})
     result = run_scrapy(["crawl", "gongkai", "-a", "site=demo", "-a", "base_url=http://127.0.0.1:9"], tmp_path,
                         env=env)
     assert result.returncode != 0
-    assert "GONGKAI_EXTRACT_WORKERS" in result.log and "Traceback" not in result.log
+    assert setting in result.log and "Traceback" not in result.log
 
 
 # -- in a crawl -------------------------------------------------------------------------------------------

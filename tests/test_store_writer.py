@@ -4,19 +4,23 @@ stats applied on the reactor's thread, every document stored (or spooled) by the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pipelines.store import MAX_IN_FLIGHT
 
 RUN = Path(__file__).with_name("store_writer_run.py")
 
 
-def run(tmp_path: Path, docs: int, batch: int, write_seconds: float, *extra: str) -> dict:
+def run(tmp_path: Path, docs: int, batch: int, write_seconds: float, *extra: str, nice: int = 0) -> dict:
     done = subprocess.run([sys.executable, str(RUN), str(tmp_path / "w.sqlite3"), str(tmp_path / "spool"),
                            str(docs), str(batch), str(write_seconds), *extra],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, WRITER_NICE=str(nice)))
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -27,6 +31,16 @@ def test_batches_are_written_on_the_writer_thread_and_counted_on_the_reactors(tm
     assert out["stored"] == 60
     assert out["stats"]["gongkai/store/new"] == 60
     assert out["stat_threads"] == [out["main"]]  # Scrapy's stats dict is only touched on the reactor's thread
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_the_writer_thread_runs_below_the_reactors_priority_and_the_reactor_keeps_its_own(tmp_path: Path) -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    out = run(tmp_path, docs=30, batch=10, write_seconds=0.0, nice=6)
+    assert out["stored"] == 30
+    assert out["main_nice"] == base
+    assert out["writer_nice"] == [min(19, base + 6)] * 3
+    assert run(tmp_path, docs=10, batch=10, write_seconds=0.0)["writer_nice"] == [base]  # 0: left alone
 
 
 def test_a_slow_store_holds_the_crawl_back_instead_of_piling_up_batches(tmp_path: Path) -> None:

@@ -189,6 +189,16 @@ def coverage_drops(
     return drops
 
 
+def thread_wait_seconds() -> float | None:
+    """Seconds the calling thread has spent ready to run but waiting for a CPU (the run-queue delay of Linux's
+    ``/proc/thread-self/schedstat``); None where the kernel does not keep it."""
+    try:
+        with open("/proc/thread-self/schedstat") as schedstat:
+            return int(schedstat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @dataclass
 class SiteTally:
     pages: Counter = field(default_factory=Counter)  # request kind -> responses
@@ -342,6 +352,11 @@ class RunMonitor:
         self.stats.set_value("gongkai/progress/cpu_seconds", round(usage.ru_utime + usage.ru_stime, 3))
         # ... and of its reactor's thread alone (this one), which bounds the pages per second a crawl can reach
         self.stats.set_value("gongkai/progress/crawl_thread_cpu_seconds", round(time.thread_time(), 3))
+        # ... and how long it was ready to run but waited for a core (Linux): other work on its cores, its own
+        # helpers included (GONGKAI_HELPER_NICE)
+        waited = thread_wait_seconds()
+        if waited is not None:
+            self.stats.set_value("gongkai/progress/crawl_thread_wait_seconds", round(waited, 3))
         self.close(reason)
 
     # -- close ---------------------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ from gongkai_spider.extract.page import extract_page
 from gongkai_spider.extract_workers import ExtractGaveUp, ExtractionPool, look_up_in_worker, resolve_workers
 from gongkai_spider.items import ArticleItem
 from gongkai_spider.normalize import as_date
+from gongkai_spider.priority import resolve_helper_nice
 from gongkai_spider.sites import SiteConfig, SiteConfigError, UnknownSiteError, available_sites, load_site
 from pipelines.dedup import WorkerLookup
 
@@ -172,6 +173,7 @@ class GongkaiSpider(scrapy.Spider):
         settings = crawler.settings
         try:
             workers = resolve_workers(settings.get("GONGKAI_EXTRACT_WORKERS", "auto"), os.cpu_count())
+            nice = resolve_helper_nice(settings.get("GONGKAI_HELPER_NICE"))
         except ValueError as exc:
             raise BadArgument(str(exc)) from None
         if workers == 0 or settings.getbool("GONGKAI_READ_ONLY"):
@@ -183,7 +185,7 @@ class GongkaiSpider(scrapy.Spider):
         lookup = WorkerLookup.from_crawler(crawler)
         self.dedup_in_workers = lookup is not None
         self._extract_pool = ExtractionPool(workers, settings.getfloat("GONGKAI_EXTRACT_TIMEOUT", 60.0), self.site,
-                                            lookup=lookup)
+                                            lookup=lookup, nice=nice)
         crawler.signals.connect(self._close_extract_pool, signal=signals.spider_closed)
 
     async def stored_near(self, text: str, simhash: int, second: int) -> tuple | None:
