@@ -47,29 +47,26 @@ def lower_process_priority(nice: int) -> None:
         logger.debug("could not lower the priority of process %d: %s", os.getpid(), exc)
 
 
-def lower_thread_priority(nice: int) -> bool:
+def lower_thread_priority(nice: int) -> None:
     """Add ``nice`` to the calling thread's nice value, on Linux (where it is the thread's own); elsewhere
-    nothing, as it would lower the whole process. Returns whether it was lowered; never raises."""
+    nothing, as it would lower the whole process. Never raises."""
     if nice <= 0 or not sys.platform.startswith("linux"):
-        return False
+        return
     thread = threading.get_native_id()
     try:
         os.setpriority(os.PRIO_PROCESS, thread, min(MAX_NICE, os.getpriority(os.PRIO_PROCESS, thread) + nice))
     except OSError as exc:
         logger.debug("could not lower the priority of thread %d: %s", thread, exc)
-        return False
-    return True
 
 
 def helper_thread_factory(nice: int) -> Callable[..., threading.Thread]:
     """A ``threading.Thread`` factory (Twisted's ``ThreadPool.threadFactory``) for daemon threads that lower
     their own priority by ``nice`` before running their target."""
 
-    def factory(*args: Any, target: Callable[..., Any] | None = None, **kwargs: Any) -> threading.Thread:
+    def factory(*args: Any, target: Callable[..., Any], **kwargs: Any) -> threading.Thread:
         def run(*run_args: Any, **run_kwargs: Any) -> None:
             lower_thread_priority(nice)
-            if target is not None:
-                target(*run_args, **run_kwargs)
+            target(*run_args, **run_kwargs)
 
         kwargs.setdefault("daemon", True)
         return threading.Thread(*args, target=run, **kwargs)

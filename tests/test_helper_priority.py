@@ -93,3 +93,20 @@ def test_the_crawl_threads_wait_for_a_core_is_read_from_its_schedstat(monkeypatc
     assert monitor.thread_wait_seconds() is None
     fake.unlink()
     assert monitor.thread_wait_seconds() is None
+
+
+def test_a_refused_priority_change_leaves_the_helper_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gongkai_spider import priority
+
+    def refuse(*_args: object) -> None:
+        raise PermissionError("not permitted")
+
+    monkeypatch.setattr(os, "nice", refuse)
+    monkeypatch.setattr(os, "setpriority", refuse)
+    priority.lower_process_priority(5)  # logged, not raised
+    priority.lower_thread_priority(5)
+    ran = []
+    thread = helper_thread_factory(5)(target=lambda: ran.append(True))
+    thread.start()
+    thread.join(10)
+    assert ran == [True]
