@@ -11,8 +11,9 @@
 2. Serves one generated demo portal of ``--articles`` articles (default 5,000) on 127.0.0.1
    (benchmarks/throughput.py's in-process server) and crawls it with ``scrapy crawl gongkai`` (every
    pipeline, the SQLite store) into a fresh copy of each store, each crawl in its own process, ``--settle``
-   seconds after the copy was made (default 15: ``SETTLE_S``); the stores take turns within each round,
-   ``--repeat`` rounds (default 3), medians printed.
+   seconds after the copy was made (default 15: ``SETTLE_S``); the stores take turns within each round, in
+   the reverse order every other round (so a machine that speeds up or slows down during the run favours no
+   store), ``--repeat`` rounds (default 3), medians printed.
 3. Per store: pages/s, CPU ms per page, peak RSS of the crawl process, and start-up: the wall (and CPU)
    time of the same command against a portal with no articles (imports, store open, near-duplicate index
    load, the few listing pages, shutdown). Ratios to the empty store. On a loaded machine the wall
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"portal: {len(portal.expected)} articles, {len(portal.pages)} pages at {base_url}; "
                   f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
             for round_no in range(args.repeat):
-                for n in sizes:
+                for n in sizes if round_no % 2 == 0 else sizes[::-1]:
                     db = _fresh_copy(masters.get(n), tmp / "store.sqlite3")
                     time.sleep(args.settle)  # every store alike (SETTLE_S)
                     startups[n].append(crawl(empty_url, db, tmp, env))
@@ -445,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes[1:]:  # each round crawls the stores one after the other: its own ratio, less of the drift
         per_round = [(r.pages / r.wall) / (b.pages / b.wall) for r, b in zip(runs[n], runs[sizes[0]], strict=True)]
         print(f"{n:>28,}  pages/s ratio round by round: " + ", ".join(f"{v:.2f}" for v in per_round)
-              + f" (spread {max(per_round) - min(per_round):.2f})")
+              + f" (median {statistics.median(per_round):.2f}, spread {max(per_round) - min(per_round):.2f})")
     print("the crawl's reactor thread alone, CPU ms per page (what bounds its pages/s; the rest of the CPU is its "
           "extraction worker, the store's writer thread and the index load): "
           + ", ".join(f"{n:,}: {ms:.2f} ({ms / threads[sizes[0]]:.2f}x)" for n, ms in threads.items()))
